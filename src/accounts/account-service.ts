@@ -1,0 +1,74 @@
+import { FieldError, GatepassError } from '../errors.js';
+import type { PasswordHasher } from '../passwords/hashing.js';
+import { passwordPolicyViolation } from '../passwords/policy.js';
+import type { SessionService } from '../sessions/session-service.js';
+import { DuplicateEmailError, type User, type UserRepository } from '../store/users.js';
+import type { Clock } from '../tokens/token-service.js';
+import { normalizeEmail } from './email.js';
+
+const INCORRECT_CREDENTIALS = 'Incorrect email or password';
+
+/** Registration, login and the account owner's own changes. */
+export class AccountService {
+  constructor(
+    private readonly users: UserRepository,
+    private readonly passwords: PasswordHasher,
+    private readonly sessions: SessionService,
+    private readonly now: Clock = Date.now,
+  ) {}
+
+  async register(input: { email: string; password: string; fullName: string | null }): Promise<User> {
+    const violation = passwordPolicyViolation(input.password);
+    if (violation !== undefined) throw new FieldError(['body', 'password'], violation.message, violation.type);
+    const email = normalizeEmail(input.email);
+    // Cheap pre-check so a taken email does not cost a hash; the unique index still decides races.
+    if ((await this.users.findByEmail(email)) !== undefined) throw new GatepassError('email_taken', 'Email already registered');
+    const passwordHash = await this.passwords.hash(input.password);
+    try {
+      return await this.users.create({ email, passwordHash, fullName: input.fullName, now: this.now() });
+    } catch (error) {
+      if (error instanceof DuplicateEmailError) throw new GatepassError('email_taken', 'Email already registered');
+      throw error;
+    }
+  }
+
+  /**
+   * Checks an email and password. An unknown email costs one dummy verification so that it cannot be
+   * told apart from a wrong password by timing; "disabled" is only revealed after a correct password.
+   */
+  async authenticate(emailInput: string, password: string): Promise<User> {
+    const user = await this.users.findByEmail(normalizeEmail(emailInput));
+    if (user === undefined) {
+      await this.passwords.verifyDummy(password);
+      throw new GatepassError('invalid_credentials', INCORRECT_CREDENTIALS);
+    }
+    const { valid, needsRehash } = await this.passwords.verify(password, user.passwordHash);
+    if (!valid) throw new GatepassError('invalid_credentials', INCORRECT_CREDENTIALS);
+    if (!user.isActive) throw new GatepassError('account_disabled', 'Account is disabled');
+    if (needsRehash) {
+      // Upgrade legacy bcrypt (and outdated argon2) hashes now that we hold the plain password.
+      const upgraded = await this.users.update(user.id, { passwordHash: await this.passwords.hash(password) }, this.now());
+      return upgraded ?? user;
+    }
+    return user;
+  }
+
+  /** The user behind an access token; a token whose user is gone is no credential at all. */
+  async currentUser(userId: number): Promise<User> {
+    const user = await this.users.findById(userId);
+    if (user === undefined) throw new GatepassError('invalid_token', 'Could not validate credentials');
+    return user;
+  }
+
+  async updateProfile(userId: number, changes: { fullName: string | null }): Promise<User> {
+    const user = await this.users.update(userId, { fullName: changes.fullName }, this.now());
+    if (user === undefined) throw new GatepassError('invalid_token', 'Could not validate credentials');
+    return user;
+  }
+
+  /** Deactivates the account and ends every session, so all its tokens stop working at once. */
+  async deactivate(userId: number): Promise<void> {
+    await this.users.update(userId, { isActive: false }, this.now());
+    await this.sessions.endAllSessions(userId, 'account_deactivated');
+  }
+}

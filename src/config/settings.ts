@@ -1,0 +1,202 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+
+export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
+export type HmacAlgorithm = (typeof HMAC_ALGORITHMS)[number];
+/** Named in API.md; only the HMAC family is implemented so far. */
+const ASYMMETRIC_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
+
+export type Environment = 'development' | 'production' | 'test';
+
+export interface JwtSettings {
+  algorithm: HmacAlgorithm;
+  accessSecret: string;
+  refreshSecret: string;
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+  /** Tolerated clock skew for exp, nbf and iat. */
+  leewaySeconds: number;
+  issuer: string | undefined;
+  audience: string | undefined;
+}
+
+export interface Settings {
+  env: Environment;
+  host: string;
+  port: number;
+  databaseUrl: string;
+  dataDir: string;
+  jwt: JwtSettings;
+  /** Re-presenting a used refresh token within this many seconds is a benign race, not theft. 0 disables. */
+  refreshReuseGraceSeconds: number;
+  trustProxy: boolean;
+  /** Upper bound on request bodies of the auth routes (API.md: 16 KiB). */
+  authBodyLimitBytes: number;
+  /** Upper bound on every other request body. */
+  bodyLimitBytes: number;
+  logLevel: string;
+  /** Things the operator should know about the loaded configuration (logged at start). */
+  warnings: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const MIN_SECRET_BYTES = 32;
+const GENERATE_HINT = 'generate one with `openssl rand -hex 32`';
+
+/** Secrets that appear in tutorials (the seeds among them) and must never guard a real deployment. */
+const WELL_KNOWN_SECRETS = new Set(
+  [
+    'secret',
+    'changeme',
+    'change-me',
+    'your-secret-key',
+    'your-secret-key-from-env',
+    'a-different-secret-key',
+    'your-super-secret-key-change-this-in-production',
+    'your-super-secret-key-change-this-in-production-min-32-chars',
+    'your-256-bit-secret',
+    'supersecret',
+    'jwt-secret',
+    'mysecret',
+  ].map((s) => s.toLowerCase()),
+);
+
+type Source = Record<string, string | undefined>;
+
+export interface LoadSettingsOptions {
+  /** Directory holding `.env` and, by default, `./data`. */
+  cwd?: string;
+}
+
+/**
+ * Reads settings from the environment, falling back to `.env` in `cwd`, and validates them.
+ * Throws ConfigError listing every problem at once, so an operator fixes them in one go.
+ */
+export function loadSettings(env: Source = process.env, options: LoadSettingsOptions = {}): Settings {
+  const cwd = options.cwd ?? process.cwd();
+  const dotenvPath = path.join(cwd, '.env');
+  const fromFile = existsSync(dotenvPath) ? parseDotenv(readFileSync(dotenvPath)) : {};
+  const source: Source = { ...fromFile, ...env };
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const read = (name: string): string | undefined => {
+    const value = source[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    if (!/^-?\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return Number(raw);
+  };
+  const flag = (name: string): boolean => {
+    const raw = read(name)?.toLowerCase();
+    if (raw === undefined) return false;
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+    problems.push(`${name} must be true or false (got "${raw}")`);
+    return false;
+  };
+
+  const envName = read('NODE_ENV') ?? 'development';
+  if (envName !== 'development' && envName !== 'production' && envName !== 'test') {
+    problems.push(`NODE_ENV must be development, production or test (got "${envName}")`);
+  }
+  const environment = (['development', 'production', 'test'].includes(envName) ? envName : 'development') as Environment;
+  const dataDir = path.resolve(cwd, read('GATEPASS_DATA_DIR') ?? 'data');
+
+  const algorithm = read('JWT_ALGORITHM') ?? 'HS256';
+  if (!(HMAC_ALGORITHMS as readonly string[]).includes(algorithm)) {
+    problems.push(
+      ASYMMETRIC_ALGORITHMS.includes(algorithm)
+        ? `JWT_ALGORITHM=${algorithm} is not supported by this version yet; use HS256, HS384 or HS512`
+        : `JWT_ALGORITHM must be one of ${HMAC_ALGORITHMS.join(', ')} (got "${algorithm}")`,
+    );
+  }
+
+  let accessSecret = read('JWT_SECRET');
+  let refreshSecret = read('JWT_REFRESH_SECRET');
+  if (environment === 'production') {
+    for (const [name, value] of [
+      ['JWT_SECRET', accessSecret],
+      ['JWT_REFRESH_SECRET', refreshSecret],
+    ] as const) {
+      if (value === undefined) problems.push(`${name} is required in production; ${GENERATE_HINT}`);
+      else if (WELL_KNOWN_SECRETS.has(value.toLowerCase())) problems.push(`${name} is a well-known example value; ${GENERATE_HINT}`);
+      else if (Buffer.byteLength(value) < MIN_SECRET_BYTES)
+        problems.push(`${name} must be at least ${MIN_SECRET_BYTES} bytes long; ${GENERATE_HINT}`);
+    }
+  } else if (accessSecret === undefined || refreshSecret === undefined) {
+    const generated = developmentSecrets(dataDir);
+    accessSecret ??= generated.accessSecret;
+    refreshSecret ??= generated.refreshSecret;
+    warnings.push(
+      `JWT_SECRET/JWT_REFRESH_SECRET not set: using development secrets stored in ${generated.file}. ` +
+        'Set both (and NODE_ENV=production) before deploying.',
+    );
+  }
+  if (accessSecret !== undefined && accessSecret === refreshSecret) {
+    problems.push(`JWT_SECRET and JWT_REFRESH_SECRET must differ, so that one leaked secret cannot forge the other kind of token; ${GENERATE_HINT}`);
+  }
+
+  const settings: Settings = {
+    env: environment,
+    host: read('HOST') ?? '127.0.0.1',
+    port: integer('PORT', 8000, 0, 65535),
+    databaseUrl: read('DATABASE_URL') ?? 'sqlite:./data/gatepass.db',
+    dataDir,
+    jwt: {
+      algorithm: algorithm as HmacAlgorithm,
+      accessSecret: accessSecret ?? '',
+      refreshSecret: refreshSecret ?? '',
+      accessTtlSeconds: integer('ACCESS_TOKEN_EXPIRE_MINUTES', 15, 1, 24 * 60) * 60,
+      refreshTtlSeconds: integer('REFRESH_TOKEN_EXPIRE_DAYS', 7, 1, 365) * 24 * 3600,
+      leewaySeconds: integer('JWT_LEEWAY_SECONDS', 30, 0, 300),
+      issuer: read('JWT_ISSUER'),
+      audience: read('JWT_AUDIENCE'),
+    },
+    refreshReuseGraceSeconds: integer('REFRESH_REUSE_GRACE_SECONDS', 10, 0, 300),
+    trustProxy: flag('TRUST_PROXY'),
+    authBodyLimitBytes: 16 * 1024,
+    bodyLimitBytes: 64 * 1024,
+    logLevel: read('LOG_LEVEL') ?? (environment === 'test' ? 'silent' : 'info'),
+    warnings,
+  };
+  if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(settings.databaseUrl)) {
+    problems.push(`DATABASE_URL must start with sqlite: or postgres:// (got "${redactUrl(settings.databaseUrl)}")`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return settings;
+}
+
+/** Hides the password of a connection URL so it can be shown in messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
+}
+
+/** Development only: secrets are generated once and kept under the data directory, readable by the owner alone. */
+function developmentSecrets(dataDir: string): { accessSecret: string; refreshSecret: string; file: string } {
+  const file = path.join(dataDir, 'dev-secrets.json');
+  if (existsSync(file)) {
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as { jwt_secret?: unknown; jwt_refresh_secret?: unknown };
+    if (typeof stored.jwt_secret === 'string' && typeof stored.jwt_refresh_secret === 'string') {
+      return { accessSecret: stored.jwt_secret, refreshSecret: stored.jwt_refresh_secret, file };
+    }
+  }
+  const secrets = { jwt_secret: randomBytes(32).toString('hex'), jwt_refresh_secret: randomBytes(32).toString('hex') };
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { accessSecret: secrets.jwt_secret, refreshSecret: secrets.jwt_refresh_secret, file };
+}

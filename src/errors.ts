@@ -1,0 +1,38 @@
+/**
+ * Stable machine codes of every failure the services report. The HTTP layer owns the one table that
+ * turns a code into a status (src/http/errors.ts); nothing below it knows about HTTP.
+ */
+export type ErrorCode =
+  | 'not_authenticated'
+  | 'invalid_token'
+  | 'invalid_token_type'
+  | 'token_expired'
+  | 'token_revoked'
+  | 'token_reused'
+  | 'invalid_credentials'
+  | 'account_disabled'
+  | 'user_not_found'
+  | 'email_taken'
+  | 'not_found';
+
+export class GatepassError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail: string,
+  ) {
+    super(detail);
+    this.name = 'GatepassError';
+  }
+}
+
+/** One invalid input field, reported in FastAPI's `{loc, msg, type}` shape with a 422. */
+export class FieldError extends Error {
+  constructor(
+    readonly loc: (string | number)[],
+    readonly msg: string,
+    readonly type: string,
+  ) {
+    super(msg);
+    this.name = 'FieldError';
+  }
+}

@@ -1,0 +1,118 @@
+import formbody from '@fastify/formbody';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import { AccountService } from '../accounts/account-service.js';
+import { isValidEmail } from '../accounts/email.js';
+import type { Settings } from '../config/settings.js';
+import { PasswordHasher } from '../passwords/hashing.js';
+import { RevocationList } from '../sessions/revocation-list.js';
+import { SessionService } from '../sessions/session-service.js';
+import { openDatabase, type DatabaseHandle } from '../store/database.js';
+import { migrateToLatest } from '../store/migrations.js';
+import { TaskRepository } from '../store/tasks.js';
+import { UserRepository } from '../store/users.js';
+import type { Clock } from '../tokens/token-service.js';
+import { TokenService } from '../tokens/token-service.js';
+import { createAuthGuard } from './auth-guard.js';
+import { registerDocs } from './docs.js';
+import { installErrorHandling } from './errors.js';
+import { authRoutes } from './routes/auth.js';
+import { healthRoutes } from './routes/health.js';
+import { taskRoutes } from './routes/tasks.js';
+import { userRoutes } from './routes/users.js';
+import { SHARED_SCHEMAS } from './schemas.js';
+
+export type GatepassApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+/** Everything the routes need, built once per app. */
+export interface AppServices {
+  settings: Settings;
+  database: DatabaseHandle;
+  tokens: TokenService;
+  accounts: AccountService;
+  sessions: SessionService;
+  tasks: TaskRepository;
+  requireAuth: ReturnType<typeof createAuthGuard>;
+  now: Clock;
+}
+
+export interface BuildAppOptions {
+  /** The clock every service reads; tests pass their own to move time. */
+  now?: Clock;
+  /** A pino-compatible logger instance or Fastify logger options; defaults to `settings.logLevel`. */
+  logger?: FastifyBaseLogger;
+  /** Directory relative SQLite paths resolve against. */
+  cwd?: string;
+}
+
+/**
+ * The app factory: opens the database named by `settings`, migrates it, and returns a Fastify
+ * instance with every route registered. Closing the app closes the database.
+ */
+export async function buildApp(settings: Settings, options: BuildAppOptions = {}): Promise<GatepassApp> {
+  const now = options.now ?? Date.now;
+  const database = openDatabase(settings.databaseUrl, options.cwd);
+  try {
+    await migrateToLatest(database);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+
+  const tokens = new TokenService(settings.jwt, now);
+  const revocations = new RevocationList(settings.jwt.accessTtlSeconds * 1000, now);
+  const sessions = new SessionService(database.db, tokens, revocations, settings, now);
+  await sessions.loadRevocations();
+  const passwords = new PasswordHasher();
+  const services: AppServices = {
+    settings,
+    database,
+    tokens,
+    sessions,
+    accounts: new AccountService(new UserRepository(database.db), passwords, sessions, now),
+    tasks: new TaskRepository(database.db),
+    requireAuth: createAuthGuard(tokens, revocations),
+    now,
+  };
+
+  const app = Fastify({
+    ...(options.logger !== undefined
+      ? { loggerInstance: options.logger }
+      : { logger: { level: settings.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] } }),
+    trustProxy: settings.trustProxy,
+    bodyLimit: settings.bodyLimitBytes,
+    ajv: {
+      customOptions: { allErrors: true },
+      // Our own email check (with normalisation) replaces ajv-formats' so validation and storage agree.
+      onCreate: (ajv) => {
+        ajv.addFormat('email', isValidEmail);
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.decorateRequest('auth', null);
+  app.addHook('onClose', () => database.close());
+
+  installErrorHandling(app);
+  // An empty body with Content-Type: application/json means "no body", as FastAPI treats it.
+  const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    if (text.trim() === '') return done(null, undefined);
+    defaultJsonParser(request, text, done);
+  });
+  // JSON and (for the OAuth2 password flow) urlencoded forms only; anything else answers 415.
+  app.removeContentTypeParser('text/plain');
+  await app.register(formbody);
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+  await registerDocs(app);
+
+  healthRoutes(app, services);
+  authRoutes(app, services);
+  userRoutes(app, services);
+  taskRoutes(app, services);
+
+  // Compute the dummy hash before the first unknown-email login, so that login is not the slow one.
+  await passwords.warmUp();
+  return app;
+}

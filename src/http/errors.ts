@@ -1,0 +1,136 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { FieldError, GatepassError, type ErrorCode } from '../errors.js';
+
+/** The one table from a service failure to its HTTP status (API.md). */
+const STATUS_BY_CODE: Record<ErrorCode, number> = {
+  not_authenticated: 401,
+  invalid_token: 401,
+  invalid_token_type: 401,
+  token_expired: 401,
+  token_revoked: 401,
+  token_reused: 401,
+  invalid_credentials: 401,
+  user_not_found: 401,
+  account_disabled: 403,
+  email_taken: 409,
+  not_found: 404,
+};
+
+/** Codes meaning "a token was presented and refused" (RFC 6750 §3.1: error="invalid_token"). */
+const REJECTED_TOKEN_CODES = new Set<ErrorCode>(['invalid_token', 'invalid_token_type', 'token_expired', 'token_revoked', 'token_reused']);
+
+export interface ValidationIssue {
+  loc: (string | number)[];
+  msg: string;
+  type: string;
+}
+
+export function sendError(reply: FastifyReply, status: number, code: string, detail: string): FastifyReply {
+  return reply.code(status).send({ detail, code });
+}
+
+function sendValidationErrors(reply: FastifyReply, issues: ValidationIssue[]): FastifyReply {
+  return reply.code(422).send({ detail: issues, code: 'validation_error' });
+}
+
+function sendGatepassError(reply: FastifyReply, error: GatepassError): FastifyReply {
+  const status = STATUS_BY_CODE[error.code];
+  if (status === 401) {
+    reply.header('WWW-Authenticate', REJECTED_TOKEN_CODES.has(error.code) ? 'Bearer error="invalid_token"' : 'Bearer');
+  }
+  return sendError(reply, status, error.code, error.detail);
+}
+
+/** FastAPI names the request parts this way in `loc`. */
+const LOCATION_NAMES: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
+
+interface AjvIssue {
+  instancePath: string;
+  keyword: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
+
+/** Rewrites Ajv's errors into FastAPI's `{loc, msg, type}` items, so seed clients parse them unchanged. */
+function toValidationIssues(context: string, errors: AjvIssue[], request: FastifyRequest): ValidationIssue[] {
+  const where = LOCATION_NAMES[context] ?? context;
+  return errors.map((error) => {
+    const path = error.instancePath
+      .split('/')
+      .slice(1)
+      .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
+      .map((part) => (/^\d+$/.test(part) ? Number(part) : part));
+    const loc: (string | number)[] = [where, ...path];
+    const p = error.params;
+    switch (error.keyword) {
+      case 'required':
+        return { loc: [...loc, String(p.missingProperty)], msg: 'Field required', type: 'missing' };
+      case 'minLength':
+        return { loc, msg: `String should have at least ${String(p.limit)} characters`, type: 'string_too_short' };
+      case 'maxLength':
+        return { loc, msg: `String should have at most ${String(p.limit)} characters`, type: 'string_too_long' };
+      case 'minimum':
+        return { loc, msg: `Input should be greater than or equal to ${String(p.limit)}`, type: 'greater_than_equal' };
+      case 'maximum':
+        return { loc, msg: `Input should be less than or equal to ${String(p.limit)}`, type: 'less_than_equal' };
+      case 'format':
+        return p.format === 'email'
+          ? { loc, msg: 'value is not a valid email address', type: 'value_error' }
+          : { loc, msg: `Input should be a valid ${String(p.format)}`, type: 'value_error' };
+      case 'additionalProperties':
+        return { loc: [...loc, String(p.additionalProperty)], msg: 'Extra inputs are not permitted', type: 'extra_forbidden' };
+      case 'type': {
+        if (path.length === 0 && context === 'body' && (request.body === undefined || request.body === null)) {
+          return { loc, msg: 'Field required', type: 'missing' };
+        }
+        const expected = String(p.type).split(',')[0];
+        const names: Record<string, [string, string]> = {
+          string: ['a valid string', 'string_type'],
+          integer: ['a valid integer', 'int_type'],
+          number: ['a valid number', 'float_type'],
+          boolean: ['a valid boolean', 'bool_type'],
+          object: ['a valid dictionary', 'dict_type'],
+          array: ['a valid list', 'list_type'],
+        };
+        const [what, type] = names[expected ?? ''] ?? [`of type ${String(p.type)}`, 'type_error'];
+        return { loc, msg: `Input should be ${what}`, type };
+      }
+      default:
+        return { loc, msg: error.message ?? 'Invalid value', type: error.keyword };
+    }
+  });
+}
+
+/**
+ * Installs the error and not-found handlers: every failure leaves as `{detail, code}` (or FastAPI's
+ * 422 list), and only a genuine fault of ours becomes a 500 — never bad input.
+ */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'not_found', 'Not Found'));
+
+  app.setErrorHandler((error: FastifyError | GatepassError | FieldError, request, reply) => {
+    if (error instanceof GatepassError) return sendGatepassError(reply, error);
+    if (error instanceof FieldError) return sendValidationErrors(reply, [{ loc: error.loc, msg: error.msg, type: error.type }]);
+    if (error.validation !== undefined) {
+      return sendValidationErrors(reply, toValidationIssues(error.validationContext ?? 'body', error.validation as AjvIssue[], request));
+    }
+    switch (error.code) {
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return sendValidationErrors(reply, [{ loc: ['body'], msg: 'JSON decode error', type: 'json_invalid' }]);
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return sendError(reply, 413, 'payload_too_large', 'Request body is too large');
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return sendError(reply, 415, 'unsupported_media_type', 'Unsupported Content-Type; send application/json');
+      default:
+        break;
+    }
+    if (error instanceof SyntaxError) {
+      return sendValidationErrors(reply, [{ loc: ['body'], msg: 'JSON decode error', type: 'json_invalid' }]);
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) return sendError(reply, status, 'bad_request', error.message);
+    request.log.error({ err: error }, 'unhandled error');
+    return sendError(reply, 500, 'internal_error', 'Internal Server Error');
+  });
+}

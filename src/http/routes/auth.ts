@@ -1,0 +1,151 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ClientInfo, TokenPair } from '../../sessions/session-service.js';
+import type { AppServices, GatepassApp } from '../app.js';
+import { authOf } from '../auth-guard.js';
+import { BEARER_SECURITY, Email, FullName, LoginPassword, NewPassword, TokenResponse, UserOut, errorResponses, userOut } from '../schemas.js';
+
+const RegisterBody = Type.Object({ email: Email, password: NewPassword, full_name: Type.Optional(FullName) });
+
+const LoginJson = Type.Object({ email: Email, password: LoginPassword });
+/** FastAPI's OAuth2PasswordRequestForm: what Swagger UI's Authorize button and OAuth2 clients send. */
+const LoginForm = Type.Object(
+  {
+    username: Email,
+    password: LoginPassword,
+    grant_type: Type.Optional(Type.String({ pattern: '^password$' })),
+    scope: Type.Optional(Type.String()),
+    client_id: Type.Optional(Type.String()),
+    client_secret: Type.Optional(Type.String()),
+  },
+  { description: 'OAuth2 password flow; `username` is the email' },
+);
+
+const RefreshBody = Type.Object({ refresh_token: Type.String({ minLength: 1, maxLength: 8192 }) });
+const LogoutBody = Type.Object({ refresh_token: Type.Optional(Type.String({ maxLength: 8192 })) });
+
+export function clientInfo(request: FastifyRequest): ClientInfo {
+  return { userAgent: request.headers['user-agent']?.slice(0, 512) ?? null, ip: request.ip.slice(0, 64) };
+}
+
+/** Token responses must never be cached by browsers or proxies (RFC 6749 §5.1). */
+function sendTokenPair(reply: FastifyReply, pair: TokenPair): Static<typeof TokenResponse> {
+  reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
+  return {
+    access_token: pair.accessToken,
+    refresh_token: pair.refreshToken,
+    token_type: 'bearer',
+    expires_in: pair.expiresIn,
+    refresh_expires_in: pair.refreshExpiresIn,
+  };
+}
+
+export function authRoutes(app: GatepassApp, { accounts, sessions, requireAuth, settings }: AppServices): void {
+  const authBodyLimit = settings.authBodyLimitBytes;
+
+  for (const [url, alias] of [
+    ['/auth/register', false],
+    ['/register', true],
+  ] as const) {
+    app.post(
+      url,
+      {
+        bodyLimit: authBodyLimit,
+        schema: {
+          tags: ['auth'],
+          summary: alias ? 'Register (alias of /auth/register, as in the seeds)' : 'Create an account',
+          description: 'Any `role` or `is_active` field in the body is ignored: new accounts are active students.',
+          body: RegisterBody,
+          response: { 201: Type.Ref(UserOut), ...errorResponses(409, 413, 415, 422) },
+        },
+      },
+      async (request, reply) => {
+        const user = await accounts.register({
+          email: request.body.email,
+          password: request.body.password,
+          fullName: request.body.full_name ?? null,
+        });
+        return reply.code(201).send(userOut(user));
+      },
+    );
+  }
+
+  for (const [url, alias] of [
+    ['/auth/login', false],
+    ['/login', true],
+  ] as const) {
+    app.post(
+      url,
+      {
+        bodyLimit: authBodyLimit,
+        schema: {
+          tags: ['auth'],
+          summary: alias ? 'Log in (alias of /auth/login, as in the seeds)' : 'Log in with email and password',
+          description: 'JSON `{email, password}` or the OAuth2 password form `username=&password=`. Starts a session.',
+          body: {
+            content: {
+              'application/json': { schema: LoginJson },
+              'application/x-www-form-urlencoded': { schema: LoginForm },
+            },
+          },
+          response: { 200: Type.Ref(TokenResponse), ...errorResponses(401, 403, 413, 415, 422) },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body as Static<typeof LoginJson> | Static<typeof LoginForm>;
+        const email = 'email' in body ? body.email : body.username;
+        const user = await accounts.authenticate(email, body.password);
+        return sendTokenPair(reply, await sessions.startSession(user, clientInfo(request)));
+      },
+    );
+  }
+
+  app.post(
+    '/auth/refresh',
+    {
+      bodyLimit: authBodyLimit,
+      schema: {
+        tags: ['auth'],
+        summary: 'Exchange a refresh token for a new pair (rotation)',
+        description:
+          'The presented refresh token becomes used. Presenting it again within REFRESH_REUSE_GRACE_SECONDS returns a pair ' +
+          'for the same session; later, it is treated as theft: the session is revoked and the answer is 401 `token_reused`.',
+        body: RefreshBody,
+        response: { 200: Type.Ref(TokenResponse), ...errorResponses(401, 403, 413, 415, 422) },
+      },
+    },
+    async (request, reply) => sendTokenPair(reply, await sessions.rotate(request.body.refresh_token, clientInfo(request))),
+  );
+
+  app.post(
+    '/auth/logout',
+    {
+      onRequest: requireAuth,
+      // The body is optional: a bare POST is a plain logout.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+      bodyLimit: authBodyLimit,
+      schema: {
+        tags: ['auth'],
+        summary: 'End the current session',
+        description:
+          'Revokes the session of the presented access token: its refresh tokens and access tokens stop working at once. ' +
+          'A `refresh_token` in the body ends that session too, when it belongs to the same user.',
+        security: BEARER_SECURITY,
+        body: LogoutBody,
+        response: { 204: Type.Null(), ...errorResponses(401, 413, 415, 422) },
+      },
+    },
+    async (request, reply) => {
+      const auth = authOf(request);
+      await sessions.endSession(auth.userId, auth.sessionId, 'logout');
+      const presented = request.body.refresh_token;
+      const other = presented === undefined ? undefined : sessions.sessionOfRefreshToken(presented);
+      if (other !== undefined && other.userId === auth.userId && other.sessionId !== auth.sessionId) {
+        await sessions.endSession(auth.userId, other.sessionId, 'logout');
+      }
+      return reply.code(204).send(null);
+    },
+  );
+}

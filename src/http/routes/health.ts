@@ -1,0 +1,56 @@
+import { Type } from '@sinclair/typebox';
+import type { AppServices, GatepassApp } from '../app.js';
+
+export function healthRoutes(app: GatepassApp, { database }: AppServices): void {
+  app.get(
+    '/ping',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Liveness check',
+        response: { 200: Type.Object({ status: Type.Literal('ok'), message: Type.Literal('pong') }) },
+      },
+    },
+    () => ({ status: 'ok' as const, message: 'pong' as const }),
+  );
+
+  const Readiness = Type.Object({
+    status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+    checks: Type.Object({ database: Type.String() }),
+  });
+  app.get(
+    '/health/ready',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Readiness: does every backing service answer?',
+        response: { 200: Readiness, 503: Readiness },
+      },
+    },
+    async (request, reply) => {
+      try {
+        await database.ping();
+        return { status: 'ok' as const, checks: { database: 'ok' } };
+      } catch (error) {
+        request.log.warn({ err: error }, 'readiness check: database unreachable');
+        return reply.code(503).send({ status: 'unavailable' as const, checks: { database: 'unreachable' } });
+      }
+    },
+  );
+
+  // HMAC secrets are never published, so with the HS* algorithms the key set is empty (API.md).
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Public keys for verifying access tokens (RFC 7517)',
+        response: { 200: Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) }) },
+      },
+    },
+    (_request, reply) => {
+      reply.header('Cache-Control', 'public, max-age=300');
+      return { keys: [] };
+    },
+  );
+}

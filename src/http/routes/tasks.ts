@@ -1,0 +1,100 @@
+import { Type } from '@sinclair/typebox';
+import { GatepassError } from '../../errors.js';
+import type { AppServices, GatepassApp } from '../app.js';
+import { authOf } from '../auth-guard.js';
+import { BEARER_SECURITY, TaskOut, errorResponses, taskOut } from '../schemas.js';
+
+const Title = Type.String({ minLength: 1, maxLength: 200 });
+const Description = Type.Union([Type.String({ maxLength: 10_000 }), Type.Null()]);
+const TaskId = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) });
+const TASK_NOT_FOUND = 'Task not found';
+
+/** The seeds' per-user resource. Another user's task answers 404, exactly like a missing one. */
+export function taskRoutes(app: GatepassApp, { tasks, requireAuth, now }: AppServices): void {
+  const common = { onRequest: requireAuth } as const;
+  const schemaBase = { tags: ['tasks'], security: BEARER_SECURITY };
+
+  app.get(
+    '/tasks',
+    {
+      ...common,
+      schema: {
+        ...schemaBase,
+        summary: 'Your tasks, oldest first',
+        description: 'The total count is in the `X-Total-Count` header.',
+        querystring: Type.Object({
+          limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+          offset: Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0 }),
+        }),
+        response: { 200: Type.Array(Type.Ref(TaskOut)), ...errorResponses(401, 422) },
+      },
+    },
+    async (request, reply) => {
+      const page = await tasks.list(authOf(request).userId, request.query);
+      reply.header('X-Total-Count', String(page.total));
+      return page.items.map(taskOut);
+    },
+  );
+
+  app.post(
+    '/tasks',
+    {
+      ...common,
+      schema: {
+        ...schemaBase,
+        summary: 'Create a task',
+        body: Type.Object({ title: Title, description: Type.Optional(Description), done: Type.Optional(Type.Boolean()) }),
+        response: { 201: Type.Ref(TaskOut), ...errorResponses(401, 413, 415, 422) },
+      },
+    },
+    async (request, reply) => {
+      const { title, description = null, done = false } = request.body;
+      const task = await tasks.create(authOf(request).userId, { title, description, done }, now());
+      return reply.code(201).send(taskOut(task));
+    },
+  );
+
+  app.get(
+    '/tasks/:id',
+    {
+      ...common,
+      schema: { ...schemaBase, summary: 'One of your tasks', params: TaskId, response: { 200: Type.Ref(TaskOut), ...errorResponses(401, 404, 422) } },
+    },
+    async (request) => {
+      const task = await tasks.find(authOf(request).userId, request.params.id);
+      if (task === undefined) throw new GatepassError('not_found', TASK_NOT_FOUND);
+      return taskOut(task);
+    },
+  );
+
+  app.patch(
+    '/tasks/:id',
+    {
+      ...common,
+      schema: {
+        ...schemaBase,
+        summary: 'Change one of your tasks',
+        params: TaskId,
+        body: Type.Object({ title: Type.Optional(Title), description: Type.Optional(Description), done: Type.Optional(Type.Boolean()) }),
+        response: { 200: Type.Ref(TaskOut), ...errorResponses(401, 404, 413, 415, 422) },
+      },
+    },
+    async (request) => {
+      const task = await tasks.update(authOf(request).userId, request.params.id, request.body, now());
+      if (task === undefined) throw new GatepassError('not_found', TASK_NOT_FOUND);
+      return taskOut(task);
+    },
+  );
+
+  app.delete(
+    '/tasks/:id',
+    {
+      ...common,
+      schema: { ...schemaBase, summary: 'Delete one of your tasks', params: TaskId, response: { 204: Type.Null(), ...errorResponses(401, 404, 422) } },
+    },
+    async (request, reply) => {
+      if (!(await tasks.delete(authOf(request).userId, request.params.id))) throw new GatepassError('not_found', TASK_NOT_FOUND);
+      return reply.code(204).send(null);
+    },
+  );
+}

@@ -1,0 +1,111 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import type { Task } from '../store/tasks.js';
+import type { User } from '../store/users.js';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../passwords/policy.js';
+
+/**
+ * The JSON Schemas of the API: one source for validation, for serialisation (a response schema
+ * drops every field it does not name, so a password hash can never leak) and for /openapi.json.
+ */
+
+export const ErrorResponse = Type.Object(
+  { detail: Type.String(), code: Type.String() },
+  { $id: 'ErrorResponse', description: 'Every failure except validation' },
+);
+
+export const ValidationErrorResponse = Type.Object(
+  {
+    detail: Type.Array(
+      Type.Object({
+        loc: Type.Array(Type.Union([Type.String(), Type.Integer()])),
+        msg: Type.String(),
+        type: Type.String(),
+      }),
+    ),
+    code: Type.Literal('validation_error'),
+  },
+  { $id: 'ValidationErrorResponse', description: "FastAPI's 422 shape" },
+);
+
+/** Declares the error answers of a route in the OpenAPI document. */
+export function errorResponses(...statuses: number[]): Record<number, TSchema> {
+  return Object.fromEntries(statuses.map((status) => [status, status === 422 ? Type.Ref(ValidationErrorResponse) : Type.Ref(ErrorResponse)]));
+}
+
+export const Email = Type.String({ format: 'email', maxLength: 320, examples: ['alice@example.com'] });
+
+export const NewPassword = Type.String({
+  minLength: PASSWORD_MIN_LENGTH,
+  maxLength: PASSWORD_MAX_LENGTH,
+  description: `${PASSWORD_MIN_LENGTH}–${PASSWORD_MAX_LENGTH} characters, not a common password`,
+});
+
+/** Login accepts any stored password length; the cap only bounds the hashing work. */
+export const LoginPassword = Type.String({ minLength: 1, maxLength: 1024 });
+
+export const FullName = Type.Union([Type.String({ maxLength: 200 }), Type.Null()]);
+
+export const UserOut = Type.Object(
+  {
+    id: Type.Integer(),
+    email: Type.String(),
+    full_name: Type.Union([Type.String(), Type.Null()]),
+    role: Type.String(),
+    is_active: Type.Boolean(),
+    created_at: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'User' },
+);
+
+export function userOut(user: User): Static<typeof UserOut> {
+  return {
+    id: user.id,
+    email: user.email,
+    full_name: user.fullName,
+    role: user.role,
+    is_active: user.isActive,
+    created_at: new Date(user.createdAt).toISOString(),
+  };
+}
+
+export const TokenResponse = Type.Object(
+  {
+    access_token: Type.String(),
+    refresh_token: Type.String(),
+    token_type: Type.Literal('bearer'),
+    expires_in: Type.Integer({ description: 'access token lifetime, seconds' }),
+    refresh_expires_in: Type.Integer({ description: 'refresh token lifetime, seconds' }),
+  },
+  { $id: 'TokenResponse' },
+);
+
+export const MessageResponse = Type.Object({ message: Type.String() });
+
+export const TaskOut = Type.Object(
+  {
+    id: Type.Integer(),
+    title: Type.String(),
+    description: Type.Union([Type.String(), Type.Null()]),
+    done: Type.Boolean(),
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'Task' },
+);
+
+export function taskOut(task: Task): Static<typeof TaskOut> {
+  return {
+    id: task.id,
+    title: task.title,
+    description: task.description,
+    done: task.done,
+    created_at: new Date(task.createdAt).toISOString(),
+    updated_at: new Date(task.updatedAt).toISOString(),
+  };
+}
+
+/** Shared schemas registered once with Fastify so routes and the OpenAPI document can refer to them. */
+export const SHARED_SCHEMAS = [ErrorResponse, ValidationErrorResponse, UserOut, TokenResponse, TaskOut];
+
+/** The OpenAPI security requirement of routes behind the access-token guard. */
+export const BEARER_SECURITY = [{ OAuth2PasswordBearer: [] }];

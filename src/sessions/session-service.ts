@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { GatepassError } from '../errors.js';
+import type { Database } from '../store/schema.js';
+import { SessionRepository } from '../store/sessions.js';
+import { UserRepository, type User } from '../store/users.js';
+import { TokenError } from '../tokens/errors.js';
+import type { Clock, TokenService } from '../tokens/token-service.js';
+import type { RevocationList } from './revocation-list.js';
+
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+  refreshExpiresIn: number;
+}
+
+/** Where a request came from, remembered on the session for the user's own review. */
+export interface ClientInfo {
+  userAgent: string | null;
+  ip: string | null;
+}
+
+type RotationOutcome = { kind: 'issued'; pair: TokenPair } | { kind: 'reused'; sessionId: string };
+
+const REFRESH_ERRORS = {
+  token_expired: 'Refresh token has expired. Please log in again.',
+  invalid_token: 'Invalid refresh token',
+  invalid_token_type: 'Invalid token type',
+} as const;
+
+/**
+ * Sessions are refresh-token families: a login starts one, every refresh rotates to a new token in
+ * it, and presenting an already-used token outside the grace window is treated as theft and ends it
+ * (seeds, Part 4.6).
+ */
+export class SessionService {
+  private readonly sessions: SessionRepository;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly tokens: TokenService,
+    private readonly revocations: RevocationList,
+    private readonly options: { refreshReuseGraceSeconds: number },
+    private readonly now: Clock = Date.now,
+  ) {
+    this.sessions = new SessionRepository(db);
+  }
+
+  /** Starts a session for a user who just proved who they are, and returns its first token pair. */
+  async startSession(user: User, client: ClientInfo): Promise<TokenPair> {
+    const sessionId = randomUUID();
+    return this.db.transaction().execute(async (trx) => {
+      const sessions = this.sessions.withExecutor(trx);
+      await sessions.createSession({ id: sessionId, userId: user.id, ...client, now: this.now() });
+      return this.issuePair(sessions, user, sessionId, null);
+    });
+  }
+
+  /**
+   * Exchanges a refresh token for a new pair, in one transaction. Of several concurrent exchanges of
+   * one token exactly one wins; the others get the grace answer (a pair in the same session) when
+   * they come within the grace window, and otherwise end the session as a detected reuse.
+   */
+  async rotate(refreshToken: string, client: ClientInfo): Promise<TokenPair> {
+    let claims;
+    try {
+      claims = this.tokens.verifyRefreshToken(refreshToken);
+    } catch (error) {
+      if (error instanceof TokenError) throw new GatepassError(error.code, REFRESH_ERRORS[error.code]);
+      throw error;
+    }
+    const userId = Number(claims.sub);
+    const outcome = await this.db.transaction().execute(async (trx): Promise<RotationOutcome> => {
+      const sessions = this.sessions.withExecutor(trx);
+      const now = this.now();
+      const claimed = await sessions.claimRefreshToken(claims.jti, now);
+      const record = await sessions.findRefreshToken(claims.jti);
+      if (record === undefined || record.session_id !== claims.sid || record.user_id !== userId || record.revoked_at !== null) {
+        throw new GatepassError('invalid_token', REFRESH_ERRORS.invalid_token);
+      }
+      if (!claimed && !this.withinGrace(record.used_at, now)) {
+        await sessions.revokeSession(record.session_id, now, 'refresh_token_reused');
+        return { kind: 'reused', sessionId: record.session_id };
+      }
+      const session = await sessions.findSession(record.session_id);
+      if (session === undefined || session.revoked_at !== null) throw new GatepassError('invalid_token', REFRESH_ERRORS.invalid_token);
+      const user = await new UserRepository(trx).findById(userId);
+      if (user === undefined) throw new GatepassError('user_not_found', 'User no longer exists');
+      if (!user.isActive) throw new GatepassError('account_disabled', 'Account is disabled');
+      await sessions.touchSession(session.id, now, client);
+      return { kind: 'issued', pair: await this.issuePair(sessions, user, session.id, record.jti) };
+    });
+    if (outcome.kind === 'reused') {
+      this.revocations.revokeSession(outcome.sessionId);
+      throw new GatepassError('token_reused', 'Refresh token reuse detected. The session has been revoked; please log in again.');
+    }
+    return outcome.pair;
+  }
+
+  /**
+   * Ends one session of a user (logout). Returns false when the session is not the user's.
+   * A session that had already ended counts as ended.
+   */
+  async endSession(userId: number, sessionId: string, reason: string): Promise<boolean> {
+    const session = await this.sessions.findSession(sessionId);
+    if (session === undefined || session.user_id !== userId) return false;
+    const now = this.now();
+    await this.db.transaction().execute((trx) => this.sessions.withExecutor(trx).revokeSession(sessionId, now, reason));
+    this.revocations.revokeSession(sessionId, now);
+    return true;
+  }
+
+  /** Ends every session of a user: their refresh tokens and access tokens stop working at once. */
+  async endAllSessions(userId: number, reason: string): Promise<void> {
+    const now = this.now();
+    const ended = await this.db.transaction().execute((trx) => this.sessions.withExecutor(trx).revokeUserSessions(userId, now, reason));
+    for (const sessionId of ended) this.revocations.revokeSession(sessionId, now);
+  }
+
+  /** Finds the session a refresh token belongs to, if the token is genuine (for logout with a body). */
+  sessionOfRefreshToken(refreshToken: string): { userId: number; sessionId: string } | undefined {
+    try {
+      const claims = this.tokens.verifyRefreshToken(refreshToken);
+      return { userId: Number(claims.sub), sessionId: claims.sid };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Fills the revocation list from the database: the sessions ended recently enough to matter. */
+  async loadRevocations(): Promise<void> {
+    const since = this.now() - this.tokens.accessTtlSeconds * 1000;
+    for (const { id, revokedAt } of await this.sessions.revokedSince(since)) this.revocations.revokeSession(id, revokedAt);
+  }
+
+  private withinGrace(usedAt: number | null, now: number): boolean {
+    const graceMs = this.options.refreshReuseGraceSeconds * 1000;
+    return graceMs > 0 && usedAt !== null && now - usedAt <= graceMs;
+  }
+
+  private async issuePair(sessions: SessionRepository, user: User, sessionId: string, parentJti: string | null): Promise<TokenPair> {
+    const access = this.tokens.issueAccessToken({ userId: user.id, sessionId, role: user.role });
+    const refresh = this.tokens.issueRefreshToken({ userId: user.id, sessionId });
+    await sessions.insertRefreshToken({
+      jti: refresh.claims.jti,
+      session_id: sessionId,
+      user_id: user.id,
+      parent_jti: parentJti,
+      issued_at: refresh.claims.iat * 1000,
+      expires_at: refresh.claims.exp * 1000,
+    });
+    return {
+      accessToken: access.token,
+      refreshToken: refresh.token,
+      expiresIn: this.tokens.accessTtlSeconds,
+      refreshExpiresIn: this.tokens.refreshTtlSeconds,
+    };
+  }
+}

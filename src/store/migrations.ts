@@ -1,0 +1,82 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { DatabaseHandle, Dialect } from './database.js';
+
+/**
+ * Migrations live in code, in order, and are never edited once released: a change is a new entry.
+ * Kysely records applied names in `kysely_migration` and takes a lock, so concurrent starts are safe.
+ */
+function migrations(dialect: Dialect): Record<string, Migration> {
+  // The one difference between the dialects that the schema builder does not hide.
+  const serialId = dialect === 'postgres' ? 'serial' : 'integer';
+  return {
+    '0001_core': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('users')
+          .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn('email', 'varchar(320)', (c) => c.notNull().unique())
+          .addColumn('password_hash', 'varchar(255)', (c) => c.notNull())
+          .addColumn('full_name', 'varchar(200)')
+          .addColumn('role', 'varchar(32)', (c) => c.notNull().defaultTo('student'))
+          .addColumn('is_active', 'boolean', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('sessions')
+          .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+          .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_used_at', 'bigint', (c) => c.notNull())
+          .addColumn('user_agent', 'varchar(512)')
+          .addColumn('ip', 'varchar(64)')
+          .addColumn('revoked_at', 'bigint')
+          .addColumn('revoked_reason', 'varchar(64)')
+          .execute();
+        await db.schema.createIndex('sessions_user_id').on('sessions').column('user_id').execute();
+        await db.schema.createIndex('sessions_revoked_at').on('sessions').column('revoked_at').execute();
+
+        await db.schema
+          .createTable('refresh_tokens')
+          .addColumn('jti', 'varchar(64)', (c) => c.primaryKey())
+          .addColumn('session_id', 'varchar(64)', (c) => c.notNull().references('sessions.id').onDelete('cascade'))
+          .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('parent_jti', 'varchar(64)')
+          .addColumn('issued_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('used_at', 'bigint')
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('refresh_tokens_session_id').on('refresh_tokens').column('session_id').execute();
+
+        await db.schema
+          .createTable('tasks')
+          .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('title', 'varchar(200)', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('done', 'boolean', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('tasks_user_id').on('tasks').columns(['user_id', 'id']).execute();
+      },
+    },
+  };
+}
+
+class InCodeMigrations implements MigrationProvider {
+  constructor(private readonly dialect: Dialect) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations(this.dialect);
+  }
+}
+
+/** Brings the schema up to date; returns the names of the migrations it applied. */
+export async function migrateToLatest(handle: DatabaseHandle): Promise<string[]> {
+  const migrator = new Migrator({ db: handle.db, provider: new InCodeMigrations(handle.dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,67 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+/**
+ * The database as the code sees it. Times are epoch milliseconds (bigint in PostgreSQL, integer in
+ * SQLite) and booleans are written as 1/0, so that one query text serves both dialects.
+ */
+type Flag = ColumnType<boolean | number, number, number>;
+
+export interface UsersTable {
+  id: Generated<number>;
+  /** Normalised (trimmed, NFC, lower-case); unique. */
+  email: string;
+  password_hash: string;
+  full_name: string | null;
+  role: ColumnType<string, string | undefined, string>;
+  is_active: Flag;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A login: the family of refresh tokens that descend from it. */
+export interface SessionsTable {
+  id: string;
+  user_id: number;
+  created_at: number;
+  last_used_at: number;
+  user_agent: string | null;
+  ip: string | null;
+  /** Set when the session ends (logout, reuse detected, deactivation); its tokens stop working. */
+  revoked_at: number | null;
+  revoked_reason: string | null;
+}
+
+/** One record per refresh token ever issued, keyed by its jti. The token itself is never stored. */
+export interface RefreshTokensTable {
+  jti: string;
+  session_id: string;
+  user_id: number;
+  parent_jti: string | null;
+  issued_at: number;
+  expires_at: number;
+  used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface TasksTable {
+  id: Generated<number>;
+  user_id: number;
+  title: string;
+  description: string | null;
+  done: Flag;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
+  tasks: TasksTable;
+}
+
+export type UserRow = Selectable<UsersTable>;
+export type NewUserRow = Insertable<UsersTable>;
+export type SessionRow = Selectable<SessionsTable>;
+export type RefreshTokenRow = Selectable<RefreshTokensTable>;
+export type TaskRow = Selectable<TasksTable>;

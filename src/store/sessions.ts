@@ -1,0 +1,101 @@
+import type { Kysely } from 'kysely';
+import type { Database, RefreshTokenRow, SessionRow } from './schema.js';
+
+/** Queries over sessions and their refresh-token records. Pass a transaction to group several. */
+export class SessionRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  withExecutor(db: Kysely<Database>): SessionRepository {
+    return new SessionRepository(db);
+  }
+
+  async createSession(session: { id: string; userId: number; userAgent: string | null; ip: string | null; now: number }): Promise<void> {
+    await this.db
+      .insertInto('sessions')
+      .values({
+        id: session.id,
+        user_id: session.userId,
+        created_at: session.now,
+        last_used_at: session.now,
+        user_agent: session.userAgent,
+        ip: session.ip,
+        revoked_at: null,
+        revoked_reason: null,
+      })
+      .execute();
+  }
+
+  async findSession(id: string): Promise<SessionRow | undefined> {
+    return this.db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async touchSession(id: string, now: number, client: { userAgent: string | null; ip: string | null }): Promise<void> {
+    await this.db
+      .updateTable('sessions')
+      .set({ last_used_at: now, user_agent: client.userAgent, ip: client.ip })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async insertRefreshToken(record: Omit<RefreshTokenRow, 'used_at' | 'revoked_at'>): Promise<void> {
+    await this.db
+      .insertInto('refresh_tokens')
+      .values({ ...record, used_at: null, revoked_at: null })
+      .execute();
+  }
+
+  async findRefreshToken(jti: string): Promise<RefreshTokenRow | undefined> {
+    return this.db.selectFrom('refresh_tokens').selectAll().where('jti', '=', jti).executeTakeFirst();
+  }
+
+  /**
+   * Marks a refresh token used if, and only if, nobody has used or revoked it yet. The condition is
+   * evaluated under the row lock (PostgreSQL) or the single writer (SQLite), so of N concurrent
+   * claims exactly one returns true.
+   */
+  async claimRefreshToken(jti: string, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('refresh_tokens')
+      .set({ used_at: now })
+      .where('jti', '=', jti)
+      .where('used_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  /** Ends a session and every refresh token in it; returns false when it had already ended. */
+  async revokeSession(id: string, now: number, reason: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('sessions')
+      .set({ revoked_at: now, revoked_reason: reason })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    await this.db.updateTable('refresh_tokens').set({ revoked_at: now }).where('session_id', '=', id).where('revoked_at', 'is', null).execute();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  /** Ends every live session of a user; returns the ids it ended. */
+  async revokeUserSessions(userId: number, now: number, reason: string): Promise<string[]> {
+    const rows = await this.db
+      .updateTable('sessions')
+      .set({ revoked_at: now, revoked_reason: reason })
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .returning('id')
+      .execute();
+    await this.db.updateTable('refresh_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+    return rows.map((r) => r.id);
+  }
+
+  /** Sessions revoked at or after `since`: the ones whose access tokens may still be alive. */
+  async revokedSince(since: number): Promise<{ id: string; revokedAt: number }[]> {
+    const rows = await this.db
+      .selectFrom('sessions')
+      .select(['id', 'revoked_at'])
+      .where('revoked_at', '>=', since)
+      .execute();
+    return rows.map((r) => ({ id: r.id, revokedAt: r.revoked_at ?? since }));
+  }
+}

@@ -1,0 +1,95 @@
+import type { Kysely } from 'kysely';
+import type { Database, TaskRow } from './schema.js';
+
+export interface Task {
+  id: number;
+  userId: number;
+  title: string;
+  description: string | null;
+  done: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+function toTask(row: TaskRow): Task {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    title: row.title,
+    description: row.description,
+    done: Boolean(row.done),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Every query is scoped by owner: another user's task is indistinguishable from a missing one. */
+export class TaskRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async list(userId: number, page: { limit: number; offset: number }): Promise<{ items: Task[]; total: number }> {
+    const [rows, count] = await Promise.all([
+      this.db
+        .selectFrom('tasks')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .orderBy('id')
+        .limit(page.limit)
+        .offset(page.offset)
+        .execute(),
+      this.db
+        .selectFrom('tasks')
+        .select((eb) => eb.fn.countAll<number | string>().as('total'))
+        .where('user_id', '=', userId)
+        .executeTakeFirstOrThrow(),
+    ]);
+    return { items: rows.map(toTask), total: Number(count.total) };
+  }
+
+  async create(userId: number, input: { title: string; description: string | null; done: boolean }, now: number): Promise<Task> {
+    const row = await this.db
+      .insertInto('tasks')
+      .values({
+        user_id: userId,
+        title: input.title,
+        description: input.description,
+        done: input.done ? 1 : 0,
+        created_at: now,
+        updated_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toTask(row);
+  }
+
+  async find(userId: number, id: number): Promise<Task | undefined> {
+    const row = await this.db.selectFrom('tasks').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+    return row && toTask(row);
+  }
+
+  async update(
+    userId: number,
+    id: number,
+    changes: { title?: string; description?: string | null; done?: boolean },
+    now: number,
+  ): Promise<Task | undefined> {
+    const row = await this.db
+      .updateTable('tasks')
+      .set({
+        ...(changes.title !== undefined && { title: changes.title }),
+        ...(changes.description !== undefined && { description: changes.description }),
+        ...(changes.done !== undefined && { done: changes.done ? 1 : 0 }),
+        updated_at: now,
+      })
+      .where('id', '=', id)
+      .where('user_id', '=', userId)
+      .returningAll()
+      .executeTakeFirst();
+    return row && toTask(row);
+  }
+
+  async delete(userId: number, id: number): Promise<boolean> {
+    const result = await this.db.deleteFrom('tasks').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+}

@@ -1,0 +1,90 @@
+import type { Kysely } from 'kysely';
+import type { Database, UserRow } from './schema.js';
+
+export interface User {
+  id: number;
+  email: string;
+  fullName: string | null;
+  role: string;
+  isActive: boolean;
+  passwordHash: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    email: row.email,
+    fullName: row.full_name,
+    role: row.role,
+    isActive: Boolean(row.is_active),
+    passwordHash: row.password_hash,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Raised when an insert collides with an existing (normalised) email. */
+export class DuplicateEmailError extends Error {
+  constructor() {
+    super('email already registered');
+    this.name = 'DuplicateEmailError';
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  // PostgreSQL unique_violation, and better-sqlite3's constraint codes.
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+export class UserRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async create(input: { email: string; passwordHash: string; fullName: string | null; now: number }): Promise<User> {
+    try {
+      const row = await this.db
+        .insertInto('users')
+        .values({
+          email: input.email,
+          password_hash: input.passwordHash,
+          full_name: input.fullName,
+          is_active: 1,
+          created_at: input.now,
+          updated_at: input.now,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return toUser(row);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new DuplicateEmailError();
+      throw error;
+    }
+  }
+
+  async findByEmail(email: string): Promise<User | undefined> {
+    const row = await this.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+    return row && toUser(row);
+  }
+
+  async findById(id: number): Promise<User | undefined> {
+    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toUser(row);
+  }
+
+  async update(id: number, changes: { fullName?: string | null; passwordHash?: string; isActive?: boolean }, now: number): Promise<User | undefined> {
+    const row = await this.db
+      .updateTable('users')
+      .set({
+        ...(changes.fullName !== undefined && { full_name: changes.fullName }),
+        ...(changes.passwordHash !== undefined && { password_hash: changes.passwordHash }),
+        ...(changes.isActive !== undefined && { is_active: changes.isActive ? 1 : 0 }),
+        updated_at: now,
+      })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+    return row && toUser(row);
+  }
+}
