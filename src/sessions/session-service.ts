@@ -76,12 +76,17 @@ export class SessionService {
       const now = this.now();
       const claimed = await sessions.claimRefreshToken(claims.jti, now);
       const record = await sessions.findRefreshToken(claims.jti);
-      if (record === undefined || record.session_id !== claims.sid || record.user_id !== userId || record.revoked_at !== null) {
+      if (record === undefined || record.session_id !== claims.sid || record.user_id !== userId) {
         throw new GatepassError('invalid_token', REFRESH_ERRORS.invalid_token);
       }
-      if (!claimed && !this.withinGrace(record.used_at, now)) {
-        await sessions.revokeSession(record.session_id, now, 'refresh_token_reused');
-        return { kind: 'reused', sessionId: record.session_id };
+      if (!claimed) {
+        // Never used, so it was revoked with its session (logout, deactivation): simply invalid.
+        if (record.used_at === null) throw new GatepassError('invalid_token', REFRESH_ERRORS.invalid_token);
+        // Used before: a benign race only within the grace window of a live session; otherwise theft.
+        if (record.revoked_at !== null || !this.withinGrace(record.used_at, now)) {
+          await sessions.revokeSession(record.session_id, now, 'refresh_token_reused');
+          return { kind: 'reused', sessionId: record.session_id };
+        }
       }
       const session = await sessions.findSession(record.session_id);
       if (session === undefined || session.revoked_at !== null) throw new GatepassError('invalid_token', REFRESH_ERRORS.invalid_token);

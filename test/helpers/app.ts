@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import pg from 'pg';
+import { loadSettings, type Settings } from '../../src/config/settings.js';
+import { buildApp, type GatepassApp } from '../../src/http/app.js';
+
+export type Backend = 'sqlite' | 'postgres';
+
+/** PostgreSQL comes from GATEPASS_TEST_POSTGRES_URL (.ci/run always sets it). */
+export const POSTGRES_URL = process.env.GATEPASS_TEST_POSTGRES_URL;
+
+/**
+ * Declares the PostgreSQL variant of a suite. Without GATEPASS_TEST_POSTGRES_URL it is skipped with
+ * the reason on a developer's machine, and fails in CI, where nothing may be skipped.
+ */
+export function describePostgres(name: string, define: () => void): void {
+  if (POSTGRES_URL !== undefined) return define();
+  if (process.env.CI !== undefined) {
+    describe(`${name} (postgres)`, () => {
+      it('needs PostgreSQL', () => {
+        throw new Error('GATEPASS_TEST_POSTGRES_URL is not set; CI must provide PostgreSQL');
+      });
+    });
+    return;
+  }
+  describe(`${name} (postgres)`, { skip: 'GATEPASS_TEST_POSTGRES_URL not set' }, () => undefined);
+}
+
+export interface TestApp {
+  app: GatepassApp;
+  settings: Settings;
+  databaseUrl: string;
+  /** The directory relative SQLite paths resolve against. */
+  cwd: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A private database for one test app: a fresh SQLite file in a temporary directory, or a fresh
+ * schema in the test PostgreSQL database (dropped on close).
+ */
+export async function createTestDatabase(backend: Backend): Promise<{ url: string; cwd: string; drop(): Promise<void> }> {
+  const cwd = mkdtempSync(path.join(tmpdir(), 'gatepass-test-'));
+  const removeDir = () => rmSync(cwd, { recursive: true, force: true });
+  if (backend === 'sqlite') return { url: 'sqlite:./data/test.db', cwd, drop: async () => removeDir() };
+  if (POSTGRES_URL === undefined) throw new Error('GATEPASS_TEST_POSTGRES_URL is not set');
+  const schema = `gp_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: POSTGRES_URL });
+  await admin.connect();
+  await admin.query(`create schema ${schema}`);
+  await admin.end();
+  const url = new URL(POSTGRES_URL);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return {
+    url: url.toString(),
+    cwd,
+    drop: async () => {
+      const client = new pg.Client({ connectionString: POSTGRES_URL });
+      await client.connect();
+      await client.query(`drop schema if exists ${schema} cascade`);
+      await client.end();
+      removeDir();
+    },
+  };
+}
+
+/** Builds the real app on a private database, with settings from an environment like an operator's. */
+export async function createTestApp(backend: Backend, env: Record<string, string> = {}, options: { now?: () => number } = {}): Promise<TestApp> {
+  const database = await createTestDatabase(backend);
+  const settings = loadSettings(
+    {
+      NODE_ENV: 'test',
+      JWT_SECRET: randomBytes(32).toString('hex'),
+      JWT_REFRESH_SECRET: randomBytes(32).toString('hex'),
+      DATABASE_URL: database.url,
+      ...env,
+    },
+    { cwd: database.cwd },
+  );
+  const app = await buildApp(settings, { cwd: database.cwd, ...options });
+  return {
+    app,
+    settings,
+    databaseUrl: database.url,
+    cwd: database.cwd,
+    close: async () => {
+      await app.close();
+      await database.drop();
+    },
+  };
+}

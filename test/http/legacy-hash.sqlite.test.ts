@@ -1,0 +1,3 @@
+import { defineLegacyHashSuite } from './legacy-hash-suite.js';
+
+defineLegacyHashSuite('sqlite');

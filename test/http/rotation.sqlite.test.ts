@@ -1,0 +1,3 @@
+import { defineRotationSuite } from './rotation-suite.js';
+
+defineRotationSuite('sqlite');

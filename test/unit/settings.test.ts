@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, loadSettings } from '../../src/config/settings.js';
+
+const STRONG_A = 'a'.repeat(16) + '0123456789abcdef0123456789';
+const STRONG_B = 'b'.repeat(16) + '0123456789abcdef0123456789';
+
+function freshDir(): string {
+  return mkdtempSync(path.join(tmpdir(), 'gatepass-settings-'));
+}
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.problems;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('settings', () => {
+  it('has the documented defaults', () => {
+    const settings = loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B }, { cwd: freshDir() });
+    assert.equal(settings.env, 'development');
+    assert.equal(settings.host, '127.0.0.1');
+    assert.equal(settings.port, 8000);
+    assert.equal(settings.databaseUrl, 'sqlite:./data/gatepass.db');
+    assert.equal(settings.jwt.algorithm, 'HS256');
+    assert.equal(settings.jwt.accessTtlSeconds, 15 * 60);
+    assert.equal(settings.jwt.refreshTtlSeconds, 7 * 24 * 3600);
+    assert.equal(settings.jwt.leewaySeconds, 30);
+    assert.equal(settings.refreshReuseGraceSeconds, 10);
+    assert.equal(settings.trustProxy, false);
+    assert.deepEqual(settings.warnings, []);
+  });
+
+  it('production refuses missing secrets and says how to make one', () => {
+    const problems = problemsOf(() => loadSettings({ NODE_ENV: 'production' }, { cwd: freshDir() }));
+    assert.equal(problems.length, 2);
+    for (const problem of problems) assert.match(problem, /is required in production; generate one with `openssl rand -hex 32`/);
+  });
+
+  it('production refuses short, well-known and equal secrets', () => {
+    const cwd = freshDir();
+    assert.match(problemsOf(() => loadSettings({ NODE_ENV: 'production', JWT_SECRET: 'short', JWT_REFRESH_SECRET: STRONG_B }, { cwd }))[0] ?? '', /at least 32 bytes/);
+    const seedSecret = 'your-super-secret-key-change-this-in-production-min-32-chars';
+    assert.match(problemsOf(() => loadSettings({ NODE_ENV: 'production', JWT_SECRET: seedSecret, JWT_REFRESH_SECRET: STRONG_B }, { cwd }))[0] ?? '', /well-known/);
+    assert.match(problemsOf(() => loadSettings({ NODE_ENV: 'production', JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_A }, { cwd }))[0] ?? '', /must differ/);
+    assert.equal(loadSettings({ NODE_ENV: 'production', JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B }, { cwd }).env, 'production');
+  });
+
+  it('equal secrets are refused in development too', () => {
+    assert.match(problemsOf(() => loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_A }, { cwd: freshDir() }))[0] ?? '', /must differ/);
+  });
+
+  it('development generates secrets once, stores them owner-only under ./data, and warns', () => {
+    const cwd = freshDir();
+    const first = loadSettings({}, { cwd });
+    const file = path.join(cwd, 'data', 'dev-secrets.json');
+    assert.ok(existsSync(file));
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(first.warnings.length, 1);
+    assert.match(first.warnings[0] ?? '', /development secrets stored in/);
+    assert.ok(first.jwt.accessSecret.length >= 64);
+    assert.notEqual(first.jwt.accessSecret, first.jwt.refreshSecret);
+    const second = loadSettings({}, { cwd });
+    assert.equal(second.jwt.accessSecret, first.jwt.accessSecret);
+    assert.equal(second.jwt.refreshSecret, first.jwt.refreshSecret);
+    assert.ok(!readFileSync(file, 'utf8').includes('undefined'));
+  });
+
+  it('reads .env, with the environment taking precedence', () => {
+    const cwd = freshDir();
+    writeFileSync(path.join(cwd, '.env'), `JWT_SECRET=${STRONG_A}\nJWT_REFRESH_SECRET=${STRONG_B}\nPORT=9001\nACCESS_TOKEN_EXPIRE_MINUTES=5\n`);
+    const settings = loadSettings({ PORT: '9002' }, { cwd });
+    assert.equal(settings.port, 9002);
+    assert.equal(settings.jwt.accessTtlSeconds, 300);
+    assert.equal(settings.jwt.accessSecret, STRONG_A);
+  });
+
+  it('reports every invalid value at once, clearly', () => {
+    const problems = problemsOf(() =>
+      loadSettings(
+        { JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, PORT: 'eighty', REFRESH_REUSE_GRACE_SECONDS: '-1', TRUST_PROXY: 'maybe', DATABASE_URL: 'mysql://x', JWT_ALGORITHM: 'none' },
+        { cwd: freshDir() },
+      ),
+    );
+    assert.equal(problems.length, 5, problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('PORT must be a whole number')));
+    assert.ok(problems.some((p) => p.startsWith('REFRESH_REUSE_GRACE_SECONDS')));
+    assert.ok(problems.some((p) => p.startsWith('TRUST_PROXY')));
+    assert.ok(problems.some((p) => p.startsWith('DATABASE_URL')));
+    assert.ok(problems.some((p) => p.startsWith('JWT_ALGORITHM must be one of')));
+  });
+
+  it('names the asymmetric algorithms as not supported yet rather than unknown', () => {
+    const problems = problemsOf(() => loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, JWT_ALGORITHM: 'RS256' }, { cwd: freshDir() }));
+    assert.match(problems[0] ?? '', /RS256 is not supported by this version yet/);
+  });
+
+  it('hides the password of a database URL in messages', () => {
+    const problems = problemsOf(() =>
+      loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, DATABASE_URL: 'mysql://admin:hunter2@db/x' }, { cwd: freshDir() }),
+    );
+    assert.ok(!problems.join(' ').includes('hunter2'));
+  });
+});
