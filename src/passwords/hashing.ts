@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Algorithm, hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
-import { verify as bcryptVerify } from '@node-rs/bcrypt';
+import bcrypt from 'bcryptjs';
 
 /**
  * OWASP Password Storage Cheat Sheet, argon2id option 2: 19 MiB, 2 iterations, 1 lane.
@@ -36,7 +36,9 @@ export class PasswordHasher {
   async verify(password: string, storedHash: string): Promise<VerifyResult> {
     if (BCRYPT_PREFIX.test(storedHash)) {
       // Legacy hashes were made from the password as typed, before gatepass normalised anything.
-      const valid = await bcryptVerify(password, storedHash).catch(() => false);
+      // bcryptjs's async compare yields to the event loop between rounds; it runs once per imported
+      // account, since the hash is replaced by argon2id at that login.
+      const valid = await bcrypt.compare(password, storedHash).catch(() => false);
       return { valid, needsRehash: valid };
     }
     if (storedHash.startsWith('$argon2')) {
