@@ -1,8 +1,6 @@
-import formbody from '@fastify/formbody';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import { AccountService } from '../accounts/account-service.js';
-import { isValidEmail } from '../accounts/email.js';
 import type { Settings } from '../config/settings.js';
 import { PasswordHasher } from '../passwords/hashing.js';
 import { RevocationList } from '../sessions/revocation-list.js';
@@ -14,6 +12,7 @@ import { UserRepository } from '../store/users.js';
 import type { Clock } from '../tokens/token-service.js';
 import { TokenService } from '../tokens/token-service.js';
 import { createAuthGuard } from './auth-guard.js';
+import { installBodyParsing } from './body-parsing.js';
 import { registerDocs } from './docs.js';
 import { installErrorHandling } from './errors.js';
 import { authRoutes } from './routes/auth.js';
@@ -21,6 +20,7 @@ import { healthRoutes } from './routes/health.js';
 import { taskRoutes } from './routes/tasks.js';
 import { userRoutes } from './routes/users.js';
 import { SHARED_SCHEMAS } from './schemas.js';
+import { installValidation } from './validation.js';
 
 export type GatepassApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -60,7 +60,8 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
   }
 
   const tokens = new TokenService(settings.jwt, now);
-  const revocations = new RevocationList(settings.jwt.accessTtlSeconds * 1000, now);
+  // An access token is honoured until exp + leeway, so a revocation must be remembered that long.
+  const revocations = new RevocationList((settings.jwt.accessTtlSeconds + settings.jwt.leewaySeconds) * 1000, now);
   const sessions = new SessionService(database.db, tokens, revocations, settings, now);
   await sessions.loadRevocations();
   const passwords = new PasswordHasher();
@@ -81,30 +82,14 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
       : { logger: { level: settings.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] } }),
     trustProxy: settings.trustProxy,
     bodyLimit: settings.bodyLimitBytes,
-    ajv: {
-      customOptions: { allErrors: true },
-      // Our own email check (with normalisation) replaces ajv-formats' so validation and storage agree.
-      onCreate: (ajv) => {
-        ajv.addFormat('email', isValidEmail);
-      },
-    },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorateRequest('auth', null);
   app.addHook('onClose', () => database.close());
 
   installErrorHandling(app);
-  // An empty body with Content-Type: application/json means "no body", as FastAPI treats it.
-  const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body.toString();
-    if (text.trim() === '') return done(null, undefined);
-    defaultJsonParser(request, text, done);
-  });
-  // JSON and (for the OAuth2 password flow) urlencoded forms only; anything else answers 415.
-  app.removeContentTypeParser('text/plain');
-  await app.register(formbody);
+  await installBodyParsing(app);
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+  installValidation(app, SHARED_SCHEMAS);
   await registerDocs(app);
 
   healthRoutes(app, services);

@@ -41,6 +41,17 @@ function sendGatepassError(reply: FastifyReply, error: GatepassError): FastifyRe
   return sendError(reply, status, error.code, error.detail);
 }
 
+/**
+ * Failures of a backing service rather than of the request: the client may retry, so they answer
+ * 503, not 500. PostgreSQL class 08 (connection) and 57P0x (shutdown), socket errors, a busy SQLite.
+ */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '53300', '57P01', '57P02', '57P03', 'SQLITE_BUSY']);
+
+function isUnavailable(error: { code?: unknown; message?: string }): boolean {
+  const code = typeof error.code === 'string' ? error.code : '';
+  return UNAVAILABLE_CODES.has(code) || code.startsWith('08') || /Connection terminated|timeout exceeded when trying to connect/i.test(error.message ?? '');
+}
+
 /** FastAPI names the request parts this way in `loc`. */
 const LOCATION_NAMES: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
 
@@ -130,6 +141,10 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) return sendError(reply, status, 'bad_request', error.message);
+    if (isUnavailable(error)) {
+      request.log.error({ err: error }, 'backing service unavailable');
+      return sendError(reply, 503, 'service_unavailable', 'Service temporarily unavailable; try again shortly');
+    }
     request.log.error({ err: error }, 'unhandled error');
     return sendError(reply, 500, 'internal_error', 'Internal Server Error');
   });

@@ -11,8 +11,8 @@ export class RevocationList {
   private nextSweepAt = 0;
 
   constructor(
-    /** How long an access token lives, in milliseconds. */
-    private readonly accessTokenLifetimeMs: number,
+    /** How long an access token is honoured (lifetime plus leeway), in milliseconds. */
+    readonly accessTokenLifetimeMs: number,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -135,7 +135,7 @@ export class SessionService {
 
   /** Fills the revocation list from the database: the sessions ended recently enough to matter. */
   async loadRevocations(): Promise<void> {
-    const since = this.now() - this.tokens.accessTtlSeconds * 1000;
+    const since = this.now() - this.revocations.accessTokenLifetimeMs;
     for (const { id, revokedAt } of await this.sessions.revokedSince(since)) this.revocations.revokeSession(id, revokedAt);
   }
 

@@ -109,7 +109,10 @@ export class TokenService {
     if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || payload.nbf > nowSeconds + leewaySeconds)) {
       throw new TokenError('invalid_token', 'not yet valid');
     }
-    if (typeof payload.sub !== 'string' || !/^[1-9]\d{0,15}$/.test(payload.sub)) throw new TokenError('invalid_token', 'bad sub');
+    // User ids are positive 32-bit integers (the users.id column); anything else names no user.
+    if (typeof payload.sub !== 'string' || !/^[1-9]\d{0,9}$/.test(payload.sub) || Number(payload.sub) > 2_147_483_647) {
+      throw new TokenError('invalid_token', 'bad sub');
+    }
     if (typeof payload.sid !== 'string' || payload.sid.length === 0 || payload.sid.length > 64) {
       throw new TokenError('invalid_token', 'bad sid');
     }

@@ -17,17 +17,24 @@ export function newCredentials(): { email: string; password: string } {
   return { email: `user${counter}.${process.pid}@example.com`, password: `Tr0ub4dor&3-${counter}-horse` };
 }
 
-export async function post(app: GatepassApp, url: string, body?: unknown, token?: string): Promise<LightMyRequestResponse> {
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** One request over Fastify's inject, with an optional JSON body and Bearer token. */
+export function send(app: GatepassApp, method: Method, url: string, body?: unknown, token?: string): Promise<LightMyRequestResponse> {
   return app.inject({
-    method: 'POST',
+    method,
     url,
     ...(body !== undefined && { payload: body as object }),
     headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
   });
 }
 
-export async function get(app: GatepassApp, url: string, token?: string): Promise<LightMyRequestResponse> {
-  return app.inject({ method: 'GET', url, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+export function post(app: GatepassApp, url: string, body?: unknown, token?: string): Promise<LightMyRequestResponse> {
+  return send(app, 'POST', url, body, token);
+}
+
+export function get(app: GatepassApp, url: string, token?: string): Promise<LightMyRequestResponse> {
+  return send(app, 'GET', url, undefined, token);
 }
 
 export async function register(app: GatepassApp, credentials = newCredentials()): Promise<{ email: string; password: string; id: number }> {
