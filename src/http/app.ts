@@ -39,8 +39,8 @@ export interface AppServices {
 export interface BuildAppOptions {
   /** The clock every service reads; tests pass their own to move time. */
   now?: Clock;
-  /** A pino-compatible logger instance or Fastify logger options; defaults to `settings.logLevel`. */
-  logger?: FastifyBaseLogger;
+  /** Where log lines go (newline-delimited JSON); standard output by default. Tests capture them here. */
+  logStream?: NodeJS.WritableStream;
   /** Directory relative SQLite paths resolve against. */
   cwd?: string;
 }
@@ -77,9 +77,11 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
   };
 
   const app = Fastify({
-    ...(options.logger !== undefined
-      ? { loggerInstance: options.logger }
-      : { logger: { level: settings.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] } }),
+    logger: {
+      level: settings.logLevel,
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+      ...(options.logStream !== undefined && { stream: options.logStream }),
+    },
     trustProxy: settings.trustProxy,
     bodyLimit: settings.bodyLimitBytes,
   }).withTypeProvider<TypeBoxTypeProvider>();
