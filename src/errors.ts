@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'account_disabled'
   | 'user_not_found'
   | 'email_taken'
-  | 'not_found';
+  | 'not_found'
+  | 'service_unavailable';
 
 export class GatepassError extends Error {
   constructor(

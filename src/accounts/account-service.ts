@@ -66,6 +66,35 @@ export class AccountService {
     return user;
   }
 
+  /**
+   * Changes the password after checking the current one, and ends every other session: whoever else
+   * held one (perhaps the reason for the change) is out, the caller stays signed in.
+   */
+  async changePassword(userId: number, keepSessionId: string, currentPassword: string, newPassword: string): Promise<void> {
+    const user = await this.currentUser(userId);
+    if (!(await this.passwords.verify(currentPassword, user.passwordHash)).valid) {
+      throw new GatepassError('invalid_credentials', 'Current password is incorrect');
+    }
+    const violation = passwordPolicyViolation(newPassword);
+    if (violation !== undefined) throw new FieldError(['body', 'new_password'], violation.message, violation.type);
+    await this.users.update(userId, { passwordHash: await this.passwords.hash(newPassword) }, this.now());
+    await this.sessions.endOtherSessions(userId, keepSessionId, 'password_changed');
+  }
+
+  /**
+   * Erases the account after checking its password: the user row, and with it (by cascade) their
+   * sessions, refresh-token records and tasks. Their access tokens are revoked first; that
+   * revocation record holds no personal data and outlives the row until the tokens expire.
+   */
+  async deleteAccount(userId: number, password: string): Promise<void> {
+    const user = await this.currentUser(userId);
+    if (!(await this.passwords.verify(password, user.passwordHash)).valid) {
+      throw new GatepassError('invalid_credentials', 'Password is incorrect');
+    }
+    await this.sessions.endAllSessions(userId, 'account_deleted');
+    await this.users.delete(userId);
+  }
+
   /** Deactivates the account and ends every session, so all its tokens stop working at once. */
   async deactivate(userId: number): Promise<void> {
     await this.users.update(userId, { isActive: false }, this.now());

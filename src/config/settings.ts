@@ -27,6 +27,8 @@ export interface Settings {
   host: string;
   port: number;
   databaseUrl: string;
+  /** When set, revocations are broadcast and counters shared through Redis, so several instances can run. */
+  redisUrl: string | undefined;
   dataDir: string;
   jwt: JwtSettings;
   /** Re-presenting a used refresh token within this many seconds is a benign race, not theft. 0 disables. */
@@ -155,6 +157,7 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
     host: read('HOST') ?? '127.0.0.1',
     port: integer('PORT', 8000, 0, 65535),
     databaseUrl: read('DATABASE_URL') ?? 'sqlite:./data/gatepass.db',
+    redisUrl: read('REDIS_URL'),
     dataDir,
     jwt: {
       algorithm: algorithm as HmacAlgorithm,
@@ -175,6 +178,9 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
   };
   if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(settings.databaseUrl)) {
     problems.push(`DATABASE_URL must start with sqlite: or postgres:// (got "${redactUrl(settings.databaseUrl)}")`);
+  }
+  if (settings.redisUrl !== undefined && !/^rediss?:\/\//.test(settings.redisUrl)) {
+    problems.push(`REDIS_URL must start with redis:// or rediss:// (got "${redactUrl(settings.redisUrl)}")`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return settings;

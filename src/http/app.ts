@@ -3,7 +3,9 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDef
 import { AccountService } from '../accounts/account-service.js';
 import type { Settings } from '../config/settings.js';
 import { PasswordHasher } from '../passwords/hashing.js';
+import { LocalRevocationBus, RedisRevocationBus } from '../sessions/revocation-bus.js';
 import { RevocationList } from '../sessions/revocation-list.js';
+import { Revocations } from '../sessions/revocations.js';
 import { SessionService } from '../sessions/session-service.js';
 import { openDatabase, type DatabaseHandle } from '../store/database.js';
 import { migrateToLatest } from '../store/migrations.js';
@@ -17,6 +19,7 @@ import { registerDocs } from './docs.js';
 import { installErrorHandling } from './errors.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
+import { sessionRoutes } from './routes/sessions.js';
 import { taskRoutes } from './routes/tasks.js';
 import { userRoutes } from './routes/users.js';
 import { SHARED_SCHEMAS } from './schemas.js';
@@ -28,6 +31,7 @@ export type GatepassApp = FastifyInstance<RawServerDefault, RawRequestDefaultExp
 export interface AppServices {
   settings: Settings;
   database: DatabaseHandle;
+  revocations: Revocations;
   tokens: TokenService;
   accounts: AccountService;
   sessions: SessionService;
@@ -51,31 +55,6 @@ export interface BuildAppOptions {
  */
 export async function buildApp(settings: Settings, options: BuildAppOptions = {}): Promise<GatepassApp> {
   const now = options.now ?? Date.now;
-  const database = openDatabase(settings.databaseUrl, options.cwd);
-  try {
-    await migrateToLatest(database);
-  } catch (error) {
-    await database.close();
-    throw error;
-  }
-
-  const tokens = new TokenService(settings.jwt, now);
-  // An access token is honoured until exp + leeway, so a revocation must be remembered that long.
-  const revocations = new RevocationList((settings.jwt.accessTtlSeconds + settings.jwt.leewaySeconds) * 1000, now);
-  const sessions = new SessionService(database.db, tokens, revocations, settings, now);
-  await sessions.loadRevocations();
-  const passwords = new PasswordHasher();
-  const services: AppServices = {
-    settings,
-    database,
-    tokens,
-    sessions,
-    accounts: new AccountService(new UserRepository(database.db), passwords, sessions, now),
-    tasks: new TaskRepository(database.db),
-    requireAuth: createAuthGuard(tokens, revocations),
-    now,
-  };
-
   const app = Fastify({
     logger: {
       level: settings.logLevel,
@@ -85,8 +64,41 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
     trustProxy: settings.trustProxy,
     bodyLimit: settings.bodyLimitBytes,
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const database = openDatabase(settings.databaseUrl, options.cwd);
+  const bus = settings.redisUrl === undefined ? new LocalRevocationBus() : new RedisRevocationBus(settings.redisUrl, app.log);
+  // An access token is honoured until exp + leeway, so a revocation must be remembered that long.
+  const revocationList = new RevocationList((settings.jwt.accessTtlSeconds + settings.jwt.leewaySeconds) * 1000, now);
+  const revocations = new Revocations(database.db, revocationList, bus, now);
+  try {
+    await migrateToLatest(database);
+    await revocations.start();
+  } catch (error) {
+    await revocations.close();
+    await database.close();
+    throw error;
+  }
+  app.addHook('onClose', async () => {
+    await revocations.close();
+    await database.close();
+  });
+
+  const tokens = new TokenService(settings.jwt, now);
+  const sessions = new SessionService(database.db, tokens, revocations, settings, now);
+  const passwords = new PasswordHasher();
+  const services: AppServices = {
+    settings,
+    database,
+    revocations,
+    tokens,
+    sessions,
+    accounts: new AccountService(new UserRepository(database.db), passwords, sessions, now),
+    tasks: new TaskRepository(database.db),
+    requireAuth: createAuthGuard(tokens, revocations),
+    now,
+  };
+
   app.decorateRequest('auth', null);
-  app.addHook('onClose', () => database.close());
 
   installErrorHandling(app);
   await installBodyParsing(app);
@@ -96,6 +108,7 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
 
   healthRoutes(app, services);
   authRoutes(app, services);
+  sessionRoutes(app, services);
   userRoutes(app, services);
   taskRoutes(app, services);
 

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatepassError } from '../errors.js';
-import type { RevocationList } from '../sessions/revocation-list.js';
+import type { Revocations } from '../sessions/revocations.js';
 import { TokenError } from '../tokens/errors.js';
 import type { TokenService } from '../tokens/token-service.js';
 
@@ -22,9 +22,10 @@ const BEARER = /^Bearer +(\S+) *$/i;
 
 /**
  * Builds the onRequest hook of protected routes. It runs before the body is read, costs a signature
- * check and one Map lookup, and never touches the database (DESIGN.md: stateless access checks).
+ * check and two Map lookups, and never touches the database (DESIGN.md: stateless access checks).
+ * When revocations made on other instances may be unknown here (Redis down), it fails closed.
  */
-export function createAuthGuard(tokens: TokenService, revocations: RevocationList) {
+export function createAuthGuard(tokens: TokenService, revocations: Revocations) {
   return async function requireAuth(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const header = request.headers.authorization;
     const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
@@ -37,8 +38,10 @@ export function createAuthGuard(tokens: TokenService, revocations: RevocationLis
       if (error.code === 'token_expired') throw new GatepassError('token_expired', 'Token expired');
       throw new GatepassError('invalid_token', 'Could not validate credentials');
     }
-    if (revocations.isSessionRevoked(claims.sid)) throw new GatepassError('token_revoked', 'Token has been revoked');
-    request.auth = { userId: Number(claims.sub), sessionId: claims.sid, role: claims.role, tokenId: claims.jti };
+    if (!revocations.available) throw new GatepassError('service_unavailable', 'Revocation state unavailable; try again shortly');
+    const userId = Number(claims.sub);
+    if (revocations.isRevoked(claims.sid, userId, claims.iat)) throw new GatepassError('token_revoked', 'Token has been revoked');
+    request.auth = { userId, sessionId: claims.sid, role: claims.role, tokenId: claims.jti };
   };
 }
 

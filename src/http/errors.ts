@@ -14,6 +14,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   account_disabled: 403,
   email_taken: 409,
   not_found: 404,
+  service_unavailable: 503,
 };
 
 /** Codes meaning "a token was presented and refused" (RFC 6750 §3.1: error="invalid_token"). */

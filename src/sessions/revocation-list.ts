@@ -1,13 +1,17 @@
+import type { Revocation } from '../store/revocations.js';
+
 /**
- * The sessions whose access tokens must be refused before they expire (logout, reuse detected,
- * deactivation). Checking it is one Map lookup, so protected routes never query the database.
+ * The in-memory cache of revocations that access tokens must honour: revoked sessions, and per user
+ * a "tokens issued before" time (logout-all, deactivation, deletion, role change). A check is two
+ * Map lookups, so protected routes never query the database.
  *
- * The database is the source of truth (sessions.revoked_at); this is a cache of the revocations that
- * can still matter: an entry is kept only as long as an access token of that session may live, which
- * bounds the size of the map. It is rebuilt from the database at start.
+ * The database is the source of truth (the revocations table); an entry lives only as long as an
+ * access token could (lifetime plus leeway), which bounds the size of the maps.
  */
 export class RevocationList {
-  private readonly revokedUntil = new Map<string, number>();
+  private readonly sessions = new Map<string, number>();
+  /** userId → [tokens issued before (epoch s), entry expiry (epoch ms)] */
+  private readonly users = new Map<number, [number, number]>();
   private nextSweepAt = 0;
 
   constructor(
@@ -16,30 +20,42 @@ export class RevocationList {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Records that `sessionId` was revoked at `revokedAt` (epoch ms). */
-  revokeSession(sessionId: string, revokedAt: number = this.now()): void {
-    const until = revokedAt + this.accessTokenLifetimeMs;
-    if (until <= this.now()) return;
-    this.revokedUntil.set(sessionId, Math.max(until, this.revokedUntil.get(sessionId) ?? 0));
+  apply(revocation: Revocation): void {
+    if (revocation.expiresAt <= this.now()) return;
+    if (revocation.kind === 'session') {
+      this.sessions.set(revocation.sessionId, Math.max(revocation.expiresAt, this.sessions.get(revocation.sessionId) ?? 0));
+    } else {
+      const [before, expiresAt] = this.users.get(revocation.userId) ?? [0, 0];
+      this.users.set(revocation.userId, [Math.max(before, revocation.tokensIssuedBefore), Math.max(expiresAt, revocation.expiresAt)]);
+    }
     this.sweepIfDue();
   }
 
-  isSessionRevoked(sessionId: string): boolean {
-    const until = this.revokedUntil.get(sessionId);
-    return until !== undefined && until > this.now();
+  /** True when an access token of this session, user and issue time (epoch s) must be refused. */
+  isRevoked(sessionId: string, userId: number, issuedAt: number): boolean {
+    const now = this.now();
+    const sessionUntil = this.sessions.get(sessionId);
+    if (sessionUntil !== undefined && sessionUntil > now) return true;
+    const user = this.users.get(userId);
+    return user !== undefined && user[1] > now && issuedAt < user[0];
+  }
+
+  /** The earliest `iat` a new token of this user may carry so that it is not caught by a cutoff. */
+  minimumIssuedAt(userId: number): number {
+    const user = this.users.get(userId);
+    return user !== undefined && user[1] > this.now() ? user[0] : 0;
   }
 
   get size(): number {
-    return this.revokedUntil.size;
+    return this.sessions.size + this.users.size;
   }
 
-  /** Drops entries whose every access token has expired anyway; runs at most once per lifetime/10. */
+  /** Drops entries no live token can need; runs at most once per lifetime/10. */
   private sweepIfDue(): void {
     const now = this.now();
     if (now < this.nextSweepAt) return;
     this.nextSweepAt = now + Math.max(1000, this.accessTokenLifetimeMs / 10);
-    for (const [sessionId, until] of this.revokedUntil) {
-      if (until <= now) this.revokedUntil.delete(sessionId);
-    }
+    for (const [sessionId, until] of this.sessions) if (until <= now) this.sessions.delete(sessionId);
+    for (const [userId, [, until]] of this.users) if (until <= now) this.users.delete(userId);
   }
 }

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { GatepassError } from '../errors.js';
-import type { Database } from '../store/schema.js';
+import type { Database, SessionRow } from '../store/schema.js';
 import { SessionRepository } from '../store/sessions.js';
 import { UserRepository, type User } from '../store/users.js';
 import { TokenError } from '../tokens/errors.js';
 import type { Clock, TokenService } from '../tokens/token-service.js';
-import type { RevocationList } from './revocation-list.js';
+import type { Revocations } from './revocations.js';
 
 export interface TokenPair {
   accessToken: string;
@@ -40,7 +40,7 @@ export class SessionService {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly tokens: TokenService,
-    private readonly revocations: RevocationList,
+    private readonly revocations: Revocations,
     private readonly options: { refreshReuseGraceSeconds: number },
     private readonly now: Clock = Date.now,
   ) {
@@ -84,7 +84,9 @@ export class SessionService {
         if (record.used_at === null) throw new GatepassError('invalid_token', REFRESH_ERRORS.invalid_token);
         // Used before: a benign race only within the grace window of a live session; otherwise theft.
         if (record.revoked_at !== null || !this.withinGrace(record.used_at, now)) {
-          await sessions.revokeSession(record.session_id, now, 'refresh_token_reused');
+          if (await sessions.revokeSession(record.session_id, now, 'refresh_token_reused')) {
+            await this.revocations.persist([this.revocations.session(record.session_id, userId)], trx);
+          }
           return { kind: 'reused', sessionId: record.session_id };
         }
       }
@@ -97,30 +99,61 @@ export class SessionService {
       return { kind: 'issued', pair: await this.issuePair(sessions, user, session.id, record.jti) };
     });
     if (outcome.kind === 'reused') {
-      this.revocations.revokeSession(outcome.sessionId);
+      await this.revocations.announce([this.revocations.session(outcome.sessionId, userId)]);
       throw new GatepassError('token_reused', 'Refresh token reuse detected. The session has been revoked; please log in again.');
     }
     return outcome.pair;
   }
 
+  /** Every session the user ever had (for the data export). */
+  async allSessions(userId: number): Promise<SessionRow[]> {
+    return this.sessions.allSessions(userId);
+  }
+
+  /** The user's sessions that can still be refreshed, most recently used first. */
+  async listSessions(userId: number): Promise<SessionRow[]> {
+    return this.sessions.liveSessions(userId, this.now() - this.tokens.refreshTtlSeconds * 1000);
+  }
+
   /**
-   * Ends one session of a user (logout). Returns false when the session is not the user's.
-   * A session that had already ended counts as ended.
+   * Ends one session of a user (logout, revoke from the sessions list): its refresh tokens and its
+   * access tokens stop working. Returns false when the user has no such session.
    */
   async endSession(userId: number, sessionId: string, reason: string): Promise<boolean> {
     const session = await this.sessions.findSession(sessionId);
     if (session === undefined || session.user_id !== userId) return false;
-    const now = this.now();
-    await this.db.transaction().execute((trx) => this.sessions.withExecutor(trx).revokeSession(sessionId, now, reason));
-    this.revocations.revokeSession(sessionId, now);
+    const revocation = this.revocations.session(sessionId, userId);
+    await this.db.transaction().execute(async (trx) => {
+      if (await this.sessions.withExecutor(trx).revokeSession(sessionId, this.now(), reason)) {
+        await this.revocations.persist([revocation], trx);
+      }
+    });
+    await this.revocations.announce([revocation]);
     return true;
   }
 
-  /** Ends every session of a user: their refresh tokens and access tokens stop working at once. */
+  /**
+   * Ends every session of a user and refuses every access token issued until now
+   * (logout-all, deactivation, deletion).
+   */
   async endAllSessions(userId: number, reason: string): Promise<void> {
-    const now = this.now();
-    const ended = await this.db.transaction().execute((trx) => this.sessions.withExecutor(trx).revokeUserSessions(userId, now, reason));
-    for (const sessionId of ended) this.revocations.revokeSession(sessionId, now);
+    const revocation = this.revocations.userTokens(userId);
+    await this.db.transaction().execute(async (trx) => {
+      await this.sessions.withExecutor(trx).revokeUserSessions(userId, this.now(), reason);
+      await this.revocations.persist([revocation], trx);
+    });
+    await this.revocations.announce([revocation]);
+  }
+
+  /** Ends every session of a user but one (password change from that session). */
+  async endOtherSessions(userId: number, keepSessionId: string, reason: string): Promise<void> {
+    const ended = await this.db.transaction().execute(async (trx) => {
+      const ids = await this.sessions.withExecutor(trx).revokeUserSessions(userId, this.now(), reason, keepSessionId);
+      const revocations = ids.map((id) => this.revocations.session(id, userId));
+      await this.revocations.persist(revocations, trx);
+      return revocations;
+    });
+    await this.revocations.announce(ended);
   }
 
   /** Finds the session a refresh token belongs to, if the token is genuine (for logout with a body). */
@@ -133,19 +166,18 @@ export class SessionService {
     }
   }
 
-  /** Fills the revocation list from the database: the sessions ended recently enough to matter. */
-  async loadRevocations(): Promise<void> {
-    const since = this.now() - this.revocations.accessTokenLifetimeMs;
-    for (const { id, revokedAt } of await this.sessions.revokedSince(since)) this.revocations.revokeSession(id, revokedAt);
-  }
-
   private withinGrace(usedAt: number | null, now: number): boolean {
     const graceMs = this.options.refreshReuseGraceSeconds * 1000;
     return graceMs > 0 && usedAt !== null && now - usedAt <= graceMs;
   }
 
   private async issuePair(sessions: SessionRepository, user: User, sessionId: string, parentJti: string | null): Promise<TokenPair> {
-    const access = this.tokens.issueAccessToken({ userId: user.id, sessionId, role: user.role });
+    const access = this.tokens.issueAccessToken({
+      userId: user.id,
+      sessionId,
+      role: user.role,
+      minimumIssuedAt: this.revocations.minimumIssuedAt(user.id),
+    });
     const refresh = this.tokens.issueRefreshToken({ userId: user.id, sessionId });
     await sessions.insertRefreshToken({
       jti: refresh.claims.jti,

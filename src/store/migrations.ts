@@ -63,6 +63,22 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('tasks_user_id').on('tasks').columns(['user_id', 'id']).execute();
       },
     },
+    '0002_revocations': {
+      // The durable log of revocations that access tokens must honour. It has no foreign key: a
+      // deleted user's revocation must outlive the user row, for as long as their tokens could.
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('revocations')
+          .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn('session_id', 'varchar(64)')
+          .addColumn('user_id', 'integer', (c) => c.notNull())
+          .addColumn('tokens_issued_before', 'bigint')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('revocations_expires_at').on('revocations').column('expires_at').execute();
+      },
+    },
   };
 }
 

@@ -53,11 +53,25 @@ export interface TasksTable {
   updated_at: number;
 }
 
+/**
+ * One revocation access tokens must honour until `expires_at` (their lifetime plus leeway): either a
+ * session (`session_id`) or every token of a user issued before `tokens_issued_before` (epoch seconds).
+ */
+export interface RevocationsTable {
+  id: Generated<number>;
+  session_id: string | null;
+  user_id: number;
+  tokens_issued_before: number | null;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;
   tasks: TasksTable;
+  revocations: RevocationsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

@@ -76,26 +76,34 @@ export class SessionRepository {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  /** Ends every live session of a user; returns the ids it ended. */
-  async revokeUserSessions(userId: number, now: number, reason: string): Promise<string[]> {
-    const rows = await this.db
-      .updateTable('sessions')
-      .set({ revoked_at: now, revoked_reason: reason })
-      .where('user_id', '=', userId)
-      .where('revoked_at', 'is', null)
-      .returning('id')
-      .execute();
-    await this.db.updateTable('refresh_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+  /** Ends every live session of a user, but `exceptSessionId`; returns the ids it ended. */
+  async revokeUserSessions(userId: number, now: number, reason: string, exceptSessionId?: string): Promise<string[]> {
+    let sessions = this.db.updateTable('sessions').set({ revoked_at: now, revoked_reason: reason }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+    let tokens = this.db.updateTable('refresh_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+    if (exceptSessionId !== undefined) {
+      sessions = sessions.where('id', '!=', exceptSessionId);
+      tokens = tokens.where('session_id', '!=', exceptSessionId);
+    }
+    const rows = await sessions.returning('id').execute();
+    await tokens.execute();
     return rows.map((r) => r.id);
   }
 
-  /** Sessions revoked at or after `since`: the ones whose access tokens may still be alive. */
-  async revokedSince(since: number): Promise<{ id: string; revokedAt: number }[]> {
-    const rows = await this.db
-      .selectFrom('sessions')
-      .select(['id', 'revoked_at'])
-      .where('revoked_at', '>=', since)
-      .execute();
-    return rows.map((r) => ({ id: r.id, revokedAt: r.revoked_at ?? since }));
+  /** Every session of a user, ended ones included (for the data export). */
+  async allSessions(userId: number): Promise<SessionRow[]> {
+    return this.db.selectFrom('sessions').selectAll().where('user_id', '=', userId).orderBy('created_at').execute();
   }
+
+  /** Sessions not revoked and used since `activeSince`, most recently used first. */
+  async liveSessions(userId: number, activeSince: number): Promise<SessionRow[]> {
+    return this.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .where('last_used_at', '>', activeSince)
+      .orderBy('last_used_at', 'desc')
+      .execute();
+  }
+
 }

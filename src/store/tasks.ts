@@ -46,6 +46,12 @@ export class TaskRepository {
     return { items: rows.map(toTask), total: Number(count.total) };
   }
 
+  /** Every task of a user (for the data export). */
+  async all(userId: number): Promise<Task[]> {
+    const rows = await this.db.selectFrom('tasks').selectAll().where('user_id', '=', userId).orderBy('id').execute();
+    return rows.map(toTask);
+  }
+
   async create(userId: number, input: { title: string; description: string | null; done: boolean }, now: number): Promise<Task> {
     const row = await this.db
       .insertInto('tasks')

@@ -87,4 +87,8 @@ export class UserRepository {
       .executeTakeFirst();
     return row && toUser(row);
   }
+
+  async delete(id: number): Promise<void> {
+    await this.db.deleteFrom('users').where('id', '=', id).execute();
+  }
 }

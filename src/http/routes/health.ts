@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { AppServices, GatepassApp } from '../app.js';
 
-export function healthRoutes(app: GatepassApp, { database }: AppServices): void {
+export function healthRoutes(app: GatepassApp, { database, revocations, settings }: AppServices): void {
   app.get(
     '/ping',
     {
@@ -16,7 +16,7 @@ export function healthRoutes(app: GatepassApp, { database }: AppServices): void 
 
   const Readiness = Type.Object({
     status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
-    checks: Type.Object({ database: Type.String() }),
+    checks: Type.Object({ database: Type.String(), redis: Type.Optional(Type.String()) }),
   });
   app.get(
     '/health/ready',
@@ -28,13 +28,16 @@ export function healthRoutes(app: GatepassApp, { database }: AppServices): void 
       },
     },
     async (request, reply) => {
+      const checks: { database: string; redis?: string } = { database: 'ok' };
       try {
         await database.ping();
-        return { status: 'ok' as const, checks: { database: 'ok' } };
       } catch (error) {
         request.log.warn({ err: error }, 'readiness check: database unreachable');
-        return reply.code(503).send({ status: 'unavailable' as const, checks: { database: 'unreachable' } });
+        checks.database = 'unreachable';
       }
+      if (settings.redisUrl !== undefined) checks.redis = revocations.busStatus;
+      const ready = Object.values(checks).every((check) => check === 'ok');
+      return reply.code(ready ? 200 : 503).send({ status: ready ? ('ok' as const) : ('unavailable' as const), checks });
     },
   );
 

@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import type { AppServices, GatepassApp } from '../app.js';
 import { authOf } from '../auth-guard.js';
-import { BEARER_SECURITY, FullName, MessageResponse, UserOut, errorResponses, userOut } from '../schemas.js';
+import { BEARER_SECURITY, FullName, LoginPassword, MessageResponse, TaskOut, UserOut, errorResponses, taskOut, userOut } from '../schemas.js';
 
-export function userRoutes(app: GatepassApp, { accounts, requireAuth }: AppServices): void {
+export function userRoutes(app: GatepassApp, { accounts, sessions, tasks, requireAuth, settings, now }: AppServices): void {
   const common = { onRequest: requireAuth } as const;
   const schemaBase = { tags: ['users'], security: BEARER_SECURITY };
 
@@ -61,6 +61,75 @@ export function userRoutes(app: GatepassApp, { accounts, requireAuth }: AppServi
     async (request) => {
       await accounts.deactivate(authOf(request).userId);
       return { message: 'Account deactivated successfully' };
+    },
+  );
+
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  const NullableTime = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
+  app.get(
+    '/users/me/export',
+    {
+      ...common,
+      schema: {
+        ...schemaBase,
+        summary: 'Everything stored about you (data portability)',
+        response: {
+          200: Type.Object({
+            exported_at: Type.String({ format: 'date-time' }),
+            user: Type.Ref(UserOut),
+            sessions: Type.Array(
+              Type.Object({
+                id: Type.String(),
+                created_at: Type.String({ format: 'date-time' }),
+                last_used_at: Type.String({ format: 'date-time' }),
+                user_agent: Type.Union([Type.String(), Type.Null()]),
+                ip: Type.Union([Type.String(), Type.Null()]),
+                revoked_at: NullableTime,
+                revoked_reason: Type.Union([Type.String(), Type.Null()]),
+              }),
+            ),
+            tasks: Type.Array(Type.Ref(TaskOut)),
+          }),
+          ...errorResponses(401),
+        },
+      },
+    },
+    async (request) => {
+      const { userId } = authOf(request);
+      const [user, userSessions, userTasks] = await Promise.all([accounts.currentUser(userId), sessions.allSessions(userId), tasks.all(userId)]);
+      return {
+        exported_at: new Date(now()).toISOString(),
+        user: userOut(user),
+        sessions: userSessions.map((session) => ({
+          id: session.id,
+          created_at: new Date(session.created_at).toISOString(),
+          last_used_at: new Date(session.last_used_at).toISOString(),
+          user_agent: session.user_agent,
+          ip: session.ip,
+          revoked_at: iso(session.revoked_at),
+          revoked_reason: session.revoked_reason,
+        })),
+        tasks: userTasks.map(taskOut),
+      };
+    },
+  );
+
+  app.delete(
+    '/users/me',
+    {
+      ...common,
+      bodyLimit: settings.authBodyLimitBytes,
+      schema: {
+        ...schemaBase,
+        summary: 'Delete your account',
+        description: 'Needs your password. Erases the user, their sessions and tasks; every token stops working.',
+        body: Type.Object({ password: LoginPassword }),
+        response: { 204: Type.Null(), ...errorResponses(401, 413, 415, 422) },
+      },
+    },
+    async (request, reply) => {
+      await accounts.deleteAccount(authOf(request).userId, request.body.password);
+      return reply.code(204).send(null);
     },
   );
 }

@@ -1,0 +1,104 @@
+import { Type } from '@sinclair/typebox';
+import { GatepassError } from '../../errors.js';
+import type { SessionRow } from '../../store/schema.js';
+import type { AppServices, GatepassApp } from '../app.js';
+import { authOf } from '../auth-guard.js';
+import { BEARER_SECURITY, LoginPassword, NewPassword, errorResponses } from '../schemas.js';
+
+const SessionOut = Type.Object(
+  {
+    id: Type.String(),
+    created_at: Type.String({ format: 'date-time' }),
+    last_used_at: Type.String({ format: 'date-time' }),
+    user_agent: Type.Union([Type.String(), Type.Null()]),
+    ip: Type.Union([Type.String(), Type.Null()]),
+    current: Type.Boolean({ description: 'the session of the token making this request' }),
+  },
+  { $id: 'Session' },
+);
+
+function sessionOut(session: SessionRow, currentSessionId: string) {
+  return {
+    id: session.id,
+    created_at: new Date(session.created_at).toISOString(),
+    last_used_at: new Date(session.last_used_at).toISOString(),
+    user_agent: session.user_agent,
+    ip: session.ip,
+    current: session.id === currentSessionId,
+  };
+}
+
+/** The signed-in user's sessions: review them, end one, end all, or change the password. */
+export function sessionRoutes(app: GatepassApp, { sessions, accounts, requireAuth, settings }: AppServices): void {
+  const common = { onRequest: requireAuth } as const;
+  const schemaBase = { tags: ['auth'], security: BEARER_SECURITY };
+
+  app.get(
+    '/auth/sessions',
+    {
+      ...common,
+      schema: { ...schemaBase, summary: 'Your live sessions, most recently used first', response: { 200: Type.Array(SessionOut), ...errorResponses(401) } },
+    },
+    async (request) => {
+      const auth = authOf(request);
+      return (await sessions.listSessions(auth.userId)).map((session) => sessionOut(session, auth.sessionId));
+    },
+  );
+
+  app.delete(
+    '/auth/sessions/:id',
+    {
+      ...common,
+      schema: {
+        ...schemaBase,
+        summary: 'End one of your sessions',
+        description: "Its refresh tokens and access tokens stop working at once. Another user's session answers 404.",
+        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }),
+        response: { 204: Type.Null(), ...errorResponses(401, 404) },
+      },
+    },
+    async (request, reply) => {
+      if (!(await sessions.endSession(authOf(request).userId, request.params.id, 'session_revoked'))) {
+        throw new GatepassError('not_found', 'Session not found');
+      }
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/auth/logout-all',
+    {
+      ...common,
+      schema: {
+        ...schemaBase,
+        summary: 'End every session',
+        description: 'Every session and every access token of the user issued before now is refused.',
+        response: { 204: Type.Null(), ...errorResponses(401) },
+      },
+    },
+    async (request, reply) => {
+      await sessions.endAllSessions(authOf(request).userId, 'logout_all');
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/auth/password/change',
+    {
+      ...common,
+      bodyLimit: settings.authBodyLimitBytes,
+      schema: {
+        ...schemaBase,
+        summary: 'Change your password',
+        description: 'Needs the current password. Every other session ends; this one stays signed in.',
+        body: Type.Object({ current_password: LoginPassword, new_password: NewPassword }),
+        response: { 204: Type.Null(), ...errorResponses(401, 413, 415, 422) },
+      },
+    },
+    async (request, reply) => {
+      const auth = authOf(request);
+      await accounts.changePassword(auth.userId, auth.sessionId, request.body.current_password, request.body.new_password);
+      return reply.code(204).send(null);
+    },
+  );
+}

@@ -1,0 +1,84 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
+import { RevocationRepository, type Revocation } from '../store/revocations.js';
+import type { RevocationBus } from './revocation-bus.js';
+import { RevocationList } from './revocation-list.js';
+
+/**
+ * Every revocation goes three places, in this order: the database (inside the caller's transaction,
+ * the source of truth), this instance's RevocationList, and the bus to the other instances.
+ */
+export class Revocations {
+  private readonly repository: RevocationRepository;
+
+  constructor(
+    db: Kysely<Database>,
+    private readonly list: RevocationList,
+    private readonly bus: RevocationBus,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.repository = new RevocationRepository(db);
+  }
+
+  /** Loads the live revocations and starts listening to other instances. */
+  async start(): Promise<void> {
+    await this.reload();
+    await this.bus.start({ onRevocation: (revocation) => this.list.apply(revocation), onResync: () => this.reload() });
+  }
+
+  /** False while revocations made elsewhere might be unknown here: checks must then fail closed. */
+  get available(): boolean {
+    return this.bus.healthy;
+  }
+
+  get busStatus(): string {
+    return this.bus.status;
+  }
+
+  isRevoked(sessionId: string, userId: number, issuedAt: number): boolean {
+    return this.list.isRevoked(sessionId, userId, issuedAt);
+  }
+
+  /** The `iat` new access tokens of a user must at least carry (see `userTokens`). */
+  minimumIssuedAt(userId: number): number {
+    return this.list.minimumIssuedAt(userId);
+  }
+
+  session(sessionId: string, userId: number): Revocation {
+    return { kind: 'session', sessionId, userId, expiresAt: this.now() + this.list.accessTokenLifetimeMs };
+  }
+
+  /**
+   * Every access token of the user issued until now. `iat` has one-second resolution, so the cutoff
+   * is the next whole second, and tokens issued from now on are stamped no earlier than it; a second
+   * cutoff within the same second moves one second further, past tokens stamped for the first.
+   */
+  userTokens(userId: number): Revocation {
+    const now = this.now();
+    const previous = this.list.minimumIssuedAt(userId);
+    const cutoff = Math.max(Math.ceil(now / 1000), previous > 0 ? previous + 1 : 0);
+    return { kind: 'user', userId, tokensIssuedBefore: cutoff, expiresAt: now + this.list.accessTokenLifetimeMs };
+  }
+
+  /** Stores revocations, in the caller's transaction when one is given. Call `announce` after commit. */
+  async persist(revocations: Revocation[], executor?: Kysely<Database>): Promise<void> {
+    const repository = executor === undefined ? this.repository : new RevocationRepository(executor);
+    for (const revocation of revocations) await repository.insert(revocation, this.now());
+  }
+
+  /** Applies committed revocations here and tells the other instances. */
+  async announce(revocations: Revocation[]): Promise<void> {
+    for (const revocation of revocations) this.list.apply(revocation);
+    await this.bus.publish(revocations);
+  }
+
+  async close(): Promise<void> {
+    await this.bus.close();
+  }
+
+  private async reload(): Promise<void> {
+    const now = this.now();
+    for (const revocation of await this.repository.active(now)) this.list.apply(revocation);
+    await this.repository.deleteExpired(now);
+  }
+}
