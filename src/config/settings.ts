@@ -29,6 +29,8 @@ export interface Settings {
   databaseUrl: string;
   /** When set, revocations are broadcast and counters shared through Redis, so several instances can run. */
   redisUrl: string | undefined;
+  /** Namespace of gatepass's Redis keys and channels, so that deployments can share one Redis. */
+  redisPrefix: string;
   dataDir: string;
   jwt: JwtSettings;
   /** Re-presenting a used refresh token within this many seconds is a benign race, not theft. 0 disables. */
@@ -158,6 +160,7 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
     port: integer('PORT', 8000, 0, 65535),
     databaseUrl: read('DATABASE_URL') ?? 'sqlite:./data/gatepass.db',
     redisUrl: read('REDIS_URL'),
+    redisPrefix: read('REDIS_PREFIX') ?? 'gatepass',
     dataDir,
     jwt: {
       algorithm: algorithm as HmacAlgorithm,

@@ -66,7 +66,7 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const database = openDatabase(settings.databaseUrl, options.cwd);
-  const bus = settings.redisUrl === undefined ? new LocalRevocationBus() : new RedisRevocationBus(settings.redisUrl, app.log);
+  const bus = settings.redisUrl === undefined ? new LocalRevocationBus() : new RedisRevocationBus(settings.redisUrl, settings.redisPrefix, app.log);
   // An access token is honoured until exp + leeway, so a revocation must be remembered that long.
   const revocationList = new RevocationList((settings.jwt.accessTtlSeconds + settings.jwt.leewaySeconds) * 1000, now);
   const revocations = new Revocations(database.db, revocationList, bus, now);

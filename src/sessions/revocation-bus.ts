@@ -31,7 +31,6 @@ export class LocalRevocationBus implements RevocationBus {
   async close(): Promise<void> {}
 }
 
-const CHANNEL = 'gatepass:revocations';
 
 function isRevocation(value: unknown): value is Revocation {
   const r = value as Partial<Record<string, unknown>> | null;
@@ -50,11 +49,14 @@ export class RedisRevocationBus implements RevocationBus {
   private synced = false;
   private closing = false;
   private reportedDown = false;
+  private readonly channel: string;
 
   constructor(
     url: string,
+    prefix: string,
     private readonly log: FastifyBaseLogger,
   ) {
+    this.channel = `${prefix}:revocations`;
     const options = {
       // Reconnect quickly and forever; while disconnected, commands fail at once instead of queueing.
       retryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
@@ -107,7 +109,7 @@ export class RedisRevocationBus implements RevocationBus {
       );
     });
     await Promise.all([this.publisher.connect(), this.subscriber.connect()]);
-    await this.subscriber.subscribe(CHANNEL);
+    await this.subscriber.subscribe(this.channel);
     await handlers.onResync();
     this.synced = true;
   }
@@ -115,7 +117,7 @@ export class RedisRevocationBus implements RevocationBus {
   async publish(revocations: Revocation[]): Promise<void> {
     for (const revocation of revocations) {
       try {
-        await this.publisher.publish(CHANNEL, JSON.stringify(revocation));
+        await this.publisher.publish(this.channel, JSON.stringify(revocation));
       } catch (error) {
         // The database already holds it; other instances fail closed until they resync from there.
         this.log.error({ err: error }, 'could not broadcast a revocation');

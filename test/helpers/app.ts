@@ -12,21 +12,37 @@ export type Backend = 'sqlite' | 'postgres';
 /** PostgreSQL comes from GATEPASS_TEST_POSTGRES_URL (.ci/run always sets it). */
 export const POSTGRES_URL = process.env.GATEPASS_TEST_POSTGRES_URL;
 
+/** Redis comes from GATEPASS_TEST_REDIS_URL (.ci/run always sets it). */
+export const REDIS_URL = process.env.GATEPASS_TEST_REDIS_URL;
+
 /**
- * Declares the PostgreSQL variant of a suite. Without GATEPASS_TEST_POSTGRES_URL it is skipped with
- * the reason on a developer's machine, and fails in CI, where nothing may be skipped.
+ * Declares a suite that needs services from the environment. Without them it is skipped with the
+ * reason on a developer's machine, and fails in CI, where nothing may be skipped.
  */
-export function describePostgres(name: string, define: () => void): void {
-  if (POSTGRES_URL !== undefined) return define();
+export function describeNeeding(name: string, needs: { postgres?: boolean; redis?: boolean }, define: () => void): void {
+  const missing = [
+    needs.postgres === true && POSTGRES_URL === undefined && 'GATEPASS_TEST_POSTGRES_URL',
+    needs.redis === true && REDIS_URL === undefined && 'GATEPASS_TEST_REDIS_URL',
+  ].filter((variable): variable is string => typeof variable === 'string');
+  if (missing.length === 0) {
+    describe(name, define);
+    return;
+  }
+  const reason = `${missing.join(' and ')} not set`;
   if (process.env.CI !== undefined) {
-    describe(`${name} (postgres)`, () => {
-      it('needs PostgreSQL', () => {
-        throw new Error('GATEPASS_TEST_POSTGRES_URL is not set; CI must provide PostgreSQL');
+    describe(name, () => {
+      it('needs its services', () => {
+        throw new Error(`${reason}; CI must provide them`);
       });
     });
     return;
   }
-  describe(`${name} (postgres)`, { skip: 'GATEPASS_TEST_POSTGRES_URL not set' }, () => undefined);
+  describe(name, { skip: reason }, () => undefined);
+}
+
+/** Declares the PostgreSQL variant of a suite (see describeNeeding). */
+export function describePostgres(name: string, define: () => void): void {
+  describeNeeding(`${name} (postgres)`, { postgres: true }, define);
 }
 
 export interface TestApp {
@@ -68,7 +84,11 @@ export async function createTestDatabase(backend: Backend): Promise<{ url: strin
 }
 
 /** Builds the real app on a private database, with settings from an environment like an operator's. */
-export async function createTestApp(backend: Backend, env: Record<string, string> = {}, options: { now?: () => number } = {}): Promise<TestApp> {
+export async function createTestApp(
+  backend: Backend,
+  env: Record<string, string> = {},
+  options: { now?: () => number; logStream?: NodeJS.WritableStream } = {},
+): Promise<TestApp> {
   const database = await createTestDatabase(backend);
   const settings = loadSettings(
     {
