@@ -14,12 +14,16 @@ export type ErrorCode =
   | 'user_not_found'
   | 'email_taken'
   | 'not_found'
+  | 'rate_limited'
+  | 'account_locked'
   | 'service_unavailable';
 
 export class GatepassError extends Error {
   constructor(
     readonly code: ErrorCode,
     readonly detail: string,
+    /** For rate limits and lockouts: when the client may try again (the Retry-After header). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(detail);
     this.name = 'GatepassError';

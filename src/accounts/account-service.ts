@@ -1,4 +1,5 @@
 import { FieldError, GatepassError } from '../errors.js';
+import type { AccountLockout } from '../limits/lockout.js';
 import type { PasswordHasher } from '../passwords/hashing.js';
 import { passwordPolicyViolation } from '../passwords/policy.js';
 import type { SessionService } from '../sessions/session-service.js';
@@ -14,6 +15,7 @@ export class AccountService {
     private readonly users: UserRepository,
     private readonly passwords: PasswordHasher,
     private readonly sessions: SessionService,
+    private readonly lockout: AccountLockout,
     private readonly now: Clock = Date.now,
   ) {}
 
@@ -34,16 +36,19 @@ export class AccountService {
 
   /**
    * Checks an email and password. An unknown email costs one dummy verification so that it cannot be
-   * told apart from a wrong password by timing; "disabled" is only revealed after a correct password.
+   * told apart from a wrong password by timing, and it locks out like a real account; "disabled" is
+   * only revealed after a correct password.
    */
   async authenticate(emailInput: string, password: string): Promise<User> {
-    const user = await this.users.findByEmail(normalizeEmail(emailInput));
-    if (user === undefined) {
-      await this.passwords.verifyDummy(password);
+    const email = normalizeEmail(emailInput);
+    await this.lockout.assertNotLocked(email);
+    const user = await this.users.findByEmail(email);
+    const { valid, needsRehash } = user === undefined ? { valid: await this.passwords.verifyDummy(password), needsRehash: false } : await this.passwords.verify(password, user.passwordHash);
+    if (user === undefined || !valid) {
+      await this.lockout.recordFailure(email);
       throw new GatepassError('invalid_credentials', INCORRECT_CREDENTIALS);
     }
-    const { valid, needsRehash } = await this.passwords.verify(password, user.passwordHash);
-    if (!valid) throw new GatepassError('invalid_credentials', INCORRECT_CREDENTIALS);
+    await this.lockout.recordSuccess(email);
     if (!user.isActive) throw new GatepassError('account_disabled', 'Account is disabled');
     if (needsRehash) {
       // Upgrade legacy bcrypt (and outdated argon2) hashes now that we hold the plain password.

@@ -36,6 +36,12 @@ export interface Settings {
   /** Re-presenting a used refresh token within this many seconds is a benign race, not theft. 0 disables. */
   refreshReuseGraceSeconds: number;
   trustProxy: boolean;
+  /** Requests per minute per client IP on login, register and password-forgot; 0 disables. */
+  loginRateLimitPerMinute: number;
+  /** Consecutive failed logins that lock an account; 0 disables. */
+  accountLockoutThreshold: number;
+  /** The first lock's length; doubles with each further failure, up to an hour. */
+  accountLockoutSeconds: number;
   /** Upper bound on request bodies of the auth routes (API.md: 16 KiB). */
   authBodyLimitBytes: number;
   /** Upper bound on every other request body. */
@@ -174,6 +180,9 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
     },
     refreshReuseGraceSeconds: integer('REFRESH_REUSE_GRACE_SECONDS', 10, 0, 300),
     trustProxy: flag('TRUST_PROXY'),
+    loginRateLimitPerMinute: integer('LOGIN_RATE_LIMIT_PER_MINUTE', 10, 0, 1_000_000),
+    accountLockoutThreshold: integer('ACCOUNT_LOCKOUT_THRESHOLD', 5, 0, 1000),
+    accountLockoutSeconds: integer('ACCOUNT_LOCKOUT_SECONDS', 60, 1, 3600),
     authBodyLimitBytes: 16 * 1024,
     bodyLimitBytes: 64 * 1024,
     logLevel: read('LOG_LEVEL') ?? (environment === 'test' ? 'silent' : 'info'),

@@ -2,6 +2,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import { AccountService } from '../accounts/account-service.js';
 import type { Settings } from '../config/settings.js';
+import { MemoryCounterStore, RedisCounterStore } from '../limits/counter-store.js';
+import { AccountLockout } from '../limits/lockout.js';
+import { RateLimiter } from '../limits/rate-limiter.js';
 import { PasswordHasher } from '../passwords/hashing.js';
 import { LocalRevocationBus, RedisRevocationBus } from '../sessions/revocation-bus.js';
 import { RevocationList } from '../sessions/revocation-list.js';
@@ -36,6 +39,7 @@ export interface AppServices {
   accounts: AccountService;
   sessions: SessionService;
   tasks: TaskRepository;
+  rateLimiter: RateLimiter;
   requireAuth: ReturnType<typeof createAuthGuard>;
   now: Clock;
 }
@@ -67,6 +71,8 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
 
   const database = openDatabase(settings.databaseUrl, options.cwd);
   const bus = settings.redisUrl === undefined ? new LocalRevocationBus() : new RedisRevocationBus(settings.redisUrl, settings.redisPrefix, app.log);
+  // Counters live beside the revocation bus: in Redis when configured, so every instance shares them.
+  const counters = bus instanceof RedisRevocationBus ? new RedisCounterStore(bus.commands, settings.redisPrefix) : new MemoryCounterStore(now);
   // An access token is honoured until exp + leeway, so a revocation must be remembered that long.
   const revocationList = new RevocationList((settings.jwt.accessTtlSeconds + settings.jwt.leewaySeconds) * 1000, now);
   const revocations = new Revocations(database.db, revocationList, bus, now);
@@ -86,13 +92,19 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
   const tokens = new TokenService(settings.jwt, now);
   const sessions = new SessionService(database.db, tokens, revocations, settings, now);
   const passwords = new PasswordHasher();
+  const lockout = new AccountLockout(counters, {
+    threshold: settings.accountLockoutThreshold,
+    lockSeconds: settings.accountLockoutSeconds,
+    maxLockSeconds: 3600,
+  });
   const services: AppServices = {
     settings,
     database,
     revocations,
     tokens,
     sessions,
-    accounts: new AccountService(new UserRepository(database.db), passwords, sessions, now),
+    accounts: new AccountService(new UserRepository(database.db), passwords, sessions, lockout, now),
+    rateLimiter: new RateLimiter(counters, settings.loginRateLimitPerMinute),
     tasks: new TaskRepository(database.db),
     requireAuth: createAuthGuard(tokens, revocations),
     now,

@@ -14,6 +14,8 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   account_disabled: 403,
   email_taken: 409,
   not_found: 404,
+  rate_limited: 429,
+  account_locked: 429,
   service_unavailable: 503,
 };
 
@@ -36,6 +38,7 @@ function sendValidationErrors(reply: FastifyReply, issues: ValidationIssue[]): F
 
 function sendGatepassError(reply: FastifyReply, error: GatepassError): FastifyReply {
   const status = STATUS_BY_CODE[error.code];
+  if (error.retryAfterSeconds !== undefined) reply.header('Retry-After', String(error.retryAfterSeconds));
   if (status === 401) {
     reply.header('WWW-Authenticate', REJECTED_TOKEN_CODES.has(error.code) ? 'Bearer error="invalid_token"' : 'Bearer');
   }

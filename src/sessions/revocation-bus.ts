@@ -125,7 +125,7 @@ export class RedisRevocationBus implements RevocationBus {
     }
   }
 
-  /** The connection for shared counters (rate limits, lockouts). */
+  /** The command connection, shared with the counters of rate limits and lockouts. */
   get commands(): Redis {
     return this.publisher;
   }

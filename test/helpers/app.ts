@@ -96,6 +96,9 @@ export async function createTestApp(
       JWT_SECRET: randomBytes(32).toString('hex'),
       JWT_REFRESH_SECRET: randomBytes(32).toString('hex'),
       DATABASE_URL: database.url,
+      // Every test request comes from 127.0.0.1: suites that test the limits set their own values.
+      LOGIN_RATE_LIMIT_PER_MINUTE: '0',
+      ACCOUNT_LOCKOUT_THRESHOLD: '0',
       ...env,
     },
     { cwd: database.cwd },

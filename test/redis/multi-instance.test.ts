@@ -7,20 +7,30 @@ import { startInstance, waitFor, type Instance } from '../helpers/instances.js';
 
 /** The time within which every instance must honour a revocation made on another (issue: 100 ms). */
 const PROPAGATION_BOUND_MS = 100;
+const LOGIN_LIMIT = 5;
 
 interface Answer {
   status: number;
   body: Record<string, unknown>;
 }
 
-async function call(instance: Instance, method: string, path: string, body?: unknown, token?: string): Promise<Answer> {
+/** A client address from TEST-NET-2 (RFC 5737); the instances believe X-Forwarded-For (TRUST_PROXY). */
+function clientAddress(): string {
+  return `198.51.100.${1 + Math.floor(Math.random() * 254)}`;
+}
+
+async function call(instance: Instance, method: string, path: string, body?: unknown, token?: string, client = clientAddress()): Promise<Answer & { headers: Headers }> {
   const response = await fetch(instance.url + path, {
     method,
-    headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...(token !== undefined && { authorization: `Bearer ${token}` }) },
+    headers: {
+      'x-forwarded-for': client,
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+      ...(token !== undefined && { authorization: `Bearer ${token}` }),
+    },
     ...(body !== undefined && { body: JSON.stringify(body) }),
   });
   const text = await response.text();
-  return { status: response.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+  return { status: response.status, headers: response.headers, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
 }
 
 describeNeeding('three instances sharing PostgreSQL and Redis', { postgres: true, redis: true }, () => {
@@ -38,6 +48,8 @@ describeNeeding('three instances sharing PostgreSQL and Redis', { postgres: true
       JWT_SECRET: randomBytes(32).toString('hex'),
       JWT_REFRESH_SECRET: randomBytes(32).toString('hex'),
       REFRESH_REUSE_GRACE_SECONDS: '1',
+      TRUST_PROXY: 'true',
+      LOGIN_RATE_LIMIT_PER_MINUTE: String(LOGIN_LIMIT),
       GATEPASS_DATA_DIR: database.cwd,
     };
     a = await startInstance(env);
@@ -119,5 +131,24 @@ describeNeeding('three instances sharing PostgreSQL and Redis', { postgres: true
     assert.deepEqual([...sessionIds], [claimsOf(user.tokens.refresh_token).sid]);
     const sessions = await call(c, 'GET', '/auth/sessions', undefined, (answers[0]?.body as unknown as Tokens).access_token);
     assert.equal((sessions.body as unknown as unknown[]).length, 1);
+  });
+
+  it(`rate-limit counts are shared: ${LOGIN_LIMIT} logins per minute per client, whichever instance answers`, async () => {
+    const client = clientAddress();
+    const instances = [a, b, c, a, b, c, a];
+    const answers = [];
+    for (const [index, instance] of instances.entries()) {
+      // A different unknown email each time, so that only the per-client limit is in play.
+      answers.push(await call(instance, 'POST', '/auth/login', { email: `nobody${index}-${client}@example.com`, password: 'irrelevant-password' }, undefined, client));
+    }
+    assert.deepEqual(
+      answers.map((answer) => answer.status),
+      [401, 401, 401, 401, 401, 429, 429],
+    );
+    const limited = answers[5]!;
+    assert.equal(limited.body.code, 'rate_limited');
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    // Another client is not affected.
+    assert.equal((await call(b, 'POST', '/auth/login', { email: 'someone@example.com', password: 'irrelevant-password' })).status, 401);
   });
 });

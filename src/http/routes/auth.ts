@@ -40,8 +40,10 @@ function sendTokenPair(reply: FastifyReply, pair: TokenPair): Static<typeof Toke
   };
 }
 
-export function authRoutes(app: GatepassApp, { accounts, sessions, requireAuth, settings }: AppServices): void {
+export function authRoutes(app: GatepassApp, { accounts, sessions, requireAuth, settings, rateLimiter }: AppServices): void {
   const authBodyLimit = settings.authBodyLimitBytes;
+  // Counted before the body is read, so that even malformed requests spend the client's budget.
+  const limitPerClient = (bucket: string) => async (request: FastifyRequest) => rateLimiter.consume(bucket, request.ip);
 
   for (const [url, alias] of [
     ['/auth/register', false],
@@ -50,13 +52,14 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, requireAuth, 
     app.post(
       url,
       {
+        onRequest: limitPerClient('register'),
         bodyLimit: authBodyLimit,
         schema: {
           tags: ['auth'],
           summary: alias ? 'Register (alias of /auth/register, as in the seeds)' : 'Create an account',
           description: 'Any `role` or `is_active` field in the body is ignored: new accounts are active students.',
           body: RegisterBody,
-          response: { 201: Type.Ref(UserOut), ...errorResponses(409, 413, 415, 422) },
+          response: { 201: Type.Ref(UserOut), ...errorResponses(409, 413, 415, 422, 429) },
         },
       },
       async (request, reply) => {
@@ -77,6 +80,7 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, requireAuth, 
     app.post(
       url,
       {
+        onRequest: limitPerClient('login'),
         bodyLimit: authBodyLimit,
         schema: {
           tags: ['auth'],
@@ -88,7 +92,7 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, requireAuth, 
               'application/x-www-form-urlencoded': { schema: LoginForm },
             },
           },
-          response: { 200: Type.Ref(TokenResponse), ...errorResponses(401, 403, 413, 415, 422) },
+          response: { 200: Type.Ref(TokenResponse), ...errorResponses(401, 403, 413, 415, 422, 429) },
         },
       },
       async (request, reply) => {

@@ -1,0 +1,22 @@
+import { GatepassError } from '../errors.js';
+import type { CounterStore } from './counter-store.js';
+
+/** A fixed-window request budget per client and route. */
+export class RateLimiter {
+  constructor(
+    private readonly store: CounterStore,
+    /** Requests allowed per window; 0 disables the limit. */
+    private readonly limit: number,
+    private readonly windowMs: number = 60_000,
+  ) {}
+
+  /** Counts one request of `client` on `bucket`; throws 429 `rate_limited` once the budget is spent. */
+  async consume(bucket: string, client: string): Promise<void> {
+    if (this.limit === 0) return;
+    const { count, remainingMs } = await this.store.increment(`rate:${bucket}:${client}`, this.windowMs);
+    if (count > this.limit) {
+      const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
+      throw new GatepassError('rate_limited', `Too many requests; try again in ${seconds} seconds`, seconds);
+    }
+  }
+}
