@@ -36,6 +36,8 @@ export interface Settings {
   /** Re-presenting a used refresh token within this many seconds is a benign race, not theft. 0 disables. */
   refreshReuseGraceSeconds: number;
   trustProxy: boolean;
+  /** Browser origins allowed to call the API (CORS), e.g. https://app.example.com. */
+  corsOrigins: string[];
   /** Requests per minute per client IP on login, register and password-forgot; 0 disables. */
   loginRateLimitPerMinute: number;
   /** Consecutive failed logins that lock an account; 0 disables. */
@@ -180,6 +182,10 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
     },
     refreshReuseGraceSeconds: integer('REFRESH_REUSE_GRACE_SECONDS', 10, 0, 300),
     trustProxy: flag('TRUST_PROXY'),
+    corsOrigins: (read('CORS_ORIGINS') ?? '')
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter((origin) => origin !== ''),
     loginRateLimitPerMinute: integer('LOGIN_RATE_LIMIT_PER_MINUTE', 10, 0, 1_000_000),
     accountLockoutThreshold: integer('ACCOUNT_LOCKOUT_THRESHOLD', 5, 0, 1000),
     accountLockoutSeconds: integer('ACCOUNT_LOCKOUT_SECONDS', 60, 1, 3600),
@@ -190,6 +196,9 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
   };
   if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(settings.databaseUrl)) {
     problems.push(`DATABASE_URL must start with sqlite: or postgres:// (got "${redactUrl(settings.databaseUrl)}")`);
+  }
+  for (const origin of settings.corsOrigins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) problems.push(`CORS_ORIGINS entries must be origins like https://app.example.com (got "${origin}")`);
   }
   if (settings.redisUrl !== undefined && !/^rediss?:\/\//.test(settings.redisUrl)) {
     problems.push(`REDIS_URL must start with redis:// or rediss:// (got "${redactUrl(settings.redisUrl)}")`);

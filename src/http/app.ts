@@ -20,6 +20,7 @@ import { createAuthGuard } from './auth-guard.js';
 import { installBodyParsing } from './body-parsing.js';
 import { registerDocs } from './docs.js';
 import { installErrorHandling } from './errors.js';
+import { installSecurityHeaders } from './security-headers.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -29,6 +30,18 @@ import { SHARED_SCHEMAS } from './schemas.js';
 import { installValidation } from './validation.js';
 
 export type GatepassApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+/** Log fields that could hold a credential; pino replaces their values. */
+const LOG_REDACTIONS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  ...['password', 'current_password', 'new_password', 'token', 'access_token', 'refresh_token', 'secret'].flatMap((field) => [
+    field,
+    `*.${field}`,
+    `*.*.${field}`,
+  ]),
+];
 
 /** Everything the routes need, built once per app. */
 export interface AppServices {
@@ -62,7 +75,8 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
   const app = Fastify({
     logger: {
       level: settings.logLevel,
-      redact: ['req.headers.authorization', 'req.headers.cookie'],
+      // Fastify logs no bodies, but errors and plugins may carry headers or fields: hide every secret.
+      redact: { paths: LOG_REDACTIONS, censor: '[redacted]' },
       ...(options.logStream !== undefined && { stream: options.logStream }),
     },
     trustProxy: settings.trustProxy,
@@ -113,6 +127,7 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
   app.decorateRequest('auth', null);
 
   installErrorHandling(app);
+  await installSecurityHeaders(app, settings);
   await installBodyParsing(app);
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   installValidation(app, SHARED_SCHEMAS);
