@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'user_not_found'
   | 'email_taken'
   | 'not_found'
+  | 'invalid_reset_token'
+  | 'forbidden'
   | 'rate_limited'
   | 'account_locked'
   | 'service_unavailable';

@@ -1,25 +1,37 @@
+import type { Kysely } from 'kysely';
+import type { AuditLog } from '../audit/audit-log.js';
 import { FieldError, GatepassError } from '../errors.js';
 import type { AccountLockout } from '../limits/lockout.js';
 import type { PasswordHasher } from '../passwords/hashing.js';
 import { passwordPolicyViolation } from '../passwords/policy.js';
-import type { SessionService } from '../sessions/session-service.js';
-import { DuplicateEmailError, type User, type UserRepository } from '../store/users.js';
+import type { ClientInfo, SessionService } from '../sessions/session-service.js';
+import type { Database } from '../store/schema.js';
+import { DuplicateEmailError, UserRepository, type User } from '../store/users.js';
 import type { Clock } from '../tokens/token-service.js';
 import { normalizeEmail } from './email.js';
+import type { Role } from './roles.js';
 
 const INCORRECT_CREDENTIALS = 'Incorrect email or password';
+/** A deleted user's last event keeps no trace of where it came from. */
+const NO_CLIENT: ClientInfo = { ip: null, userAgent: null };
 
-/** Registration, login and the account owner's own changes. */
+/** Registration, login and the account owner's own changes; every one of them audited. */
 export class AccountService {
+  private readonly users: UserRepository;
+
   constructor(
-    private readonly users: UserRepository,
+    private readonly db: Kysely<Database>,
     private readonly passwords: PasswordHasher,
     private readonly sessions: SessionService,
     private readonly lockout: AccountLockout,
+    private readonly audit: AuditLog,
     private readonly now: Clock = Date.now,
-  ) {}
+  ) {
+    this.users = new UserRepository(db);
+  }
 
-  async register(input: { email: string; password: string; fullName: string | null }): Promise<User> {
+  /** Creates an account. Only trusted callers (bootstrap, CLI) may pass a role; the API never does. */
+  async register(input: { email: string; password: string; fullName: string | null; role?: Role }, client: ClientInfo): Promise<User> {
     const violation = passwordPolicyViolation(input.password);
     if (violation !== undefined) throw new FieldError(['body', 'password'], violation.message, violation.type);
     const email = normalizeEmail(input.email);
@@ -27,7 +39,11 @@ export class AccountService {
     if ((await this.users.findByEmail(email)) !== undefined) throw new GatepassError('email_taken', 'Email already registered');
     const passwordHash = await this.passwords.hash(input.password);
     try {
-      return await this.users.create({ email, passwordHash, fullName: input.fullName, now: this.now() });
+      return await this.db.transaction().execute(async (trx) => {
+        const user = await new UserRepository(trx).create({ email, passwordHash, fullName: input.fullName, role: input.role, now: this.now() });
+        await this.audit.record({ event: 'register', userId: user.id, client, details: { role: user.role } }, trx);
+        return user;
+      });
     } catch (error) {
       if (error instanceof DuplicateEmailError) throw new GatepassError('email_taken', 'Email already registered');
       throw error;
@@ -39,17 +55,28 @@ export class AccountService {
    * told apart from a wrong password by timing, and it locks out like a real account; "disabled" is
    * only revealed after a correct password.
    */
-  async authenticate(emailInput: string, password: string): Promise<User> {
+  async authenticate(emailInput: string, password: string, client: ClientInfo): Promise<User> {
     const email = normalizeEmail(emailInput);
-    await this.lockout.assertNotLocked(email);
     const user = await this.users.findByEmail(email);
-    const { valid, needsRehash } = user === undefined ? { valid: await this.passwords.verifyDummy(password), needsRehash: false } : await this.passwords.verify(password, user.passwordHash);
+    const userId = user?.id ?? null;
+    try {
+      await this.lockout.assertNotLocked(email);
+    } catch (error) {
+      await this.audit.record({ event: 'login_locked', userId, client });
+      throw error;
+    }
+    const { valid, needsRehash } =
+      user === undefined ? { valid: await this.passwords.verifyDummy(password), needsRehash: false } : await this.passwords.verify(password, user.passwordHash);
     if (user === undefined || !valid) {
       await this.lockout.recordFailure(email);
+      await this.audit.record({ event: 'login_failure', userId, client, details: { reason: user === undefined ? 'unknown_email' : 'wrong_password' } });
       throw new GatepassError('invalid_credentials', INCORRECT_CREDENTIALS);
     }
     await this.lockout.recordSuccess(email);
-    if (!user.isActive) throw new GatepassError('account_disabled', 'Account is disabled');
+    if (!user.isActive) {
+      await this.audit.record({ event: 'login_failure', userId, client, details: { reason: 'account_disabled' } });
+      throw new GatepassError('account_disabled', 'Account is disabled');
+    }
     if (needsRehash) {
       // Upgrade legacy bcrypt (and outdated argon2) hashes now that we hold the plain password.
       const upgraded = await this.users.update(user.id, { passwordHash: await this.passwords.hash(password) }, this.now());
@@ -75,34 +102,82 @@ export class AccountService {
    * Changes the password after checking the current one, and ends every other session: whoever else
    * held one (perhaps the reason for the change) is out, the caller stays signed in.
    */
-  async changePassword(userId: number, keepSessionId: string, currentPassword: string, newPassword: string): Promise<void> {
+  async changePassword(userId: number, keepSessionId: string, currentPassword: string, newPassword: string, client: ClientInfo): Promise<void> {
     const user = await this.currentUser(userId);
     if (!(await this.passwords.verify(currentPassword, user.passwordHash)).valid) {
       throw new GatepassError('invalid_credentials', 'Current password is incorrect');
     }
-    const violation = passwordPolicyViolation(newPassword);
-    if (violation !== undefined) throw new FieldError(['body', 'new_password'], violation.message, violation.type);
-    await this.users.update(userId, { passwordHash: await this.passwords.hash(newPassword) }, this.now());
-    await this.sessions.endOtherSessions(userId, keepSessionId, 'password_changed');
+    const passwordHash = await this.hashNewPassword(newPassword, ['body', 'new_password']);
+    await this.sessions.endOtherSessions(userId, keepSessionId, { event: 'password_changed', userId, client }, async (trx) => {
+      await new UserRepository(trx).update(userId, { passwordHash }, this.now());
+    });
+  }
+
+  /** Sets a new password without the old one (password reset) and ends every session. */
+  async resetPassword(user: User, newPassword: string, client: ClientInfo, inTransaction: (trx: Kysely<Database>) => Promise<void>): Promise<void> {
+    const passwordHash = await this.hashNewPassword(newPassword, ['body', 'new_password']);
+    await this.sessions.endAllSessions(user.id, { event: 'password_reset', userId: user.id, client }, async (trx) => {
+      await inTransaction(trx);
+      await new UserRepository(trx).update(user.id, { passwordHash }, this.now());
+    });
+    // Whoever reset it owns the mailbox: a lock from someone else's guessing should not keep them out.
+    await this.lockout.recordSuccess(user.email);
   }
 
   /**
    * Erases the account after checking its password: the user row, and with it (by cascade) their
-   * sessions, refresh-token records and tasks. Their access tokens are revoked first; that
-   * revocation record holds no personal data and outlives the row until the tokens expire.
+   * sessions, refresh-token records and tasks; their audit events lose ip, user agent and details.
+   * Their access tokens are revoked; that record holds no personal data and outlives the row until
+   * the tokens expire.
    */
   async deleteAccount(userId: number, password: string): Promise<void> {
     const user = await this.currentUser(userId);
     if (!(await this.passwords.verify(password, user.passwordHash)).valid) {
       throw new GatepassError('invalid_credentials', 'Password is incorrect');
     }
-    await this.sessions.endAllSessions(userId, 'account_deleted');
-    await this.users.delete(userId);
+    await this.sessions.endAllSessions(userId, { event: 'user_deleted', userId, client: NO_CLIENT }, async (trx) => {
+      await this.audit.anonymize(userId, trx);
+      await new UserRepository(trx).delete(userId);
+    });
   }
 
-  /** Deactivates the account and ends every session, so all its tokens stop working at once. */
-  async deactivate(userId: number): Promise<void> {
-    await this.users.update(userId, { isActive: false }, this.now());
-    await this.sessions.endAllSessions(userId, 'account_deactivated');
+  /**
+   * Deactivates the account and ends every session, so all its tokens stop working at once.
+   * `actorId` is the admin who did it, when it was not the user.
+   */
+  async deactivate(userId: number, client: ClientInfo, actorId: number | null = null): Promise<void> {
+    await this.sessions.endAllSessions(userId, { event: 'user_deactivated', userId, actorId, client }, async (trx) => {
+      await new UserRepository(trx).update(userId, { isActive: false }, this.now());
+    });
+  }
+
+  /** Re-activates a deactivated account (an admin's decision); the user logs in again. */
+  async activate(userId: number, client: ClientInfo, actorId: number | null): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await new UserRepository(trx).update(userId, { isActive: true }, this.now());
+      await this.audit.record({ event: 'user_activated', userId, actorId, client }, trx);
+    });
+  }
+
+  /**
+   * Creates the configured admin at start when no account has that email yet (ADMIN_EMAIL and
+   * ADMIN_PASSWORD). An existing account is left as it is. Returns whether it was created.
+   */
+  async ensureAdmin(email: string, password: string): Promise<boolean> {
+    if ((await this.users.findByEmail(normalizeEmail(email))) !== undefined) return false;
+    try {
+      await this.register({ email, password, fullName: null, role: 'admin' }, { ip: null, userAgent: 'bootstrap' });
+      return true;
+    } catch (error) {
+      // Another instance starting at the same moment created it first.
+      if (error instanceof GatepassError && error.code === 'email_taken') return false;
+      throw error;
+    }
+  }
+
+  private async hashNewPassword(password: string, loc: string[]): Promise<string> {
+    const violation = passwordPolicyViolation(password);
+    if (violation !== undefined) throw new FieldError(loc, violation.message, violation.type);
+    return this.passwords.hash(password);
   }
 }

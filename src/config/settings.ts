@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
+import { parseRolePermissions, type RolePermissions } from '../accounts/roles.js';
 
 export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
 export type HmacAlgorithm = (typeof HMAC_ALGORITHMS)[number];
@@ -48,6 +49,16 @@ export interface Settings {
   authBodyLimitBytes: number;
   /** Upper bound on every other request body. */
   bodyLimitBytes: number;
+  /** With no SMTP_URL, outgoing email is written here, one file per message. */
+  outboxDir: string;
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  /** Who may read /metrics: nobody (off), anyone (public), or holders of METRICS_TOKEN / the audit:read permission. */
+  metrics: { mode: 'off' | 'public' | 'protected'; token: string | undefined };
+  /** What each role may do (ROLE_PERMISSIONS over the defaults). */
+  rolePermissions: RolePermissions;
+  /** When both are set, this admin is created at start if missing. */
+  bootstrapAdmin: { email: string; password: string } | undefined;
   logLevel: string;
   /** Things the operator should know about the loaded configuration (logged at start). */
   warnings: string[];
@@ -162,6 +173,16 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
     problems.push(`JWT_SECRET and JWT_REFRESH_SECRET must differ, so that one leaked secret cannot forge the other kind of token; ${GENERATE_HINT}`);
   }
 
+  const metricsMode = read('METRICS') ?? 'protected';
+  if (!['off', 'public', 'protected'].includes(metricsMode)) problems.push(`METRICS must be off, public or protected (got "${metricsMode}")`);
+  const rolePermissions = parseRolePermissions(read('ROLE_PERMISSIONS'));
+  problems.push(...rolePermissions.problems);
+  const adminEmail = read('ADMIN_EMAIL');
+  const adminPassword = source.ADMIN_PASSWORD;
+  if ((adminEmail === undefined) !== (adminPassword === undefined || adminPassword === '')) {
+    problems.push('ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
+  }
+
   const settings: Settings = {
     env: environment,
     host: read('HOST') ?? '127.0.0.1',
@@ -191,6 +212,12 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
     accountLockoutSeconds: integer('ACCOUNT_LOCKOUT_SECONDS', 60, 1, 3600),
     authBodyLimitBytes: 16 * 1024,
     bodyLimitBytes: 64 * 1024,
+    outboxDir: path.resolve(cwd, read('OUTBOX_DIR') ?? path.join(dataDir, 'outbox')),
+    smtpUrl: read('SMTP_URL'),
+    mailFrom: read('MAIL_FROM') ?? 'gatepass <no-reply@localhost>',
+    metrics: { mode: metricsMode as 'off' | 'public' | 'protected', token: read('METRICS_TOKEN') },
+    rolePermissions: rolePermissions.value,
+    bootstrapAdmin: adminEmail !== undefined && adminPassword ? { email: adminEmail, password: adminPassword } : undefined,
     logLevel: read('LOG_LEVEL') ?? (environment === 'test' ? 'silent' : 'info'),
     warnings,
   };

@@ -1,10 +1,15 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import { AccountService } from '../accounts/account-service.js';
+import { AdminService } from '../accounts/admin-service.js';
+import { PasswordResetService } from '../accounts/password-reset.js';
+import { AuditLog } from '../audit/audit-log.js';
 import type { Settings } from '../config/settings.js';
 import { MemoryCounterStore, RedisCounterStore } from '../limits/counter-store.js';
 import { AccountLockout } from '../limits/lockout.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
+import { OutboxMailer, SmtpMailer } from '../mail/mailer.js';
+import { Metrics } from '../metrics/metrics.js';
 import { PasswordHasher } from '../passwords/hashing.js';
 import { LocalRevocationBus, RedisRevocationBus } from '../sessions/revocation-bus.js';
 import { RevocationList } from '../sessions/revocation-list.js';
@@ -13,16 +18,17 @@ import { SessionService } from '../sessions/session-service.js';
 import { openDatabase, type DatabaseHandle } from '../store/database.js';
 import { migrateToLatest } from '../store/migrations.js';
 import { TaskRepository } from '../store/tasks.js';
-import { UserRepository } from '../store/users.js';
 import type { Clock } from '../tokens/token-service.js';
 import { TokenService } from '../tokens/token-service.js';
-import { createAuthGuard } from './auth-guard.js';
+import { createGuards, type Guards } from './auth-guard.js';
 import { installBodyParsing } from './body-parsing.js';
 import { registerDocs } from './docs.js';
 import { installErrorHandling } from './errors.js';
 import { installSecurityHeaders } from './security-headers.js';
+import { adminRoutes } from './routes/admin.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { taskRoutes } from './routes/tasks.js';
 import { userRoutes } from './routes/users.js';
@@ -51,9 +57,13 @@ export interface AppServices {
   tokens: TokenService;
   accounts: AccountService;
   sessions: SessionService;
+  admin: AdminService;
+  passwordReset: PasswordResetService;
+  audit: AuditLog;
+  metrics: Metrics;
   tasks: TaskRepository;
   rateLimiter: RateLimiter;
-  requireAuth: ReturnType<typeof createAuthGuard>;
+  guards: Guards;
   now: Clock;
 }
 
@@ -104,25 +114,42 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
   });
 
   const tokens = new TokenService(settings.jwt, now);
-  const sessions = new SessionService(database.db, tokens, revocations, settings, now);
+  const metrics = new Metrics();
+  const audit = new AuditLog(database.db, now, (event) => metrics.countEvent(event));
+  const sessions = new SessionService(database.db, tokens, revocations, audit, settings, now);
+  metrics.trackActiveSessions(() => sessions.countLiveSessions());
   const passwords = new PasswordHasher();
   const lockout = new AccountLockout(counters, {
     threshold: settings.accountLockoutThreshold,
     lockSeconds: settings.accountLockoutSeconds,
     maxLockSeconds: 3600,
   });
+  const accounts = new AccountService(database.db, passwords, sessions, lockout, audit, now);
+  const mailer = settings.smtpUrl === undefined ? new OutboxMailer(settings.outboxDir, settings.mailFrom) : new SmtpMailer(settings.smtpUrl, settings.mailFrom);
   const services: AppServices = {
     settings,
     database,
     revocations,
     tokens,
     sessions,
-    accounts: new AccountService(new UserRepository(database.db), passwords, sessions, lockout, now),
-    rateLimiter: new RateLimiter(counters, settings.loginRateLimitPerMinute),
+    accounts,
+    admin: new AdminService(database.db, accounts, sessions, now),
+    passwordReset: new PasswordResetService(database.db, accounts, mailer, audit, app.log, now),
+    audit,
+    metrics,
+    rateLimiter: new RateLimiter(counters, settings.loginRateLimitPerMinute, (bucket) => metrics.countRateLimited(bucket)),
     tasks: new TaskRepository(database.db),
-    requireAuth: createAuthGuard(tokens, revocations),
+    guards: createGuards({
+      tokens,
+      revocations,
+      rolePermissions: settings.rolePermissions,
+      observeVerification: (seconds) => metrics.observeVerification(seconds),
+    }),
     now,
   };
+  if (settings.bootstrapAdmin !== undefined && (await accounts.ensureAdmin(settings.bootstrapAdmin.email, settings.bootstrapAdmin.password))) {
+    app.log.info('created the admin account named by ADMIN_EMAIL');
+  }
 
   app.decorateRequest('auth', null);
 
@@ -138,6 +165,8 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
   sessionRoutes(app, services);
   userRoutes(app, services);
   taskRoutes(app, services);
+  adminRoutes(app, services);
+  metricsRoutes(app, services);
 
   // Compute the dummy hash before the first unknown-email login, so that login is not the slow one.
   await passwords.warmUp();

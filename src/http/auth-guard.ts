@@ -1,4 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Permission, RolePermissions } from '../accounts/roles.js';
+import { isRole } from '../accounts/roles.js';
 import { GatepassError } from '../errors.js';
 import type { Revocations } from '../sessions/revocations.js';
 import { TokenError } from '../tokens/errors.js';
@@ -20,16 +22,38 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer +(\S+) *$/i;
 
+export type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
+export interface Guards {
+  /** Checks the Bearer access token of a request and returns its caller, or throws the API.md 401/503. */
+  authenticate(authorization: string | undefined): AuthContext;
+  /** onRequest hook of protected routes: sets `request.auth`. */
+  requireAuth: Hook;
+  /** onRequest hooks of routes that need a permission: authentication, then the role check (403). */
+  requirePermission(permission: Permission): Hook[];
+  /** Whether a caller's role grants a permission. */
+  can(auth: AuthContext, permission: Permission): boolean;
+}
+
 /**
- * Builds the onRequest hook of protected routes. It runs before the body is read, costs a signature
- * check and two Map lookups, and never touches the database (DESIGN.md: stateless access checks).
- * When revocations made on other instances may be unknown here (Redis down), it fails closed.
+ * The guards of protected routes. They run before the body is read, cost a signature check and two
+ * Map lookups, and never touch the database (DESIGN.md: stateless access checks). When revocations
+ * made on other instances may be unknown here (Redis down), they fail closed. Roles resolve to
+ * permissions through configuration; a role change revokes older tokens, so the role in a token
+ * that passes is current.
  */
-export function createAuthGuard(tokens: TokenService, revocations: Revocations) {
-  return async function requireAuth(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const header = request.headers.authorization;
-    const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
+export function createGuards(options: {
+  tokens: TokenService;
+  revocations: Revocations;
+  rolePermissions: RolePermissions;
+  observeVerification: (seconds: number) => void;
+}): Guards {
+  const { tokens, revocations, rolePermissions, observeVerification } = options;
+
+  function authenticate(authorization: string | undefined): AuthContext {
+    const token = authorization === undefined ? undefined : BEARER.exec(authorization)?.[1];
     if (token === undefined) throw new GatepassError('not_authenticated', 'Not authenticated');
+    const started = process.hrtime.bigint();
     let claims;
     try {
       claims = tokens.verifyAccessToken(token);
@@ -40,8 +64,30 @@ export function createAuthGuard(tokens: TokenService, revocations: Revocations) 
     }
     if (!revocations.available) throw new GatepassError('service_unavailable', 'Revocation state unavailable; try again shortly');
     const userId = Number(claims.sub);
-    if (revocations.isRevoked(claims.sid, userId, claims.iat)) throw new GatepassError('token_revoked', 'Token has been revoked');
-    request.auth = { userId, sessionId: claims.sid, role: claims.role, tokenId: claims.jti };
+    const revoked = revocations.isRevoked(claims.sid, userId, claims.role);
+    observeVerification(Number(process.hrtime.bigint() - started) / 1e9);
+    if (revoked) throw new GatepassError('token_revoked', 'Token has been revoked');
+    return { userId, sessionId: claims.sid, role: claims.role, tokenId: claims.jti };
+  }
+
+  function can(auth: AuthContext, permission: Permission): boolean {
+    return isRole(auth.role) && rolePermissions[auth.role].has(permission);
+  }
+
+  const requireAuth: Hook = async (request) => {
+    request.auth = authenticate(request.headers.authorization);
+  };
+
+  return {
+    authenticate,
+    requireAuth,
+    can,
+    requirePermission: (permission) => [
+      requireAuth,
+      async (request) => {
+        if (!can(authOf(request), permission)) throw new GatepassError('forbidden', 'Not enough permissions');
+      },
+    ],
   };
 }
 

@@ -20,7 +20,8 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         { name: 'auth', description: 'Registration, login, refresh and logout' },
         { name: 'users', description: 'The signed-in user' },
         { name: 'tasks', description: "The caller's own tasks" },
-        { name: 'health', description: 'Liveness, readiness and keys' },
+        { name: 'admin', description: 'Administration: users, roles, audit (by permission)' },
+        { name: 'health', description: 'Liveness, readiness, keys and metrics' },
       ],
       components: {
         securitySchemes: {

@@ -14,6 +14,8 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   account_disabled: 403,
   email_taken: 409,
   not_found: 404,
+  invalid_reset_token: 400,
+  forbidden: 403,
   rate_limited: 429,
   account_locked: 429,
   service_unavailable: 503,

@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import type { AuditEvent } from '../audit/audit-log.js';
 import type { Task } from '../store/tasks.js';
 import type { User } from '../store/users.js';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../passwords/policy.js';
@@ -104,8 +105,35 @@ export function taskOut(task: Task): Static<typeof TaskOut> {
   };
 }
 
+export const AuditEventOut = Type.Object(
+  {
+    id: Type.Integer(),
+    created_at: Type.String({ format: 'date-time' }),
+    event: Type.String(),
+    user_id: Type.Union([Type.Integer(), Type.Null()]),
+    actor_id: Type.Union([Type.Integer(), Type.Null()]),
+    ip: Type.Union([Type.String(), Type.Null()]),
+    user_agent: Type.Union([Type.String(), Type.Null()]),
+    details: Type.Record(Type.String(), Type.Unknown()),
+  },
+  { $id: 'AuditEvent' },
+);
+
+export function auditEventOut(event: AuditEvent): Static<typeof AuditEventOut> {
+  return {
+    id: event.id,
+    created_at: new Date(event.createdAt).toISOString(),
+    event: event.event,
+    user_id: event.userId,
+    actor_id: event.actorId,
+    ip: event.ip,
+    user_agent: event.userAgent,
+    details: event.details,
+  };
+}
+
 /** Shared schemas registered once with Fastify so routes and the OpenAPI document can refer to them. */
-export const SHARED_SCHEMAS = [ErrorResponse, ValidationErrorResponse, UserOut, TokenResponse, TaskOut];
+export const SHARED_SCHEMAS = [ErrorResponse, ValidationErrorResponse, UserOut, TokenResponse, TaskOut, AuditEventOut];
 
 /** The OpenAPI security requirement of routes behind the access-token guard. */
 export const BEARER_SECURITY = [{ OAuth2PasswordBearer: [] }];

@@ -7,6 +7,7 @@ export class RateLimiter {
     private readonly store: CounterStore,
     /** Requests allowed per window; 0 disables the limit. */
     private readonly limit: number,
+    private readonly onLimited: (bucket: string) => void = () => undefined,
     private readonly windowMs: number = 60_000,
   ) {}
 
@@ -15,6 +16,7 @@ export class RateLimiter {
     if (this.limit === 0) return;
     const { count, remainingMs } = await this.store.increment(`rate:${bucket}:${client}`, this.windowMs);
     if (count > this.limit) {
+      this.onLimited(bucket);
       const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
       throw new GatepassError('rate_limited', `Too many requests; try again in ${seconds} seconds`, seconds);
     }

@@ -2,16 +2,16 @@ import type { Revocation } from '../store/revocations.js';
 
 /**
  * The in-memory cache of revocations that access tokens must honour: revoked sessions, and per user
- * a "tokens issued before" time (logout-all, deactivation, deletion, role change). A check is two
- * Map lookups, so protected routes never query the database.
+ * the role set by a recent role change (tokens carrying another role are stale). A check is two Map
+ * lookups, so protected routes never query the database.
  *
  * The database is the source of truth (the revocations table); an entry lives only as long as an
  * access token could (lifetime plus leeway), which bounds the size of the maps.
  */
 export class RevocationList {
   private readonly sessions = new Map<string, number>();
-  /** userId → [tokens issued before (epoch s), entry expiry (epoch ms)] */
-  private readonly users = new Map<number, [number, number]>();
+  /** userId → the role their tokens must carry, and until when that rule matters (epoch ms) */
+  private readonly roles = new Map<number, { role: string; until: number }>();
   private nextSweepAt = 0;
 
   constructor(
@@ -25,29 +25,24 @@ export class RevocationList {
     if (revocation.kind === 'session') {
       this.sessions.set(revocation.sessionId, Math.max(revocation.expiresAt, this.sessions.get(revocation.sessionId) ?? 0));
     } else {
-      const [before, expiresAt] = this.users.get(revocation.userId) ?? [0, 0];
-      this.users.set(revocation.userId, [Math.max(before, revocation.tokensIssuedBefore), Math.max(expiresAt, revocation.expiresAt)]);
+      // Revocations may arrive out of order (database reload, pub/sub): the latest change wins.
+      const known = this.roles.get(revocation.userId);
+      if (known === undefined || revocation.expiresAt >= known.until) this.roles.set(revocation.userId, { role: revocation.role, until: revocation.expiresAt });
     }
     this.sweepIfDue();
   }
 
-  /** True when an access token of this session, user and issue time (epoch s) must be refused. */
-  isRevoked(sessionId: string, userId: number, issuedAt: number): boolean {
+  /** True when an access token of this session, user and role must be refused. */
+  isRevoked(sessionId: string, userId: number, role: string): boolean {
     const now = this.now();
     const sessionUntil = this.sessions.get(sessionId);
     if (sessionUntil !== undefined && sessionUntil > now) return true;
-    const user = this.users.get(userId);
-    return user !== undefined && user[1] > now && issuedAt < user[0];
-  }
-
-  /** The earliest `iat` a new token of this user may carry so that it is not caught by a cutoff. */
-  minimumIssuedAt(userId: number): number {
-    const user = this.users.get(userId);
-    return user !== undefined && user[1] > this.now() ? user[0] : 0;
+    const current = this.roles.get(userId);
+    return current !== undefined && current.until > now && current.role !== role;
   }
 
   get size(): number {
-    return this.sessions.size + this.users.size;
+    return this.sessions.size + this.roles.size;
   }
 
   /** Drops entries no live token can need; runs at most once per lifetime/10. */
@@ -56,6 +51,6 @@ export class RevocationList {
     if (now < this.nextSweepAt) return;
     this.nextSweepAt = now + Math.max(1000, this.accessTokenLifetimeMs / 10);
     for (const [sessionId, until] of this.sessions) if (until <= now) this.sessions.delete(sessionId);
-    for (const [userId, [, until]] of this.users) if (until <= now) this.users.delete(userId);
+    for (const [userId, { until }] of this.roles) if (until <= now) this.roles.delete(userId);
   }
 }

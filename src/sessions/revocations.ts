@@ -35,29 +35,17 @@ export class Revocations {
     return this.bus.status;
   }
 
-  isRevoked(sessionId: string, userId: number, issuedAt: number): boolean {
-    return this.list.isRevoked(sessionId, userId, issuedAt);
-  }
-
-  /** The `iat` new access tokens of a user must at least carry (see `userTokens`). */
-  minimumIssuedAt(userId: number): number {
-    return this.list.minimumIssuedAt(userId);
+  isRevoked(sessionId: string, userId: number, role: string): boolean {
+    return this.list.isRevoked(sessionId, userId, role);
   }
 
   session(sessionId: string, userId: number): Revocation {
     return { kind: 'session', sessionId, userId, expiresAt: this.now() + this.list.accessTokenLifetimeMs };
   }
 
-  /**
-   * Every access token of the user issued until now. `iat` has one-second resolution, so the cutoff
-   * is the next whole second, and tokens issued from now on are stamped no earlier than it; a second
-   * cutoff within the same second moves one second further, past tokens stamped for the first.
-   */
-  userTokens(userId: number): Revocation {
-    const now = this.now();
-    const previous = this.list.minimumIssuedAt(userId);
-    const cutoff = Math.max(Math.ceil(now / 1000), previous > 0 ? previous + 1 : 0);
-    return { kind: 'user', userId, tokensIssuedBefore: cutoff, expiresAt: now + this.list.accessTokenLifetimeMs };
+  /** A role change: the user's access tokens that carry any other role are stale from now on. */
+  roleChange(userId: number, role: string): Revocation {
+    return { kind: 'role', userId, role, expiresAt: this.now() + this.list.accessTokenLifetimeMs };
   }
 
   /** Stores revocations, in the caller's transaction when one is given. Call `announce` after commit. */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { GatepassError } from '../errors.js';
 import type { Database, SessionRow } from '../store/schema.js';
 import { SessionRepository } from '../store/sessions.js';
@@ -41,6 +42,7 @@ export class SessionService {
     private readonly db: Kysely<Database>,
     private readonly tokens: TokenService,
     private readonly revocations: Revocations,
+    private readonly audit: AuditLog,
     private readonly options: { refreshReuseGraceSeconds: number },
     private readonly now: Clock = Date.now,
   ) {
@@ -53,6 +55,7 @@ export class SessionService {
     return this.db.transaction().execute(async (trx) => {
       const sessions = this.sessions.withExecutor(trx);
       await sessions.createSession({ id: sessionId, userId: user.id, ...client, now: this.now() });
+      await this.audit.record({ event: 'login_success', userId: user.id, client, details: { session_id: sessionId } }, trx);
       return this.issuePair(sessions, user, sessionId, null);
     });
   }
@@ -87,6 +90,7 @@ export class SessionService {
           if (await sessions.revokeSession(record.session_id, now, 'refresh_token_reused')) {
             await this.revocations.persist([this.revocations.session(record.session_id, userId)], trx);
           }
+          await this.audit.record({ event: 'refresh_reuse_detected', userId, client, details: { session_id: record.session_id } }, trx);
           return { kind: 'reused', sessionId: record.session_id };
         }
       }
@@ -96,6 +100,7 @@ export class SessionService {
       if (user === undefined) throw new GatepassError('user_not_found', 'User no longer exists');
       if (!user.isActive) throw new GatepassError('account_disabled', 'Account is disabled');
       await sessions.touchSession(session.id, now, client);
+      await this.audit.record({ event: 'refresh', userId, client, details: { session_id: session.id, grace: !claimed } }, trx);
       return { kind: 'issued', pair: await this.issuePair(sessions, user, session.id, record.jti) };
     });
     if (outcome.kind === 'reused') {
@@ -110,6 +115,11 @@ export class SessionService {
     return this.sessions.allSessions(userId);
   }
 
+  /** How many sessions, of all users, can still be refreshed. */
+  countLiveSessions(): Promise<number> {
+    return this.sessions.countLive(this.now() - this.tokens.refreshTtlSeconds * 1000);
+  }
+
   /** The user's sessions that can still be refreshed, most recently used first. */
   async listSessions(userId: number): Promise<SessionRow[]> {
     return this.sessions.liveSessions(userId, this.now() - this.tokens.refreshTtlSeconds * 1000);
@@ -119,38 +129,61 @@ export class SessionService {
    * Ends one session of a user (logout, revoke from the sessions list): its refresh tokens and its
    * access tokens stop working. Returns false when the user has no such session.
    */
-  async endSession(userId: number, sessionId: string, reason: string): Promise<boolean> {
+  async endSession(userId: number, sessionId: string, entry: AuditEntry): Promise<boolean> {
     const session = await this.sessions.findSession(sessionId);
     if (session === undefined || session.user_id !== userId) return false;
     const revocation = this.revocations.session(sessionId, userId);
     await this.db.transaction().execute(async (trx) => {
-      if (await this.sessions.withExecutor(trx).revokeSession(sessionId, this.now(), reason)) {
+      if (await this.sessions.withExecutor(trx).revokeSession(sessionId, this.now(), entry.event)) {
         await this.revocations.persist([revocation], trx);
       }
+      await this.audit.record({ ...entry, details: { ...entry.details, session_id: sessionId } }, trx);
     });
     await this.revocations.announce([revocation]);
     return true;
   }
 
   /**
-   * Ends every session of a user and refuses every access token issued until now
-   * (logout-all, deactivation, deletion).
+   * Ends every session of a user, so that all their refresh and access tokens stop working
+   * (logout-all, deactivation, deletion, password reset), recording `entry`. `change`, if given, runs
+   * in the same transaction: the account change and the revocation it entails commit together.
    */
-  async endAllSessions(userId: number, reason: string): Promise<void> {
-    const revocation = this.revocations.userTokens(userId);
+  async endAllSessions(userId: number, entry: AuditEntry, change?: (trx: Kysely<Database>) => Promise<void>): Promise<void> {
+    await this.endSessionsExcept(userId, undefined, entry, change);
+  }
+
+  /**
+   * Makes a user's access tokens that carry another role than `role` stale, leaving the sessions
+   * alive: their next refresh carries the new role (role change). `change` sets the role, in the
+   * same transaction.
+   */
+  async changeRole(userId: number, role: string, entry: AuditEntry, change: (trx: Kysely<Database>) => Promise<void>): Promise<void> {
+    const revocation = this.revocations.roleChange(userId, role);
     await this.db.transaction().execute(async (trx) => {
-      await this.sessions.withExecutor(trx).revokeUserSessions(userId, this.now(), reason);
+      await change(trx);
       await this.revocations.persist([revocation], trx);
+      await this.audit.record(entry, trx);
     });
     await this.revocations.announce([revocation]);
   }
 
-  /** Ends every session of a user but one (password change from that session). */
-  async endOtherSessions(userId: number, keepSessionId: string, reason: string): Promise<void> {
+  /** Ends every session of a user but one (password change from that session), with `change` in the same transaction. */
+  async endOtherSessions(userId: number, keepSessionId: string, entry: AuditEntry, change: (trx: Kysely<Database>) => Promise<void>): Promise<void> {
+    await this.endSessionsExcept(userId, keepSessionId, entry, change);
+  }
+
+  private async endSessionsExcept(
+    userId: number,
+    keepSessionId: string | undefined,
+    entry: AuditEntry,
+    change?: (trx: Kysely<Database>) => Promise<void>,
+  ): Promise<void> {
     const ended = await this.db.transaction().execute(async (trx) => {
-      const ids = await this.sessions.withExecutor(trx).revokeUserSessions(userId, this.now(), reason, keepSessionId);
+      const ids = await this.sessions.withExecutor(trx).revokeUserSessions(userId, this.now(), entry.event, keepSessionId);
       const revocations = ids.map((id) => this.revocations.session(id, userId));
       await this.revocations.persist(revocations, trx);
+      await change?.(trx);
+      await this.audit.record(entry, trx);
       return revocations;
     });
     await this.revocations.announce(ended);
@@ -172,12 +205,7 @@ export class SessionService {
   }
 
   private async issuePair(sessions: SessionRepository, user: User, sessionId: string, parentJti: string | null): Promise<TokenPair> {
-    const access = this.tokens.issueAccessToken({
-      userId: user.id,
-      sessionId,
-      role: user.role,
-      minimumIssuedAt: this.revocations.minimumIssuedAt(user.id),
-    });
+    const access = this.tokens.issueAccessToken({ userId: user.id, sessionId, role: user.role });
     const refresh = this.tokens.issueRefreshToken({ userId: user.id, sessionId });
     await sessions.insertRefreshToken({
       jti: refresh.claims.jti,

@@ -1,4 +1,4 @@
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { DatabaseHandle, Dialect } from './database.js';
 
 /**
@@ -72,11 +72,39 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
           .addColumn('session_id', 'varchar(64)')
           .addColumn('user_id', 'integer', (c) => c.notNull())
-          .addColumn('tokens_issued_before', 'bigint')
+          .addColumn('role', 'varchar(32)')
           .addColumn('created_at', 'bigint', (c) => c.notNull())
           .addColumn('expires_at', 'bigint', (c) => c.notNull())
           .execute();
         await db.schema.createIndex('revocations_expires_at').on('revocations').column('expires_at').execute();
+      },
+    },
+    '0003_audit_and_password_reset': {
+      async up(db: Kysely<unknown>) {
+        // Append-only. No foreign keys: an event outlives the user it names (anonymised on deletion).
+        await db.schema
+          .createTable('audit_events')
+          .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('event', 'varchar(64)', (c) => c.notNull())
+          .addColumn('user_id', 'integer')
+          .addColumn('actor_id', 'integer')
+          .addColumn('ip', 'varchar(64)')
+          .addColumn('user_agent', 'varchar(512)')
+          .addColumn('details', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('audit_events_user_id').on('audit_events').columns(['user_id', 'id']).execute();
+        await db.schema.createIndex('audit_events_event').on('audit_events').columns(['event', 'id']).execute();
+
+        await db.schema
+          .createTable('password_reset_tokens')
+          .addColumn('token_hash', 'varchar(64)', (c) => c.primaryKey())
+          .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('used_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('password_reset_tokens_user_id').on('password_reset_tokens').column('user_id').execute();
       },
     },
   };
@@ -91,7 +119,15 @@ class InCodeMigrations implements MigrationProvider {
 
 /** Brings the schema up to date; returns the names of the migrations it applied. */
 export async function migrateToLatest(handle: DatabaseHandle): Promise<string[]> {
-  const migrator = new Migrator({ db: handle.db, provider: new InCodeMigrations(handle.dialect) });
+  // Kysely looks for its bookkeeping tables in every schema unless told which one; name the current
+  // one, so that a database holding several gatepass schemas (search_path) migrates each on its own.
+  const schema =
+    handle.dialect === 'postgres' ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(handle.db)).rows[0]?.schema : undefined;
+  const migrator = new Migrator({
+    db: handle.db,
+    provider: new InCodeMigrations(handle.dialect),
+    ...(schema !== undefined && { migrationTableSchema: schema }),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);

@@ -1,10 +1,13 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
 
-/** A revocation as stored, broadcast and applied: a session, or a user's tokens issued before a time. */
+/**
+ * A revocation as stored, broadcast and applied: a session (every token of it), or a role change
+ * (every token of the user that carries another role than `role`).
+ */
 export type Revocation =
   | { kind: 'session'; sessionId: string; userId: number; expiresAt: number }
-  | { kind: 'user'; userId: number; tokensIssuedBefore: number; expiresAt: number };
+  | { kind: 'role'; userId: number; role: string; expiresAt: number };
 
 export class RevocationRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -15,7 +18,7 @@ export class RevocationRepository {
       .values({
         session_id: revocation.kind === 'session' ? revocation.sessionId : null,
         user_id: revocation.userId,
-        tokens_issued_before: revocation.kind === 'user' ? revocation.tokensIssuedBefore : null,
+        role: revocation.kind === 'role' ? revocation.role : null,
         created_at: now,
         expires_at: revocation.expiresAt,
       })
@@ -28,7 +31,7 @@ export class RevocationRepository {
     return rows.map((row) =>
       row.session_id !== null
         ? { kind: 'session', sessionId: row.session_id, userId: row.user_id, expiresAt: row.expires_at }
-        : { kind: 'user', userId: row.user_id, tokensIssuedBefore: row.tokens_issued_before ?? 0, expiresAt: row.expires_at },
+        : { kind: 'role', userId: row.user_id, role: row.role ?? '', expiresAt: row.expires_at },
     );
   }
 

@@ -55,15 +55,40 @@ export interface TasksTable {
 
 /**
  * One revocation access tokens must honour until `expires_at` (their lifetime plus leeway): either a
- * session (`session_id`) or every token of a user issued before `tokens_issued_before` (epoch seconds).
+ * session (`session_id`: its tokens are refused) or a role change (`role`: the user's tokens that
+ * carry another role are refused).
  */
 export interface RevocationsTable {
   id: Generated<number>;
   session_id: string | null;
   user_id: number;
-  tokens_issued_before: number | null;
+  role: string | null;
   created_at: number;
   expires_at: number;
+}
+
+/** Append-only record of security-relevant events; never a token or a password in it. */
+export interface AuditEventsTable {
+  id: Generated<number>;
+  created_at: number;
+  event: string;
+  /** The user the event is about, when known. */
+  user_id: number | null;
+  /** Who did it, when someone else than the user (an admin). */
+  actor_id: number | null;
+  ip: string | null;
+  user_agent: string | null;
+  /** A small JSON object. */
+  details: string;
+}
+
+/** Single-use password-reset tokens, stored only as their SHA-256. */
+export interface PasswordResetTokensTable {
+  token_hash: string;
+  user_id: number;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
 }
 
 export interface Database {
@@ -72,6 +97,8 @@ export interface Database {
   refresh_tokens: RefreshTokensTable;
   tasks: TasksTable;
   revocations: RevocationsTable;
+  audit_events: AuditEventsTable;
+  password_reset_tokens: PasswordResetTokensTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -79,3 +106,4 @@ export type NewUserRow = Insertable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type RefreshTokenRow = Selectable<RefreshTokensTable>;
 export type TaskRow = Selectable<TasksTable>;
+export type AuditEventRow = Selectable<AuditEventsTable>;

@@ -94,6 +94,17 @@ export class SessionRepository {
     return this.db.selectFrom('sessions').selectAll().where('user_id', '=', userId).orderBy('created_at').execute();
   }
 
+  /** How many sessions of all users are not revoked and were used since `activeSince`. */
+  async countLive(activeSince: number): Promise<number> {
+    const row = await this.db
+      .selectFrom('sessions')
+      .select((eb) => eb.fn.countAll<number | string>().as('total'))
+      .where('revoked_at', 'is', null)
+      .where('last_used_at', '>', activeSince)
+      .executeTakeFirstOrThrow();
+    return Number(row.total);
+  }
+
   /** Sessions not revoked and used since `activeSince`, most recently used first. */
   async liveSessions(userId: number, activeSince: number): Promise<SessionRow[]> {
     return this.db

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database, UserRow } from './schema.js';
 
 export interface User {
@@ -42,7 +42,7 @@ function isUniqueViolation(error: unknown): boolean {
 export class UserRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async create(input: { email: string; passwordHash: string; fullName: string | null; now: number }): Promise<User> {
+  async create(input: { email: string; passwordHash: string; fullName: string | null; role?: string | undefined; now: number }): Promise<User> {
     try {
       const row = await this.db
         .insertInto('users')
@@ -50,6 +50,7 @@ export class UserRepository {
           email: input.email,
           password_hash: input.passwordHash,
           full_name: input.fullName,
+          ...(input.role !== undefined && { role: input.role }),
           is_active: 1,
           created_at: input.now,
           updated_at: input.now,
@@ -73,19 +74,40 @@ export class UserRepository {
     return row && toUser(row);
   }
 
-  async update(id: number, changes: { fullName?: string | null; passwordHash?: string; isActive?: boolean }, now: number): Promise<User | undefined> {
+  async update(
+    id: number,
+    changes: { fullName?: string | null; passwordHash?: string; isActive?: boolean; role?: string },
+    now: number,
+  ): Promise<User | undefined> {
     const row = await this.db
       .updateTable('users')
       .set({
         ...(changes.fullName !== undefined && { full_name: changes.fullName }),
         ...(changes.passwordHash !== undefined && { password_hash: changes.passwordHash }),
         ...(changes.isActive !== undefined && { is_active: changes.isActive ? 1 : 0 }),
+        ...(changes.role !== undefined && { role: changes.role }),
         updated_at: now,
       })
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirst();
     return row && toUser(row);
+  }
+
+  /** A page of users, oldest first, filtered by a fragment of the email and/or an exact role. */
+  async list(filter: { emailContains?: string; role?: string; limit: number; offset: number }): Promise<{ items: User[]; total: number }> {
+    let base = this.db.selectFrom('users');
+    if (filter.emailContains !== undefined) {
+      // LIKE wildcards in the fragment are literal characters here.
+      const escaped = filter.emailContains.replace(/[\\%_]/g, (c) => `\\${c}`);
+      base = base.where(sql<boolean>`email like ${`%${escaped}%`} escape '\\'`);
+    }
+    if (filter.role !== undefined) base = base.where('role', '=', filter.role);
+    const [rows, count] = await Promise.all([
+      base.selectAll().orderBy('id').limit(filter.limit).offset(filter.offset).execute(),
+      base.select((eb) => eb.fn.countAll<number | string>().as('total')).executeTakeFirstOrThrow(),
+    ]);
+    return { items: rows.map(toUser), total: Number(count.total) };
   }
 
   async delete(id: number): Promise<void> {

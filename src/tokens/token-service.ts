@@ -55,12 +55,8 @@ export class TokenService {
     return this.settings.refreshTtlSeconds;
   }
 
-  /**
-   * `minimumIssuedAt` (epoch s) lifts `iat` past a revocation cutoff made within the current second,
-   * so the new token is not caught by it; it is at most a second or two ahead, well inside the leeway.
-   */
-  issueAccessToken(subject: { userId: number; sessionId: string; role: string; minimumIssuedAt?: number }): IssuedToken<AccessClaims> {
-    const iat = Math.max(Math.floor(this.now() / 1000), subject.minimumIssuedAt ?? 0);
+  issueAccessToken(subject: { userId: number; sessionId: string; role: string }): IssuedToken<AccessClaims> {
+    const iat = Math.floor(this.now() / 1000);
     const claims: AccessClaims = {
       sub: String(subject.userId),
       type: 'access',

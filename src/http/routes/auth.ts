@@ -1,8 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ClientInfo, TokenPair } from '../../sessions/session-service.js';
+import type { TokenPair } from '../../sessions/session-service.js';
 import type { AppServices, GatepassApp } from '../app.js';
 import { authOf } from '../auth-guard.js';
+import { clientInfo } from '../client-info.js';
 import { BEARER_SECURITY, Email, FullName, LoginPassword, NewPassword, TokenResponse, UserOut, errorResponses, userOut } from '../schemas.js';
 
 const RegisterBody = Type.Object({ email: Email, password: NewPassword, full_name: Type.Optional(FullName) });
@@ -24,10 +25,6 @@ const LoginForm = Type.Object(
 const RefreshBody = Type.Object({ refresh_token: Type.String({ minLength: 1, maxLength: 8192 }) });
 const LogoutBody = Type.Object({ refresh_token: Type.Optional(Type.String({ maxLength: 8192 })) });
 
-export function clientInfo(request: FastifyRequest): ClientInfo {
-  return { userAgent: request.headers['user-agent']?.slice(0, 512) ?? null, ip: request.ip.slice(0, 64) };
-}
-
 /** Token responses must never be cached by browsers or proxies (RFC 6749 §5.1). */
 function sendTokenPair(reply: FastifyReply, pair: TokenPair): Static<typeof TokenResponse> {
   reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
@@ -40,7 +37,7 @@ function sendTokenPair(reply: FastifyReply, pair: TokenPair): Static<typeof Toke
   };
 }
 
-export function authRoutes(app: GatepassApp, { accounts, sessions, requireAuth, settings, rateLimiter }: AppServices): void {
+export function authRoutes(app: GatepassApp, { accounts, sessions, passwordReset, guards, settings, rateLimiter }: AppServices): void {
   const authBodyLimit = settings.authBodyLimitBytes;
   // Counted before the body is read, so that even malformed requests spend the client's budget.
   const limitPerClient = (bucket: string) => async (request: FastifyRequest) => rateLimiter.consume(bucket, request.ip);
@@ -63,11 +60,10 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, requireAuth, 
         },
       },
       async (request, reply) => {
-        const user = await accounts.register({
-          email: request.body.email,
-          password: request.body.password,
-          fullName: request.body.full_name ?? null,
-        });
+        const user = await accounts.register(
+          { email: request.body.email, password: request.body.password, fullName: request.body.full_name ?? null },
+          clientInfo(request),
+        );
         return reply.code(201).send(userOut(user));
       },
     );
@@ -98,7 +94,7 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, requireAuth, 
       async (request, reply) => {
         const body = request.body as Static<typeof LoginJson> | Static<typeof LoginForm>;
         const email = 'email' in body ? body.email : body.username;
-        const user = await accounts.authenticate(email, body.password);
+        const user = await accounts.authenticate(email, body.password, clientInfo(request));
         return sendTokenPair(reply, await sessions.startSession(user, clientInfo(request)));
       },
     );
@@ -124,7 +120,7 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, requireAuth, 
   app.post(
     '/auth/logout',
     {
-      onRequest: requireAuth,
+      onRequest: guards.requireAuth,
       // The body is optional: a bare POST is a plain logout.
       preValidation: async (request) => {
         request.body ??= {};
@@ -143,12 +139,53 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, requireAuth, 
     },
     async (request, reply) => {
       const auth = authOf(request);
-      await sessions.endSession(auth.userId, auth.sessionId, 'logout');
+      const entry = { event: 'logout', userId: auth.userId, client: clientInfo(request) } as const;
+      await sessions.endSession(auth.userId, auth.sessionId, entry);
       const presented = request.body.refresh_token;
       const other = presented === undefined ? undefined : sessions.sessionOfRefreshToken(presented);
       if (other !== undefined && other.userId === auth.userId && other.sessionId !== auth.sessionId) {
-        await sessions.endSession(auth.userId, other.sessionId, 'logout');
+        await sessions.endSession(auth.userId, other.sessionId, entry);
       }
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/auth/password/forgot',
+    {
+      onRequest: limitPerClient('password-forgot'),
+      bodyLimit: authBodyLimit,
+      schema: {
+        tags: ['auth'],
+        summary: 'Ask for a password-reset email',
+        description:
+          'Always 202, whether or not the email has an account. An active account receives a single-use token, valid 15 minutes.',
+        body: Type.Object({ email: Email }),
+        response: { 202: Type.Object({ message: Type.String() }), ...errorResponses(413, 415, 422, 429) },
+      },
+    },
+    async (request, reply) => {
+      // The answer leaves before any work that depends on the email, so its timing tells nothing.
+      passwordReset.requestInBackground(request.body.email, clientInfo(request));
+      return reply.code(202).send({ message: 'If an account exists for this email, a reset link is on its way.' });
+    },
+  );
+
+  app.post(
+    '/auth/password/reset',
+    {
+      onRequest: limitPerClient('password-reset'),
+      bodyLimit: authBodyLimit,
+      schema: {
+        tags: ['auth'],
+        summary: 'Set a new password with a reset token',
+        description: 'The token is single-use and valid 15 minutes. Every session of the account ends.',
+        body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 256 }), new_password: NewPassword }),
+        response: { 204: Type.Null(), ...errorResponses(400, 413, 415, 422, 429) },
+      },
+    },
+    async (request, reply) => {
+      await passwordReset.reset(request.body.token, request.body.new_password, clientInfo(request));
       return reply.code(204).send(null);
     },
   );

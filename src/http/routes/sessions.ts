@@ -3,6 +3,7 @@ import { GatepassError } from '../../errors.js';
 import type { SessionRow } from '../../store/schema.js';
 import type { AppServices, GatepassApp } from '../app.js';
 import { authOf } from '../auth-guard.js';
+import { clientInfo } from '../client-info.js';
 import { BEARER_SECURITY, LoginPassword, NewPassword, errorResponses } from '../schemas.js';
 
 const SessionOut = Type.Object(
@@ -29,8 +30,8 @@ function sessionOut(session: SessionRow, currentSessionId: string) {
 }
 
 /** The signed-in user's sessions: review them, end one, end all, or change the password. */
-export function sessionRoutes(app: GatepassApp, { sessions, accounts, requireAuth, settings }: AppServices): void {
-  const common = { onRequest: requireAuth } as const;
+export function sessionRoutes(app: GatepassApp, { sessions, accounts, guards, settings }: AppServices): void {
+  const common = { onRequest: guards.requireAuth } as const;
   const schemaBase = { tags: ['auth'], security: BEARER_SECURITY };
 
   app.get(
@@ -58,7 +59,8 @@ export function sessionRoutes(app: GatepassApp, { sessions, accounts, requireAut
       },
     },
     async (request, reply) => {
-      if (!(await sessions.endSession(authOf(request).userId, request.params.id, 'session_revoked'))) {
+      const { userId } = authOf(request);
+      if (!(await sessions.endSession(userId, request.params.id, { event: 'session_revoked', userId, client: clientInfo(request) }))) {
         throw new GatepassError('not_found', 'Session not found');
       }
       return reply.code(204).send(null);
@@ -77,7 +79,8 @@ export function sessionRoutes(app: GatepassApp, { sessions, accounts, requireAut
       },
     },
     async (request, reply) => {
-      await sessions.endAllSessions(authOf(request).userId, 'logout_all');
+      const { userId } = authOf(request);
+      await sessions.endAllSessions(userId, { event: 'logout_all', userId, client: clientInfo(request) });
       return reply.code(204).send(null);
     },
   );
@@ -97,7 +100,7 @@ export function sessionRoutes(app: GatepassApp, { sessions, accounts, requireAut
     },
     async (request, reply) => {
       const auth = authOf(request);
-      await accounts.changePassword(auth.userId, auth.sessionId, request.body.current_password, request.body.new_password);
+      await accounts.changePassword(auth.userId, auth.sessionId, request.body.current_password, request.body.new_password, clientInfo(request));
       return reply.code(204).send(null);
     },
   );

@@ -10,14 +10,15 @@ const TaskId = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2_147_483_6
 const TASK_NOT_FOUND = 'Task not found';
 
 /** The seeds' per-user resource. Another user's task answers 404, exactly like a missing one. */
-export function taskRoutes(app: GatepassApp, { tasks, requireAuth, now }: AppServices): void {
-  const common = { onRequest: requireAuth } as const;
+export function taskRoutes(app: GatepassApp, { tasks, guards, now }: AppServices): void {
+  const read = { onRequest: guards.requirePermission('tasks:read') };
+  const write = { onRequest: guards.requirePermission('tasks:write') };
   const schemaBase = { tags: ['tasks'], security: BEARER_SECURITY };
 
   app.get(
     '/tasks',
     {
-      ...common,
+      ...read,
       schema: {
         ...schemaBase,
         summary: 'Your tasks, oldest first',
@@ -39,7 +40,7 @@ export function taskRoutes(app: GatepassApp, { tasks, requireAuth, now }: AppSer
   app.post(
     '/tasks',
     {
-      ...common,
+      ...write,
       schema: {
         ...schemaBase,
         summary: 'Create a task',
@@ -57,7 +58,7 @@ export function taskRoutes(app: GatepassApp, { tasks, requireAuth, now }: AppSer
   app.get(
     '/tasks/:id',
     {
-      ...common,
+      ...read,
       schema: { ...schemaBase, summary: 'One of your tasks', params: TaskId, response: { 200: Type.Ref(TaskOut), ...errorResponses(401, 404, 422) } },
     },
     async (request) => {
@@ -70,7 +71,7 @@ export function taskRoutes(app: GatepassApp, { tasks, requireAuth, now }: AppSer
   app.patch(
     '/tasks/:id',
     {
-      ...common,
+      ...write,
       schema: {
         ...schemaBase,
         summary: 'Change one of your tasks',
@@ -89,7 +90,7 @@ export function taskRoutes(app: GatepassApp, { tasks, requireAuth, now }: AppSer
   app.delete(
     '/tasks/:id',
     {
-      ...common,
+      ...write,
       schema: { ...schemaBase, summary: 'Delete one of your tasks', params: TaskId, response: { 204: Type.Null(), ...errorResponses(401, 404, 422) } },
     },
     async (request, reply) => {

@@ -1,10 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import type { AppServices, GatepassApp } from '../app.js';
 import { authOf } from '../auth-guard.js';
-import { BEARER_SECURITY, FullName, LoginPassword, MessageResponse, TaskOut, UserOut, errorResponses, taskOut, userOut } from '../schemas.js';
+import { clientInfo } from '../client-info.js';
+import { AuditEventOut, BEARER_SECURITY, FullName, LoginPassword, MessageResponse, TaskOut, UserOut, auditEventOut, errorResponses, taskOut, userOut } from '../schemas.js';
 
-export function userRoutes(app: GatepassApp, { accounts, sessions, tasks, requireAuth, settings, now }: AppServices): void {
-  const common = { onRequest: requireAuth } as const;
+export function userRoutes(app: GatepassApp, { accounts, sessions, tasks, audit, guards, settings, now }: AppServices): void {
+  const common = { onRequest: guards.requireAuth } as const;
   const schemaBase = { tags: ['users'], security: BEARER_SECURITY };
 
   app.get(
@@ -59,7 +60,7 @@ export function userRoutes(app: GatepassApp, { accounts, sessions, tasks, requir
       },
     },
     async (request) => {
-      await accounts.deactivate(authOf(request).userId);
+      await accounts.deactivate(authOf(request).userId, clientInfo(request));
       return { message: 'Account deactivated successfully' };
     },
   );
@@ -89,14 +90,21 @@ export function userRoutes(app: GatepassApp, { accounts, sessions, tasks, requir
               }),
             ),
             tasks: Type.Array(Type.Ref(TaskOut)),
+            audit_events: Type.Array(Type.Ref(AuditEventOut)),
           }),
           ...errorResponses(401),
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { userId } = authOf(request);
-      const [user, userSessions, userTasks] = await Promise.all([accounts.currentUser(userId), sessions.allSessions(userId), tasks.all(userId)]);
+      const [user, userSessions, userTasks, events] = await Promise.all([
+        accounts.currentUser(userId),
+        sessions.allSessions(userId),
+        tasks.all(userId),
+        audit.forUser(userId),
+      ]);
+      reply.header('Cache-Control', 'no-store');
       return {
         exported_at: new Date(now()).toISOString(),
         user: userOut(user),
@@ -110,6 +118,7 @@ export function userRoutes(app: GatepassApp, { accounts, sessions, tasks, requir
           revoked_reason: session.revoked_reason,
         })),
         tasks: userTasks.map(taskOut),
+        audit_events: events.map(auditEventOut),
       };
     },
   );

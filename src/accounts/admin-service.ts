@@ -1,0 +1,68 @@
+import type { Kysely } from 'kysely';
+import { GatepassError } from '../errors.js';
+import type { ClientInfo, SessionService } from '../sessions/session-service.js';
+import type { Database } from '../store/schema.js';
+import { UserRepository, type User } from '../store/users.js';
+import type { Clock } from '../tokens/token-service.js';
+import type { AccountService } from './account-service.js';
+import type { Role } from './roles.js';
+
+const USER_NOT_FOUND = 'User not found';
+
+/** What administrators do to other accounts. Every change is audited with the admin as actor. */
+export class AdminService {
+  private readonly users: UserRepository;
+
+  constructor(
+    db: Kysely<Database>,
+    private readonly accounts: AccountService,
+    private readonly sessions: SessionService,
+    private readonly now: Clock = Date.now,
+  ) {
+    this.users = new UserRepository(db);
+  }
+
+  listUsers(filter: { email?: string; role?: string; limit: number; offset: number }): Promise<{ items: User[]; total: number }> {
+    return this.users.list({
+      ...(filter.email !== undefined && { emailContains: filter.email.trim().normalize('NFC').toLowerCase() }),
+      ...(filter.role !== undefined && { role: filter.role }),
+      limit: filter.limit,
+      offset: filter.offset,
+    });
+  }
+
+  async getUser(id: number): Promise<User> {
+    const user = await this.users.findById(id);
+    if (user === undefined) throw new GatepassError('not_found', USER_NOT_FOUND);
+    return user;
+  }
+
+  /**
+   * Changes a user's role and/or active flag. Either takes effect on the user's next request: a role
+   * change refuses their current access tokens (the next refresh carries the new role), and a
+   * deactivation ends their sessions.
+   */
+  async updateUser(actor: { userId: number; client: ClientInfo }, id: number, changes: { role?: Role; isActive?: boolean }): Promise<User> {
+    const user = await this.getUser(id);
+    if (changes.role !== undefined && changes.role !== user.role) {
+      const role = changes.role;
+      await this.sessions.changeRole(
+        id,
+        role,
+        { event: 'role_changed', userId: id, actorId: actor.userId, client: actor.client, details: { from: user.role, to: role } },
+        async (trx) => {
+          await new UserRepository(trx).update(id, { role }, this.now());
+        },
+      );
+    }
+    if (changes.isActive === false && user.isActive) await this.accounts.deactivate(id, actor.client, actor.userId);
+    if (changes.isActive === true && !user.isActive) await this.accounts.activate(id, actor.client, actor.userId);
+    return this.getUser(id);
+  }
+
+  /** Ends every session of a user; all their tokens stop working. */
+  async revokeSessions(actor: { userId: number; client: ClientInfo }, id: number): Promise<void> {
+    await this.getUser(id);
+    await this.sessions.endAllSessions(id, { event: 'session_revoked', userId: id, actorId: actor.userId, client: actor.client, details: { all: true } });
+  }
+}

@@ -1,0 +1,88 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { AuditLog } from '../audit/audit-log.js';
+import { GatepassError } from '../errors.js';
+import type { Mailer } from '../mail/mailer.js';
+import type { ClientInfo } from '../sessions/session-service.js';
+import type { Database } from '../store/schema.js';
+import { UserRepository } from '../store/users.js';
+import type { Clock } from '../tokens/token-service.js';
+import type { AccountService } from './account-service.js';
+import { normalizeEmail } from './email.js';
+
+export const RESET_TOKEN_TTL_MS = 15 * 60 * 1000;
+const INVALID_RESET_TOKEN = 'Invalid or expired reset token';
+
+function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * Password reset by email: a single-use, 15-minute token, stored only as its SHA-256, so a
+ * database leak reveals no usable token. A request answers the same whether or not the email is
+ * known: the work for a known one happens after the answer.
+ */
+export class PasswordResetService {
+  private readonly users: UserRepository;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly accounts: AccountService,
+    private readonly mailer: Mailer,
+    private readonly audit: AuditLog,
+    private readonly log: FastifyBaseLogger,
+    private readonly now: Clock = Date.now,
+  ) {
+    this.users = new UserRepository(db);
+  }
+
+  /** Starts a reset for `email` if it names an active account; resolves once that work is done (tests await it, the route does not). */
+  async request(emailInput: string, client: ClientInfo): Promise<void> {
+    const user = await this.users.findByEmail(normalizeEmail(emailInput));
+    await this.audit.record({ event: 'password_reset_requested', userId: user?.id ?? null, client, details: { known: user !== undefined } });
+    if (user === undefined || !user.isActive) return;
+    const token = randomBytes(32).toString('base64url');
+    const now = this.now();
+    await this.db
+      .insertInto('password_reset_tokens')
+      .values({ token_hash: hashToken(token), user_id: user.id, created_at: now, expires_at: now + RESET_TOKEN_TTL_MS, used_at: null })
+      .execute();
+    await this.mailer.send({
+      to: user.email,
+      subject: 'Reset your gatepass password',
+      text: [
+        'Someone (hopefully you) asked to reset the password of this account.',
+        'To choose a new password, send this token to POST /auth/password/reset within 15 minutes:',
+        '',
+        `token=${token}`,
+        '',
+        'If it was not you, ignore this message: your password has not changed.',
+      ].join('\n'),
+    });
+  }
+
+  /** Runs `request` without making the caller wait, logging (never throwing) a failure. */
+  requestInBackground(email: string, client: ClientInfo): void {
+    this.request(email, client).catch((error: unknown) => this.log.error({ err: error }, 'password reset request failed'));
+  }
+
+  /** Sets a new password with a reset token; the token is spent and every session of the user ends. */
+  async reset(token: string, newPassword: string, client: ClientInfo): Promise<void> {
+    const row = await this.db.selectFrom('password_reset_tokens').selectAll().where('token_hash', '=', hashToken(token)).executeTakeFirst();
+    if (row === undefined || row.used_at !== null || row.expires_at <= this.now()) throw new GatepassError('invalid_reset_token', INVALID_RESET_TOKEN);
+    const user = await this.users.findById(row.user_id);
+    if (user === undefined || !user.isActive) throw new GatepassError('invalid_reset_token', INVALID_RESET_TOKEN);
+    await this.accounts.resetPassword(user, newPassword, client, async (trx) => {
+      // Spend this token (only one concurrent reset can) and every other one of the user.
+      const spent = await trx
+        .updateTable('password_reset_tokens')
+        .set({ used_at: this.now() })
+        .where('token_hash', '=', row.token_hash)
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(spent.numUpdatedRows) !== 1) throw new GatepassError('invalid_reset_token', INVALID_RESET_TOKEN);
+      await trx.updateTable('password_reset_tokens').set({ used_at: this.now() }).where('user_id', '=', user.id).where('used_at', 'is', null).execute();
+    });
+  }
+}

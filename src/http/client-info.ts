@@ -1,0 +1,7 @@
+import type { FastifyRequest } from 'fastify';
+import type { ClientInfo } from '../sessions/session-service.js';
+
+/** Where a request came from, as sessions and the audit trail record it (bounded in size). */
+export function clientInfo(request: FastifyRequest): ClientInfo {
+  return { userAgent: request.headers['user-agent']?.slice(0, 512) ?? null, ip: request.ip.slice(0, 64) };
+}

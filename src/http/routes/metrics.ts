@@ -1,0 +1,41 @@
+import { timingSafeEqual } from 'node:crypto';
+import { GatepassError } from '../../errors.js';
+import type { AppServices, GatepassApp } from '../app.js';
+
+function sameSecret(presented: string, expected: string): boolean {
+  const a = Buffer.from(presented);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * GET /metrics in Prometheus' text format. METRICS=off removes it, public opens it, and protected
+ * (the default) asks for `Authorization: Bearer <METRICS_TOKEN>` or an access token whose role has
+ * `audit:read`.
+ */
+export function metricsRoutes(app: GatepassApp, { settings, metrics, guards }: AppServices): void {
+  const { mode, token } = settings.metrics;
+  if (mode === 'off') return;
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Prometheus metrics',
+        description: 'Protected by default: a Bearer METRICS_TOKEN, or an access token with the audit:read permission.',
+        ...(mode === 'protected' && { security: [{ OAuth2PasswordBearer: [] }] }),
+      },
+    },
+    async (request, reply) => {
+      if (mode === 'protected') {
+        const presented = /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')?.[1];
+        const scraper = token !== undefined && presented !== undefined && sameSecret(presented, token);
+        if (!scraper && !guards.can(guards.authenticate(request.headers.authorization), 'audit:read')) {
+          throw new GatepassError('forbidden', 'Not enough permissions');
+        }
+      }
+      reply.header('Content-Type', metrics.contentType).header('Cache-Control', 'no-store');
+      return metrics.render();
+    },
+  );
+}

@@ -1,0 +1,3 @@
+import { defineSessionsSuite } from './sessions-suite.js';
+
+defineSessionsSuite('sqlite');
