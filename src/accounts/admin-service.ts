@@ -42,7 +42,7 @@ export class AdminService {
    * change refuses their current access tokens (the next refresh carries the new role), and a
    * deactivation ends their sessions.
    */
-  async updateUser(actor: { userId: number; client: ClientInfo }, id: number, changes: { role?: Role; isActive?: boolean }): Promise<User> {
+  async updateUser(actor: { userId: number | null; client: ClientInfo }, id: number, changes: { role?: Role; isActive?: boolean }): Promise<User> {
     const user = await this.getUser(id);
     if (changes.role !== undefined && changes.role !== user.role) {
       const role = changes.role;
@@ -61,7 +61,7 @@ export class AdminService {
   }
 
   /** Ends every session of a user; all their tokens stop working. */
-  async revokeSessions(actor: { userId: number; client: ClientInfo }, id: number): Promise<void> {
+  async revokeSessions(actor: { userId: number | null; client: ClientInfo }, id: number): Promise<void> {
     await this.getUser(id);
     await this.sessions.endAllSessions(id, { event: 'session_revoked', userId: id, actorId: actor.userId, client: actor.client, details: { all: true } });
   }

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { FastifyBaseLogger } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { AuditLog } from '../audit/audit-log.js';
 import { GatepassError } from '../errors.js';
+import type { Logger } from '../logging.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { ClientInfo } from '../sessions/session-service.js';
 import type { Database } from '../store/schema.js';
@@ -31,7 +31,7 @@ export class PasswordResetService {
     private readonly accounts: AccountService,
     private readonly mailer: Mailer,
     private readonly audit: AuditLog,
-    private readonly log: FastifyBaseLogger,
+    private readonly log: Logger,
     private readonly now: Clock = Date.now,
   ) {
     this.users = new UserRepository(db);

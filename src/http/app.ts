@@ -1,25 +1,8 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
-import { AccountService } from '../accounts/account-service.js';
-import { AdminService } from '../accounts/admin-service.js';
-import { PasswordResetService } from '../accounts/password-reset.js';
-import { AuditLog } from '../audit/audit-log.js';
 import type { Settings } from '../config/settings.js';
-import { MemoryCounterStore, RedisCounterStore } from '../limits/counter-store.js';
-import { AccountLockout } from '../limits/lockout.js';
-import { RateLimiter } from '../limits/rate-limiter.js';
-import { OutboxMailer, SmtpMailer } from '../mail/mailer.js';
-import { Metrics } from '../metrics/metrics.js';
-import { PasswordHasher } from '../passwords/hashing.js';
-import { LocalRevocationBus, RedisRevocationBus } from '../sessions/revocation-bus.js';
-import { RevocationList } from '../sessions/revocation-list.js';
-import { Revocations } from '../sessions/revocations.js';
-import { SessionService } from '../sessions/session-service.js';
-import { openDatabase, type DatabaseHandle } from '../store/database.js';
-import { migrateToLatest } from '../store/migrations.js';
-import { TaskRepository } from '../store/tasks.js';
+import { createServices, type Services } from '../services.js';
 import type { Clock } from '../tokens/token-service.js';
-import { TokenService } from '../tokens/token-service.js';
 import { createGuards, type Guards } from './auth-guard.js';
 import { installBodyParsing } from './body-parsing.js';
 import { registerDocs } from './docs.js';
@@ -49,22 +32,9 @@ const LOG_REDACTIONS = [
   ]),
 ];
 
-/** Everything the routes need, built once per app. */
-export interface AppServices {
-  settings: Settings;
-  database: DatabaseHandle;
-  revocations: Revocations;
-  tokens: TokenService;
-  accounts: AccountService;
-  sessions: SessionService;
-  admin: AdminService;
-  passwordReset: PasswordResetService;
-  audit: AuditLog;
-  metrics: Metrics;
-  tasks: TaskRepository;
-  rateLimiter: RateLimiter;
+/** Everything the routes need: the services, and the guards of protected routes. */
+export interface AppServices extends Services {
   guards: Guards;
-  now: Clock;
 }
 
 export interface BuildAppOptions {
@@ -77,8 +47,8 @@ export interface BuildAppOptions {
 }
 
 /**
- * The app factory: opens the database named by `settings`, migrates it, and returns a Fastify
- * instance with every route registered. Closing the app closes the database.
+ * The app factory: creates the services of `settings` (database, Redis, …) and returns a Fastify
+ * instance with every route registered. Closing the app closes the services.
  */
 export async function buildApp(settings: Settings, options: BuildAppOptions = {}): Promise<GatepassApp> {
   const now = options.now ?? Date.now;
@@ -93,63 +63,18 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
     bodyLimit: settings.bodyLimitBytes,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  const database = openDatabase(settings.databaseUrl, options.cwd);
-  const bus = settings.redisUrl === undefined ? new LocalRevocationBus() : new RedisRevocationBus(settings.redisUrl, settings.redisPrefix, app.log);
-  // Counters live beside the revocation bus: in Redis when configured, so every instance shares them.
-  const counters = bus instanceof RedisRevocationBus ? new RedisCounterStore(bus.commands, settings.redisPrefix) : new MemoryCounterStore(now);
-  // An access token is honoured until exp + leeway, so a revocation must be remembered that long.
-  const revocationList = new RevocationList((settings.jwt.accessTtlSeconds + settings.jwt.leewaySeconds) * 1000, now);
-  const revocations = new Revocations(database.db, revocationList, bus, now);
-  try {
-    await migrateToLatest(database);
-    await revocations.start();
-  } catch (error) {
-    await revocations.close();
-    await database.close();
-    throw error;
-  }
-  app.addHook('onClose', async () => {
-    await revocations.close();
-    await database.close();
-  });
-
-  const tokens = new TokenService(settings.jwt, now);
-  const metrics = new Metrics();
-  const audit = new AuditLog(database.db, now, (event) => metrics.countEvent(event));
-  const sessions = new SessionService(database.db, tokens, revocations, audit, settings, now);
-  metrics.trackActiveSessions(() => sessions.countLiveSessions());
-  const passwords = new PasswordHasher();
-  const lockout = new AccountLockout(counters, {
-    threshold: settings.accountLockoutThreshold,
-    lockSeconds: settings.accountLockoutSeconds,
-    maxLockSeconds: 3600,
-  });
-  const accounts = new AccountService(database.db, passwords, sessions, lockout, audit, now);
-  const mailer = settings.smtpUrl === undefined ? new OutboxMailer(settings.outboxDir, settings.mailFrom) : new SmtpMailer(settings.smtpUrl, settings.mailFrom);
-  const services: AppServices = {
-    settings,
-    database,
-    revocations,
-    tokens,
-    sessions,
-    accounts,
-    admin: new AdminService(database.db, accounts, sessions, now),
-    passwordReset: new PasswordResetService(database.db, accounts, mailer, audit, app.log, now),
-    audit,
-    metrics,
-    rateLimiter: new RateLimiter(counters, settings.loginRateLimitPerMinute, (bucket) => metrics.countRateLimited(bucket)),
-    tasks: new TaskRepository(database.db),
+  const services = await createServices(settings, { now, cwd: options.cwd, log: app.log });
+  app.addHook('onClose', () => services.close());
+  const { tokens, revocations, metrics } = services;
+  const routeServices: AppServices = {
+    ...services,
     guards: createGuards({
       tokens,
       revocations,
       rolePermissions: settings.rolePermissions,
       observeVerification: (seconds) => metrics.observeVerification(seconds),
     }),
-    now,
   };
-  if (settings.bootstrapAdmin !== undefined && (await accounts.ensureAdmin(settings.bootstrapAdmin.email, settings.bootstrapAdmin.password))) {
-    app.log.info('created the admin account named by ADMIN_EMAIL');
-  }
 
   app.decorateRequest('auth', null);
 
@@ -160,15 +85,6 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
   installValidation(app, SHARED_SCHEMAS);
   await registerDocs(app);
 
-  healthRoutes(app, services);
-  authRoutes(app, services);
-  sessionRoutes(app, services);
-  userRoutes(app, services);
-  taskRoutes(app, services);
-  adminRoutes(app, services);
-  metricsRoutes(app, services);
-
-  // Compute the dummy hash before the first unknown-email login, so that login is not the slow one.
-  await passwords.warmUp();
+  for (const routes of [healthRoutes, authRoutes, sessionRoutes, userRoutes, taskRoutes, adminRoutes, metricsRoutes]) routes(app, routeServices);
   return app;
 }

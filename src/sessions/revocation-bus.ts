@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../logging.js';
 import type { Revocation } from '../store/revocations.js';
 
 export interface RevocationBusHandlers {
@@ -54,7 +54,7 @@ export class RedisRevocationBus implements RevocationBus {
   constructor(
     url: string,
     prefix: string,
-    private readonly log: FastifyBaseLogger,
+    private readonly log: Logger,
   ) {
     this.channel = `${prefix}:revocations`;
     const options = {
@@ -82,7 +82,7 @@ export class RedisRevocationBus implements RevocationBus {
       this.synced = false;
       if (!this.reportedDown && !this.closing) {
         this.reportedDown = true;
-        this.log.error({ err: error }, 'Redis unreachable: refusing requests that need revocation state until it returns');
+        this.log.error({ err: error ?? new Error('connection closed') }, 'Redis unreachable: refusing requests that need revocation state until it returns');
       }
     };
     for (const connection of [this.publisher, this.subscriber]) {

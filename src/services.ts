@@ -1,0 +1,113 @@
+import { AccountService } from './accounts/account-service.js';
+import { AdminService } from './accounts/admin-service.js';
+import { PasswordResetService } from './accounts/password-reset.js';
+import { AuditLog } from './audit/audit-log.js';
+import type { Settings } from './config/settings.js';
+import { MemoryCounterStore, RedisCounterStore } from './limits/counter-store.js';
+import { AccountLockout } from './limits/lockout.js';
+import { RateLimiter } from './limits/rate-limiter.js';
+import type { Logger } from './logging.js';
+import { OutboxMailer, SmtpMailer } from './mail/mailer.js';
+import { Metrics } from './metrics/metrics.js';
+import { PasswordHasher } from './passwords/hashing.js';
+import { LocalRevocationBus, RedisRevocationBus } from './sessions/revocation-bus.js';
+import { RevocationList } from './sessions/revocation-list.js';
+import { Revocations } from './sessions/revocations.js';
+import { SessionService } from './sessions/session-service.js';
+import { openDatabase, type DatabaseHandle } from './store/database.js';
+import { migrateToLatest } from './store/migrations.js';
+import { TaskRepository } from './store/tasks.js';
+import { TokenService, type Clock } from './tokens/token-service.js';
+
+/** gatepass's services, wired once from Settings: what the HTTP app and the CLI both run on. */
+export interface Services {
+  settings: Settings;
+  database: DatabaseHandle;
+  revocations: Revocations;
+  tokens: TokenService;
+  accounts: AccountService;
+  sessions: SessionService;
+  admin: AdminService;
+  passwordReset: PasswordResetService;
+  audit: AuditLog;
+  metrics: Metrics;
+  tasks: TaskRepository;
+  rateLimiter: RateLimiter;
+  now: Clock;
+  /** Disconnects from the database and Redis. */
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  /** The clock every service reads; tests pass their own to move time. */
+  now?: Clock | undefined;
+  /** Directory relative SQLite paths resolve against. */
+  cwd?: string | undefined;
+  log: Logger;
+}
+
+/**
+ * Opens the database named by `settings` and migrates it, connects to Redis when configured and
+ * loads the live revocations, creates the admin of ADMIN_EMAIL if missing, and wires the services.
+ */
+export async function createServices(settings: Settings, options: ServiceOptions): Promise<Services> {
+  const now = options.now ?? Date.now;
+  const database = openDatabase(settings.databaseUrl, options.cwd);
+  const bus = settings.redisUrl === undefined ? new LocalRevocationBus() : new RedisRevocationBus(settings.redisUrl, settings.redisPrefix, options.log);
+  // Counters live beside the revocation bus: in Redis when configured, so every instance shares them.
+  const counters = bus instanceof RedisRevocationBus ? new RedisCounterStore(bus.commands, settings.redisPrefix) : new MemoryCounterStore(now);
+  // An access token is honoured until exp + leeway, so a revocation must be remembered that long.
+  const revocationList = new RevocationList((settings.jwt.accessTtlSeconds + settings.jwt.leewaySeconds) * 1000, now);
+  const revocations = new Revocations(database.db, revocationList, bus, now);
+  const close = async () => {
+    await revocations.close();
+    await database.close();
+  };
+  try {
+    await migrateToLatest(database);
+    await revocations.start();
+  } catch (error) {
+    await close();
+    throw error;
+  }
+
+  const tokens = new TokenService(settings.jwt, now);
+  const metrics = new Metrics();
+  const audit = new AuditLog(database.db, now, (event) => metrics.countEvent(event));
+  const sessions = new SessionService(database.db, tokens, revocations, audit, settings, now);
+  metrics.trackActiveSessions(() => sessions.countLiveSessions());
+  const passwords = new PasswordHasher();
+  const lockout = new AccountLockout(counters, {
+    threshold: settings.accountLockoutThreshold,
+    lockSeconds: settings.accountLockoutSeconds,
+    maxLockSeconds: 3600,
+  });
+  const accounts = new AccountService(database.db, passwords, sessions, lockout, audit, now);
+  const mailer = settings.smtpUrl === undefined ? new OutboxMailer(settings.outboxDir, settings.mailFrom) : new SmtpMailer(settings.smtpUrl, settings.mailFrom);
+  try {
+    if (settings.bootstrapAdmin !== undefined && (await accounts.ensureAdmin(settings.bootstrapAdmin.email, settings.bootstrapAdmin.password))) {
+      options.log.info('created the admin account named by ADMIN_EMAIL');
+    }
+    // Compute the dummy hash before the first unknown-email login, so that login is not the slow one.
+    await passwords.warmUp();
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return {
+    settings,
+    database,
+    revocations,
+    tokens,
+    sessions,
+    accounts,
+    admin: new AdminService(database.db, accounts, sessions, now),
+    passwordReset: new PasswordResetService(database.db, accounts, mailer, audit, options.log, now),
+    audit,
+    metrics,
+    rateLimiter: new RateLimiter(counters, settings.loginRateLimitPerMinute, (bucket) => metrics.countRateLimited(bucket)),
+    tasks: new TaskRepository(database.db),
+    now,
+    close,
+  };
+}
