@@ -34,10 +34,13 @@ export interface Instance {
   stop(): Promise<void>;
 }
 
-/** Starts `gatepass` (src/main.ts) as its own process on a free loopback port and waits until it is ready. */
-export async function startInstance(env: Record<string, string>): Promise<Instance> {
+/**
+ * Starts gatepass as its own process on a free loopback port and waits until it is ready: by
+ * default `src/main.ts` (what `npm start` runs, from source), or the given node arguments.
+ */
+export async function startInstance(env: Record<string, string>, nodeArgs: string[] = ['--import', 'tsx', 'src/main.ts']): Promise<Instance> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, nodeArgs, {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,166 @@
+import { randomBytes } from 'node:crypto';
+import { isRole, ROLES, type Role } from '../accounts/roles.js';
+import { redactUrl, type Settings } from '../config/settings.js';
+import { GatepassError } from '../errors.js';
+import type { Logger } from '../logging.js';
+import { createServices, type Services } from '../services.js';
+import { openDatabase } from '../store/database.js';
+import { migrateToLatest } from '../store/migrations.js';
+import { UserRepository } from '../store/users.js';
+import { normalizeEmail } from '../accounts/email.js';
+import { TokenError } from '../tokens/errors.js';
+import { TokenService } from '../tokens/token-service.js';
+
+/** A mistake in how the command was called: the CLI prints it with the usage and exits 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** The CLI's actions are recorded in the audit trail as coming from here. */
+const CLI_CLIENT = { ip: null, userAgent: 'gatepass-cli' };
+
+/** Service logs go to standard error, so that standard output carries only the command's answer. */
+const stderrLogger: Logger = {
+  info: (message) => console.error(message),
+  warn: (message) => console.error(`warning: ${message}`),
+  error: ({ err }, message) => console.error(`error: ${message}${err instanceof Error ? `: ${err.message}` : ''}`),
+};
+
+async function withServices<T>(settings: Settings, work: (services: Services) => Promise<T>): Promise<T> {
+  const services = await createServices(settings, { log: stderrLogger });
+  try {
+    return await work(services);
+  } finally {
+    await services.close();
+  }
+}
+
+export async function runMigrations(settings: Settings): Promise<string> {
+  const database = openDatabase(settings.databaseUrl);
+  try {
+    const applied = await migrateToLatest(database);
+    const where = redactUrl(settings.databaseUrl);
+    return applied.length === 0 ? `${where}: already up to date` : `${where}: applied ${applied.join(', ')}`;
+  } finally {
+    await database.close();
+  }
+}
+
+export function parseRole(value: string | undefined): Role | undefined {
+  if (value === undefined) return undefined;
+  if (!isRole(value)) throw new UsageError(`unknown role "${value}"; roles are ${ROLES.join(', ')}`);
+  return value;
+}
+
+export async function createUser(settings: Settings, input: { email: string; password: string; role: Role; fullName: string | null }): Promise<string> {
+  return withServices(settings, async ({ accounts }) => {
+    const user = await accounts.register(input, CLI_CLIENT);
+    return `created user ${user.id} ${user.email} (role ${user.role})`;
+  });
+}
+
+async function userIdByEmail(services: Services, email: string): Promise<number> {
+  const user = await new UserRepository(services.database.db).findByEmail(normalizeEmail(email));
+  if (user === undefined) throw new GatepassError('not_found', `no user with email ${normalizeEmail(email)}`);
+  return user.id;
+}
+
+/** Changes a role as an admin would: the user's older access tokens stop working at once. */
+export async function setRole(settings: Settings, email: string, role: Role): Promise<string> {
+  return withServices(settings, async (services) => {
+    const user = await services.admin.updateUser({ userId: null, client: CLI_CLIENT }, await userIdByEmail(services, email), { role });
+    return `user ${user.id} ${user.email} now has role ${user.role}`;
+  });
+}
+
+export async function deactivateUser(settings: Settings, email: string): Promise<string> {
+  return withServices(settings, async (services) => {
+    const user = await services.admin.updateUser({ userId: null, client: CLI_CLIENT }, await userIdByEmail(services, email), { isActive: false });
+    return `user ${user.id} ${user.email} is deactivated; every session ended`;
+  });
+}
+
+/** The seeds' `openssl rand -hex 32`. */
+export function generateSecret(bytes = 32): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+function describeTime(label: string, seconds: unknown, nowSeconds: number): string | undefined {
+  if (typeof seconds !== 'number') return undefined;
+  const delta = seconds - nowSeconds;
+  const magnitude = Math.abs(delta);
+  const amount =
+    magnitude < 120 ? `${Math.round(magnitude)} seconds` : magnitude < 7200 ? `${Math.round(magnitude / 60)} minutes` : magnitude < 172_800 ? `${Math.round(magnitude / 3600)} hours` : `${Math.round(magnitude / 86_400)} days`;
+  return `  ${label.padEnd(4)} ${seconds}  ${new Date(seconds * 1000).toISOString()}  (${delta >= 0 ? `in ${amount}` : `${amount} ago`})`;
+}
+
+function decodeSegment(segment: string | undefined, name: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(segment ?? '', 'base64url').toString('utf8'));
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // reported below
+  }
+  throw new UsageError(`not a JWT: the ${name} is not base64url-encoded JSON`);
+}
+
+/**
+ * The seeds' "crack open a JWT" demo: anyone can read a token's header and payload, because base64
+ * is an encoding, not encryption. Nothing here is verified.
+ */
+export function decodeToken(token: string, nowMs: number = Date.now()): string {
+  const parts = token.trim().split('.');
+  if (parts.length !== 3) throw new UsageError(`not a JWT: expected 3 dot-separated parts, found ${parts.length}`);
+  const header = decodeSegment(parts[0], 'header');
+  const payload = decodeSegment(parts[1], 'payload');
+  const nowSeconds = nowMs / 1000;
+  const times = [describeTime('iat', payload.iat, nowSeconds), describeTime('nbf', payload.nbf, nowSeconds), describeTime('exp', payload.exp, nowSeconds)].filter(
+    (line): line is string => line !== undefined,
+  );
+  const status =
+    typeof payload.exp !== 'number' ? 'no exp claim: this token never expires by itself' : payload.exp > nowSeconds ? 'not expired' : 'EXPIRED';
+  return [
+    'Header:',
+    JSON.stringify(header, null, 2),
+    'Payload:',
+    JSON.stringify(payload, null, 2),
+    'Times:',
+    ...times,
+    `Status: ${status}`,
+    `Signature: ${(parts[2] ?? '').slice(0, 10)}… (${(parts[2] ?? '').length} characters, not checked)`,
+    '',
+    'Note: decoding is not verifying. Base64 is not encryption: anyone holding this token can read',
+    'these fields, and anyone can write a token that says anything. Only the signature, checked with',
+    'the key (`gatepass token verify`), tells whether gatepass issued it.',
+  ].join('\n');
+}
+
+/**
+ * Checks a token's signature and claims with the configured keys, as the server would (revocation
+ * aside: that state lives with the running servers). Returns the report and whether it is valid.
+ */
+export function verifyToken(settings: Settings, token: string): { valid: boolean; report: string } {
+  const tokens = new TokenService(settings.jwt);
+  const attempts = [
+    ['access', () => tokens.verifyAccessToken(token.trim())],
+    ['refresh', () => tokens.verifyRefreshToken(token.trim())],
+  ] as const;
+  const failures: string[] = [];
+  for (const [kind, verify] of attempts) {
+    try {
+      const claims = verify();
+      const role = 'role' in claims ? `, role ${claims.role}` : '';
+      return {
+        valid: true,
+        report: `valid ${kind} token: user ${claims.sub}${role}, session ${claims.sid}, expires ${new Date(claims.exp * 1000).toISOString()}\n(signature and claims checked; revocation is known only to the running servers)`,
+      };
+    } catch (error) {
+      if (!(error instanceof TokenError)) throw error;
+      failures.push(`as ${kind} token: ${error.code} (${error.reason})`);
+    }
+  }
+  return { valid: false, report: `invalid token\n  ${failures.join('\n  ')}` };
+}
