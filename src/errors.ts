@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'not_found'
   | 'invalid_reset_token'
   | 'forbidden'
+  | 'csrf_failed'
   | 'rate_limited'
   | 'account_locked'
   | 'service_unavailable';

@@ -1,3 +1,4 @@
+import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import type { Settings } from '../config/settings.js';
@@ -81,6 +82,7 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
   installErrorHandling(app);
   await installSecurityHeaders(app, settings);
   await installBodyParsing(app);
+  await app.register(cookie);
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   installValidation(app, SHARED_SCHEMAS);
   await registerDocs(app);

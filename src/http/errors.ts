@@ -16,6 +16,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   not_found: 404,
   invalid_reset_token: 400,
   forbidden: 403,
+  csrf_failed: 403,
   rate_limited: 429,
   account_locked: 429,
   service_unavailable: 503,

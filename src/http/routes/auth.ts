@@ -1,9 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { FieldError } from '../../errors.js';
 import type { TokenPair } from '../../sessions/session-service.js';
 import type { AppServices, GatepassApp } from '../app.js';
 import { authOf } from '../auth-guard.js';
 import { clientInfo } from '../client-info.js';
+import { assertCookieRequestAllowed, clearRefreshCookie, refreshCookieOf, setRefreshCookie, wantsCookieMode } from '../cookie-mode.js';
 import { BEARER_SECURITY, Email, FullName, LoginPassword, NewPassword, TokenResponse, UserOut, errorResponses, userOut } from '../schemas.js';
 
 const RegisterBody = Type.Object({ email: Email, password: NewPassword, full_name: Type.Optional(FullName) });
@@ -22,19 +24,33 @@ const LoginForm = Type.Object(
   { description: 'OAuth2 password flow; `username` is the email' },
 );
 
-const RefreshBody = Type.Object({ refresh_token: Type.String({ minLength: 1, maxLength: 8192 }) });
+const RefreshBody = Type.Object({ refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 8192, description: 'omit in cookie mode' })) });
 const LogoutBody = Type.Object({ refresh_token: Type.Optional(Type.String({ maxLength: 8192 })) });
 
-/** Token responses must never be cached by browsers or proxies (RFC 6749 §5.1). */
-function sendTokenPair(reply: FastifyReply, pair: TokenPair): Static<typeof TokenResponse> {
+/**
+ * Token responses must never be cached by browsers or proxies (RFC 6749 §5.1). In cookie mode the
+ * refresh token goes into the HttpOnly cookie instead of the body.
+ */
+function sendTokenPair(request: FastifyRequest, reply: FastifyReply, pair: TokenPair): Static<typeof TokenResponse> {
   reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
+  const cookieMode = wantsCookieMode(request);
+  if (cookieMode) setRefreshCookie(reply, pair.refreshToken, pair.refreshExpiresIn);
   return {
     access_token: pair.accessToken,
-    refresh_token: pair.refreshToken,
+    ...(!cookieMode && { refresh_token: pair.refreshToken }),
     token_type: 'bearer',
     expires_in: pair.expiresIn,
     refresh_expires_in: pair.refreshExpiresIn,
   };
+}
+
+const CookieQuery = Type.Object({
+  cookie: Type.Optional(Type.Boolean({ description: 'cookie mode: the refresh token is set as an HttpOnly cookie (or send X-Gatepass-Cookie: 1)' })),
+});
+
+/** An optional body: a bare POST is as good as `{}`. */
+async function bodyOptional(request: FastifyRequest): Promise<void> {
+  request.body ??= {};
 }
 
 export function authRoutes(app: GatepassApp, { accounts, sessions, passwordReset, guards, settings, rateLimiter }: AppServices): void {
@@ -82,6 +98,7 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, passwordReset
           tags: ['auth'],
           summary: alias ? 'Log in (alias of /auth/login, as in the seeds)' : 'Log in with email and password',
           description: 'JSON `{email, password}` or the OAuth2 password form `username=&password=`. Starts a session.',
+          querystring: CookieQuery,
           body: {
             content: {
               'application/json': { schema: LoginJson },
@@ -95,7 +112,7 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, passwordReset
         const body = request.body as Static<typeof LoginJson> | Static<typeof LoginForm>;
         const email = 'email' in body ? body.email : body.username;
         const user = await accounts.authenticate(email, body.password, clientInfo(request));
-        return sendTokenPair(reply, await sessions.startSession(user, clientInfo(request)));
+        return sendTokenPair(request, reply, await sessions.startSession(user, clientInfo(request)));
       },
     );
   }
@@ -103,6 +120,7 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, passwordReset
   app.post(
     '/auth/refresh',
     {
+      preValidation: bodyOptional,
       bodyLimit: authBodyLimit,
       schema: {
         tags: ['auth'],
@@ -110,11 +128,20 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, passwordReset
         description:
           'The presented refresh token becomes used. Presenting it again within REFRESH_REUSE_GRACE_SECONDS returns a pair ' +
           'for the same session; later, it is treated as theft: the session is revoked and the answer is 401 `token_reused`.',
+        querystring: CookieQuery,
         body: RefreshBody,
         response: { 200: Type.Ref(TokenResponse), ...errorResponses(401, 403, 413, 415, 422) },
       },
     },
-    async (request, reply) => sendTokenPair(reply, await sessions.rotate(request.body.refresh_token, clientInfo(request))),
+    async (request, reply) => {
+      let token = request.body.refresh_token;
+      if (token === undefined) {
+        token = refreshCookieOf(request);
+        if (token === undefined) throw new FieldError(['body', 'refresh_token'], 'Field required', 'missing');
+        assertCookieRequestAllowed(request, settings);
+      }
+      return sendTokenPair(request, reply, await sessions.rotate(token, clientInfo(request)));
+    },
   );
 
   app.post(
@@ -122,9 +149,7 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, passwordReset
     {
       onRequest: guards.requireAuth,
       // The body is optional: a bare POST is a plain logout.
-      preValidation: async (request) => {
-        request.body ??= {};
-      },
+      preValidation: bodyOptional,
       bodyLimit: authBodyLimit,
       schema: {
         tags: ['auth'],
@@ -141,7 +166,14 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, passwordReset
       const auth = authOf(request);
       const entry = { event: 'logout', userId: auth.userId, client: clientInfo(request) } as const;
       await sessions.endSession(auth.userId, auth.sessionId, entry);
-      const presented = request.body.refresh_token;
+      // The refresh token of another session may come in the body, or (browser mode) in the cookie.
+      const cookieToken = refreshCookieOf(request);
+      if (cookieToken !== undefined) clearRefreshCookie(reply);
+      let presented = request.body.refresh_token;
+      if (presented === undefined && cookieToken !== undefined && request.headers['x-gatepass-cookie'] === '1') {
+        assertCookieRequestAllowed(request, settings);
+        presented = cookieToken;
+      }
       const other = presented === undefined ? undefined : sessions.sessionOfRefreshToken(presented);
       if (other !== undefined && other.userId === auth.userId && other.sessionId !== auth.sessionId) {
         await sessions.endSession(auth.userId, other.sessionId, entry);
