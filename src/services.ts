@@ -17,6 +17,7 @@ import { SessionService } from './sessions/session-service.js';
 import { openDatabase, type DatabaseHandle } from './store/database.js';
 import { migrateToLatest } from './store/migrations.js';
 import { TaskRepository } from './store/tasks.js';
+import { openAccessKeys } from './tokens/key-store.js';
 import { TokenService, type Clock } from './tokens/token-service.js';
 
 /** gatepass's services, wired once from Settings: what the HTTP app and the CLI both run on. */
@@ -71,7 +72,7 @@ export async function createServices(settings: Settings, options: ServiceOptions
     throw error;
   }
 
-  const tokens = new TokenService(settings.jwt, now);
+  const tokens = new TokenService(settings.jwt, openAccessKeys(settings.jwt, { createIfEmpty: settings.env !== 'production', now }), now);
   const metrics = new Metrics();
   const audit = new AuditLog(database.db, now, (event) => metrics.countEvent(event));
   const sessions = new SessionService(database.db, tokens, revocations, audit, settings, now);

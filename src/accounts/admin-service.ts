@@ -48,7 +48,6 @@ export class AdminService {
       const role = changes.role;
       await this.sessions.changeRole(
         id,
-        role,
         { event: 'role_changed', userId: id, actorId: actor.userId, client: actor.client, details: { from: user.role, to: role } },
         async (trx) => {
           await new UserRepository(trx).update(id, { role }, this.now());

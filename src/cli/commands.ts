@@ -9,6 +9,7 @@ import { migrateToLatest } from '../store/migrations.js';
 import { UserRepository } from '../store/users.js';
 import { normalizeEmail } from '../accounts/email.js';
 import { TokenError } from '../tokens/errors.js';
+import { openAccessKeys } from '../tokens/key-store.js';
 import { TokenService } from '../tokens/token-service.js';
 
 /** A mistake in how the command was called: the CLI prints it with the usage and exits 2. */
@@ -143,7 +144,7 @@ export function decodeToken(token: string, nowMs: number = Date.now()): string {
  * aside: that state lives with the running servers). Returns the report and whether it is valid.
  */
 export function verifyToken(settings: Settings, token: string): { valid: boolean; report: string } {
-  const tokens = new TokenService(settings.jwt);
+  const tokens = new TokenService(settings.jwt, openAccessKeys(settings.jwt, { createIfEmpty: false }));
   const attempts = [
     ['access', () => tokens.verifyAccessToken(token.trim())],
     ['refresh', () => tokens.verifyRefreshToken(token.trim())],

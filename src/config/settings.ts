@@ -3,18 +3,20 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { parseRolePermissions, type RolePermissions } from '../accounts/roles.js';
+import { ALGORITHMS, isAlgorithm, isHmacAlgorithm, type Algorithm } from '../tokens/jws.js';
 
-export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
-export type HmacAlgorithm = (typeof HMAC_ALGORITHMS)[number];
-/** Named in API.md; only the HMAC family is implemented so far. */
-const ASYMMETRIC_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 
 export type Environment = 'development' | 'production' | 'test';
 
 export interface JwtSettings {
-  algorithm: HmacAlgorithm;
+  /** Signs access tokens: an HMAC secret (HS*) or the keys in `keysDir` (RS256, PS256, ES256, EdDSA). */
+  algorithm: Algorithm;
+  /** The HMAC secret of access tokens; unused with an asymmetric algorithm. */
   accessSecret: string;
+  /** Refresh tokens are only ever verified by gatepass itself, so they are always HMAC-signed with this. */
   refreshSecret: string;
+  /** Private keys (PEM) and their manifest, for the asymmetric algorithms (`gatepass keys`). */
+  keysDir: string;
   accessTtlSeconds: number;
   refreshTtlSeconds: number;
   /** Tolerated clock skew for exp, nbf and iat. */
@@ -139,28 +141,23 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
   const environment = (['development', 'production', 'test'].includes(envName) ? envName : 'development') as Environment;
   const dataDir = path.resolve(cwd, read('GATEPASS_DATA_DIR') ?? 'data');
 
-  const algorithm = read('JWT_ALGORITHM') ?? 'HS256';
-  if (!(HMAC_ALGORITHMS as readonly string[]).includes(algorithm)) {
-    problems.push(
-      ASYMMETRIC_ALGORITHMS.includes(algorithm)
-        ? `JWT_ALGORITHM=${algorithm} is not supported by this version yet; use HS256, HS384 or HS512`
-        : `JWT_ALGORITHM must be one of ${HMAC_ALGORITHMS.join(', ')} (got "${algorithm}")`,
-    );
-  }
+  const algorithmName = read('JWT_ALGORITHM') ?? 'HS256';
+  if (!isAlgorithm(algorithmName)) problems.push(`JWT_ALGORITHM must be one of ${ALGORITHMS.join(', ')} (got "${algorithmName}")`);
+  const algorithm: Algorithm = isAlgorithm(algorithmName) ? algorithmName : 'HS256';
+  // With an asymmetric algorithm access tokens are signed by keys, and only the refresh secret is needed.
+  const needsAccessSecret = isHmacAlgorithm(algorithm);
 
   let accessSecret = read('JWT_SECRET');
   let refreshSecret = read('JWT_REFRESH_SECRET');
   if (environment === 'production') {
-    for (const [name, value] of [
-      ['JWT_SECRET', accessSecret],
-      ['JWT_REFRESH_SECRET', refreshSecret],
-    ] as const) {
+    const required = needsAccessSecret ? ([['JWT_SECRET', accessSecret], ['JWT_REFRESH_SECRET', refreshSecret]] as const) : ([['JWT_REFRESH_SECRET', refreshSecret]] as const);
+    for (const [name, value] of required) {
       if (value === undefined) problems.push(`${name} is required in production; ${GENERATE_HINT}`);
       else if (WELL_KNOWN_SECRETS.has(value.toLowerCase())) problems.push(`${name} is a well-known example value; ${GENERATE_HINT}`);
       else if (Buffer.byteLength(value) < MIN_SECRET_BYTES)
         problems.push(`${name} must be at least ${MIN_SECRET_BYTES} bytes long; ${GENERATE_HINT}`);
     }
-  } else if (accessSecret === undefined || refreshSecret === undefined) {
+  } else if ((needsAccessSecret && accessSecret === undefined) || refreshSecret === undefined) {
     const generated = developmentSecrets(dataDir);
     accessSecret ??= generated.accessSecret;
     refreshSecret ??= generated.refreshSecret;
@@ -192,9 +189,10 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
     redisPrefix: read('REDIS_PREFIX') ?? 'gatepass',
     dataDir,
     jwt: {
-      algorithm: algorithm as HmacAlgorithm,
+      algorithm,
       accessSecret: accessSecret ?? '',
       refreshSecret: refreshSecret ?? '',
+      keysDir: path.resolve(cwd, read('JWT_KEYS_DIR') ?? path.join(dataDir, 'keys')),
       accessTtlSeconds: integer('ACCESS_TOKEN_EXPIRE_MINUTES', 15, 1, 24 * 60) * 60,
       refreshTtlSeconds: integer('REFRESH_TOKEN_EXPIRE_DAYS', 7, 1, 365) * 24 * 3600,
       leewaySeconds: integer('JWT_LEEWAY_SECONDS', 30, 0, 300),

@@ -19,6 +19,12 @@ import { userRoutes } from './routes/users.js';
 import { SHARED_SCHEMAS } from './schemas.js';
 import { installValidation } from './validation.js';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    gatepass: AppServices;
+  }
+}
+
 export type GatepassApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
 /** Log fields that could hold a credential; pino replaces their values. */
@@ -78,6 +84,8 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
   };
 
   app.decorateRequest('auth', null);
+  // The services, for plugins and tests that build on this app (e.g. signing a token with its key).
+  app.decorate('gatepass', routeServices);
 
   installErrorHandling(app);
   await installSecurityHeaders(app, settings);

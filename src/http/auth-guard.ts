@@ -5,6 +5,7 @@ import { GatepassError } from '../errors.js';
 import type { Revocations } from '../sessions/revocations.js';
 import { TokenError } from '../tokens/errors.js';
 import type { TokenService } from '../tokens/token-service.js';
+import { uuidv7Time } from '../tokens/uuid7.js';
 
 /** Who is calling, as proven by a verified access token. */
 export interface AuthContext {
@@ -64,7 +65,8 @@ export function createGuards(options: {
     }
     if (!revocations.available) throw new GatepassError('service_unavailable', 'Revocation state unavailable; try again shortly');
     const userId = Number(claims.sub);
-    const revoked = revocations.isRevoked(claims.sid, userId, claims.role);
+    // The jti is a UUIDv7 that dates the token to the millisecond (tokens/uuid7.ts).
+    const revoked = revocations.isRevoked(claims.sid, userId, uuidv7Time(claims.jti) ?? claims.iat * 1000);
     observeVerification(Number(process.hrtime.bigint() - started) / 1e9);
     if (revoked) throw new GatepassError('token_revoked', 'Token has been revoked');
     return { userId, sessionId: claims.sid, role: claims.role, tokenId: claims.jti };

@@ -35,7 +35,7 @@ export class LocalRevocationBus implements RevocationBus {
 function isRevocation(value: unknown): value is Revocation {
   const r = value as Partial<Record<string, unknown>> | null;
   if (typeof r !== 'object' || r === null || typeof r.userId !== 'number' || typeof r.expiresAt !== 'number') return false;
-  return (r.kind === 'session' && typeof r.sessionId === 'string') || (r.kind === 'role' && typeof r.role === 'string');
+  return (r.kind === 'session' && typeof r.sessionId === 'string') || (r.kind === 'user' && typeof r.issuedBefore === 'number');
 }
 
 /**

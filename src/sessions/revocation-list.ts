@@ -2,16 +2,16 @@ import type { Revocation } from '../store/revocations.js';
 
 /**
  * The in-memory cache of revocations that access tokens must honour: revoked sessions, and per user
- * the role set by a recent role change (tokens carrying another role are stale). A check is two Map
- * lookups, so protected routes never query the database.
+ * a time before which their tokens were minted (role change). A check is two Map lookups, so
+ * protected routes never query the database.
  *
  * The database is the source of truth (the revocations table); an entry lives only as long as an
  * access token could (lifetime plus leeway), which bounds the size of the maps.
  */
 export class RevocationList {
   private readonly sessions = new Map<string, number>();
-  /** userId → the role their tokens must carry, and until when that rule matters (epoch ms) */
-  private readonly roles = new Map<number, { role: string; until: number }>();
+  /** userId → tokens minted before `issuedBefore` (epoch ms) are refused, until `until` (epoch ms) */
+  private readonly users = new Map<number, { issuedBefore: number; until: number }>();
   private nextSweepAt = 0;
 
   constructor(
@@ -25,24 +25,27 @@ export class RevocationList {
     if (revocation.kind === 'session') {
       this.sessions.set(revocation.sessionId, Math.max(revocation.expiresAt, this.sessions.get(revocation.sessionId) ?? 0));
     } else {
-      // Revocations may arrive out of order (database reload, pub/sub): the latest change wins.
-      const known = this.roles.get(revocation.userId);
-      if (known === undefined || revocation.expiresAt >= known.until) this.roles.set(revocation.userId, { role: revocation.role, until: revocation.expiresAt });
+      // Revocations may arrive in any order (database reload, pub/sub): the latest cutoff wins.
+      const known = this.users.get(revocation.userId);
+      this.users.set(revocation.userId, {
+        issuedBefore: Math.max(revocation.issuedBefore, known?.issuedBefore ?? 0),
+        until: Math.max(revocation.expiresAt, known?.until ?? 0),
+      });
     }
     this.sweepIfDue();
   }
 
-  /** True when an access token of this session, user and role must be refused. */
-  isRevoked(sessionId: string, userId: number, role: string): boolean {
+  /** True when an access token of this session and user, minted at `issuedAt` (epoch ms), must be refused. */
+  isRevoked(sessionId: string, userId: number, issuedAt: number): boolean {
     const now = this.now();
     const sessionUntil = this.sessions.get(sessionId);
     if (sessionUntil !== undefined && sessionUntil > now) return true;
-    const current = this.roles.get(userId);
-    return current !== undefined && current.until > now && current.role !== role;
+    const user = this.users.get(userId);
+    return user !== undefined && user.until > now && issuedAt < user.issuedBefore;
   }
 
   get size(): number {
-    return this.sessions.size + this.roles.size;
+    return this.sessions.size + this.users.size;
   }
 
   /** Drops entries no live token can need; runs at most once per lifetime/10. */
@@ -51,6 +54,6 @@ export class RevocationList {
     if (now < this.nextSweepAt) return;
     this.nextSweepAt = now + Math.max(1000, this.accessTokenLifetimeMs / 10);
     for (const [sessionId, until] of this.sessions) if (until <= now) this.sessions.delete(sessionId);
-    for (const [userId, { until }] of this.roles) if (until <= now) this.roles.delete(userId);
+    for (const [userId, { until }] of this.users) if (until <= now) this.users.delete(userId);
   }
 }

@@ -35,17 +35,19 @@ export class Revocations {
     return this.bus.status;
   }
 
-  isRevoked(sessionId: string, userId: number, role: string): boolean {
-    return this.list.isRevoked(sessionId, userId, role);
+  /** `issuedAt` in epoch milliseconds. */
+  isRevoked(sessionId: string, userId: number, issuedAt: number): boolean {
+    return this.list.isRevoked(sessionId, userId, issuedAt);
   }
 
   session(sessionId: string, userId: number): Revocation {
     return { kind: 'session', sessionId, userId, expiresAt: this.now() + this.list.accessTokenLifetimeMs };
   }
 
-  /** A role change: the user's access tokens that carry any other role are stale from now on. */
-  roleChange(userId: number, role: string): Revocation {
-    return { kind: 'role', userId, role, expiresAt: this.now() + this.list.accessTokenLifetimeMs };
+  /** Every access token of the user minted until now (a role change: they carry the old role). */
+  userTokens(userId: number): Revocation {
+    const now = this.now();
+    return { kind: 'user', userId, issuedBefore: now, expiresAt: now + this.list.accessTokenLifetimeMs };
   }
 
   /** Stores revocations, in the caller's transaction when one is given. Call `announce` after commit. */

@@ -153,12 +153,11 @@ export class SessionService {
   }
 
   /**
-   * Makes a user's access tokens that carry another role than `role` stale, leaving the sessions
-   * alive: their next refresh carries the new role (role change). `change` sets the role, in the
-   * same transaction.
+   * Refuses every access token of the user minted until now but leaves the sessions alive: their
+   * next refresh carries the new role (role change). `change` sets the role, in the same transaction.
    */
-  async changeRole(userId: number, role: string, entry: AuditEntry, change: (trx: Kysely<Database>) => Promise<void>): Promise<void> {
-    const revocation = this.revocations.roleChange(userId, role);
+  async changeRole(userId: number, entry: AuditEntry, change: (trx: Kysely<Database>) => Promise<void>): Promise<void> {
+    const revocation = this.revocations.userTokens(userId);
     await this.db.transaction().execute(async (trx) => {
       await change(trx);
       await this.revocations.persist([revocation], trx);

@@ -72,7 +72,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
           .addColumn('session_id', 'varchar(64)')
           .addColumn('user_id', 'integer', (c) => c.notNull())
-          .addColumn('role', 'varchar(32)')
+          .addColumn('issued_before', 'bigint')
           .addColumn('created_at', 'bigint', (c) => c.notNull())
           .addColumn('expires_at', 'bigint', (c) => c.notNull())
           .execute();

@@ -2,12 +2,12 @@ import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
 
 /**
- * A revocation as stored, broadcast and applied: a session (every token of it), or a role change
- * (every token of the user that carries another role than `role`).
+ * A revocation as stored, broadcast and applied: a session (every access token of it), or a user's
+ * access tokens minted before `issuedBefore` (epoch ms).
  */
 export type Revocation =
   | { kind: 'session'; sessionId: string; userId: number; expiresAt: number }
-  | { kind: 'role'; userId: number; role: string; expiresAt: number };
+  | { kind: 'user'; userId: number; issuedBefore: number; expiresAt: number };
 
 export class RevocationRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -18,7 +18,7 @@ export class RevocationRepository {
       .values({
         session_id: revocation.kind === 'session' ? revocation.sessionId : null,
         user_id: revocation.userId,
-        role: revocation.kind === 'role' ? revocation.role : null,
+        issued_before: revocation.kind === 'user' ? revocation.issuedBefore : null,
         created_at: now,
         expires_at: revocation.expiresAt,
       })
@@ -31,7 +31,7 @@ export class RevocationRepository {
     return rows.map((row) =>
       row.session_id !== null
         ? { kind: 'session', sessionId: row.session_id, userId: row.user_id, expiresAt: row.expires_at }
-        : { kind: 'role', userId: row.user_id, role: row.role ?? '', expiresAt: row.expires_at },
+        : { kind: 'user', userId: row.user_id, issuedBefore: row.issued_before ?? 0, expiresAt: row.expires_at },
     );
   }
 

@@ -55,14 +55,14 @@ export interface TasksTable {
 
 /**
  * One revocation access tokens must honour until `expires_at` (their lifetime plus leeway): either a
- * session (`session_id`: its tokens are refused) or a role change (`role`: the user's tokens that
- * carry another role are refused).
+ * session (`session_id`: its tokens are refused) or a user's tokens minted before `issued_before`
+ * (epoch ms; a role change: the sessions live on, their next refresh carries the new role).
  */
 export interface RevocationsTable {
   id: Generated<number>;
   session_id: string | null;
   user_id: number;
-  role: string | null;
+  issued_before: number | null;
   created_at: number;
   expires_at: number;
 }

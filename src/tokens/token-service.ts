@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { JwtSettings } from '../config/settings.js';
-import { TokenError } from './errors.js';
-import { createHmacKey, signJws, verifyJws, type HmacKey } from './jws.js';
+import { checkClaims } from './claims.js';
+import { uuidv7 } from './uuid7.js';
+import { createHmacKey, isHmacAlgorithm, signJws, verifyJws, type KeyResolver, type SigningKey } from './jws.js';
+import type { AccessKeys } from './key-store.js';
 
 export type TokenType = 'access' | 'refresh';
 
@@ -32,19 +34,20 @@ export interface IssuedToken<C> {
 export type Clock = () => number;
 
 /**
- * Issues and verifies gatepass's two kinds of token. Access and refresh tokens are signed with
- * different secrets and carry a `type` claim, so neither can stand in for the other (seeds, Part 4.4).
+ * Issues and verifies gatepass's two kinds of token. Access tokens are signed with the configured
+ * algorithm (an HMAC secret or a rotating key pair); refresh tokens, which only gatepass ever reads,
+ * with a different HMAC secret. Both carry a `type` claim, so neither can stand in for the other
+ * (seeds, Part 4.4).
  */
 export class TokenService {
-  private readonly accessKey: HmacKey;
-  private readonly refreshKey: HmacKey;
+  private readonly refreshKey: SigningKey;
 
   constructor(
     private readonly settings: JwtSettings,
+    readonly accessKeys: AccessKeys,
     private readonly now: Clock = Date.now,
   ) {
-    this.accessKey = createHmacKey(settings.algorithm, settings.accessSecret);
-    this.refreshKey = createHmacKey(settings.algorithm, settings.refreshSecret);
+    this.refreshKey = createHmacKey(isHmacAlgorithm(settings.algorithm) ? settings.algorithm : 'HS256', settings.refreshSecret);
   }
 
   get accessTtlSeconds(): number {
@@ -62,11 +65,11 @@ export class TokenService {
       type: 'access',
       sid: subject.sessionId,
       role: subject.role,
-      jti: randomUUID(),
+      jti: uuidv7(this.now()),
       iat,
       exp: iat + this.settings.accessTtlSeconds,
     };
-    return { token: signJws(this.withIssuerAndAudience(claims), this.accessKey), claims };
+    return { token: this.signAccess(claims), claims };
   }
 
   issueRefreshToken(subject: { userId: number; sessionId: string }): IssuedToken<RefreshClaims> {
@@ -82,10 +85,13 @@ export class TokenService {
     return { token: signJws(this.withIssuerAndAudience(claims), this.refreshKey), claims };
   }
 
+  /** Signs any payload with the current access-token key (iss and aud added when configured). */
+  signAccess(payload: object): string {
+    return signJws(this.withIssuerAndAudience(payload), this.accessKeys.signingKey());
+  }
+
   verifyAccessToken(token: string): AccessClaims {
-    const payload = this.verify(token, this.accessKey, 'access');
-    if (typeof payload.role !== 'string') throw new TokenError('invalid_token', 'role missing');
-    return payload as unknown as AccessClaims;
+    return this.verify(token, this.accessKeys.resolver(), 'access') as unknown as AccessClaims;
   }
 
   verifyRefreshToken(token: string): RefreshClaims {
@@ -98,36 +104,10 @@ export class TokenService {
     return { ...claims, ...(issuer !== undefined && { iss: issuer }), ...(audience !== undefined && { aud: audience }) };
   }
 
-  private verify(token: string, key: HmacKey, expectedType: TokenType): Record<string, unknown> {
-    const payload = verifyJws(token, key);
-    const nowSeconds = this.now() / 1000;
+  private verify(token: string, keys: KeyResolver | SigningKey, type: TokenType): Record<string, unknown> {
+    const payload = verifyJws(token, keys);
     const { leewaySeconds, issuer, audience } = this.settings;
-
-    if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) throw new TokenError('invalid_token', 'exp missing');
-    if (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat)) throw new TokenError('invalid_token', 'iat missing');
-    if (payload.iat > nowSeconds + leewaySeconds) throw new TokenError('invalid_token', 'iat in the future');
-    if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || payload.nbf > nowSeconds + leewaySeconds)) {
-      throw new TokenError('invalid_token', 'not yet valid');
-    }
-    // User ids are positive 32-bit integers (the users.id column); anything else names no user.
-    if (typeof payload.sub !== 'string' || !/^[1-9]\d{0,9}$/.test(payload.sub) || Number(payload.sub) > 2_147_483_647) {
-      throw new TokenError('invalid_token', 'bad sub');
-    }
-    if (typeof payload.sid !== 'string' || payload.sid.length === 0 || payload.sid.length > 64) {
-      throw new TokenError('invalid_token', 'bad sid');
-    }
-    if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 64) {
-      throw new TokenError('invalid_token', 'bad jti');
-    }
-    if (issuer !== undefined && payload.iss !== issuer) throw new TokenError('invalid_token', 'wrong issuer');
-    if (audience !== undefined && !audienceMatches(payload.aud, audience)) throw new TokenError('invalid_token', 'wrong audience');
-    if (payload.type !== expectedType) throw new TokenError('invalid_token_type', `type is not ${expectedType}`);
-    // Expiry is judged last: an expired token must still be genuine and well-formed to earn "expired".
-    if (payload.exp <= nowSeconds - leewaySeconds) throw new TokenError('token_expired', 'expired');
+    checkClaims(payload, { type, leewaySeconds, issuer, audience, nowSeconds: this.now() / 1000 });
     return payload;
   }
-}
-
-function audienceMatches(aud: unknown, expected: string): boolean {
-  return aud === expected || (Array.isArray(aud) && aud.includes(expected));
 }

@@ -83,6 +83,14 @@ export async function createTestDatabase(backend: Backend): Promise<{ url: strin
   };
 }
 
+/** Settings every app of this test process starts from (a test file sets them before defining its suites). */
+let testDefaults: Record<string, string> = {};
+
+/** Makes every app this process creates use `env` underneath its own settings, e.g. another JWT_ALGORITHM. */
+export function useTestDefaults(env: Record<string, string>): void {
+  testDefaults = env;
+}
+
 /** Builds the real app on a private database, with settings from an environment like an operator's. */
 export async function createTestApp(
   backend: Backend,
@@ -99,6 +107,7 @@ export async function createTestApp(
       // Every test request comes from 127.0.0.1: suites that test the limits set their own values.
       LOGIN_RATE_LIMIT_PER_MINUTE: '0',
       ACCOUNT_LOCKOUT_THRESHOLD: '0',
+      ...testDefaults,
       ...env,
     },
     { cwd: database.cwd },

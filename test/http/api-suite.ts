@@ -5,7 +5,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { createTestApp, type Backend, type TestApp } from '../helpers/app.js';
 import { assertError, claimsOf, get, login, newCredentials, post, register, send, signUp, type Method, type Tokens } from '../helpers/client.js';
 import type { GatepassApp } from '../../src/http/app.js';
-import { createHmacKey, signJws } from '../../src/tokens/jws.js';
+import { createHmacKey, isHmacAlgorithm, signJws } from '../../src/tokens/jws.js';
 
 /**
  * The HTTP contract of /work/shared/API.md, end to end over `app.inject` against a real database:
@@ -137,8 +137,14 @@ function nowSeconds(): number {
 }
 
 /** Signs claims with a secret of our choice, with the app's algorithm (HS256 by default). */
+/**
+ * Signs `claims` as the holder of `secret` would: the access secret stands for the app's access key
+ * (a key pair with an asymmetric algorithm); any other secret signs with HMAC, as refresh tokens are.
+ */
 function forge(t: TestApp, secret: string, claims: Record<string, unknown>): string {
-  return signJws(claims, createHmacKey(t.settings.jwt.algorithm, secret));
+  const algorithm = t.settings.jwt.algorithm;
+  if (secret === t.settings.jwt.accessSecret && !isHmacAlgorithm(algorithm)) return t.app.gatepass.tokens.signAccess(claims);
+  return signJws(claims, createHmacKey(isHmacAlgorithm(algorithm) ? algorithm : 'HS256', secret));
 }
 
 function accessClaims(userId: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -474,11 +480,12 @@ export function defineApiSuite(backend: Backend): void {
       assertValidation(await post(t.app, '/auth/login', { email: user.email }), { loc: ['body', 'password'], type: 'missing' });
     });
 
-    it('the access token carries sub (the user id as a string), type, jti, sid, role, iat, exp = iat + 900; header HS256/JWT', async () => {
+    it('the access token carries sub (the user id as a string), type, jti, sid, role, iat, exp = iat + 900; header alg/typ (and kid for key pairs)', async () => {
       const tokens = await login(t.app, user);
       const header = headerOf(tokens.access_token);
-      assert.equal(header.alg, 'HS256');
+      assert.equal(header.alg, t.settings.jwt.algorithm);
       assert.equal(header.typ, 'JWT');
+      assert.equal(typeof header.kid, isHmacAlgorithm(t.settings.jwt.algorithm) ? 'undefined' : 'string');
       const claims = claimsOf(tokens.access_token);
       assert.equal(claims.sub, String(user.id));
       assert.notEqual(claims.sub, user.email);
@@ -501,7 +508,8 @@ export function defineApiSuite(backend: Backend): void {
       const tokens = await login(t.app, user);
       const access = claimsOf(tokens.access_token);
       const refresh = claimsOf(tokens.refresh_token);
-      assert.equal(headerOf(tokens.refresh_token).alg, 'HS256');
+      // Refresh tokens are HMAC-signed with the refresh secret, whatever signs access tokens.
+      assert.equal(headerOf(tokens.refresh_token).alg, isHmacAlgorithm(t.settings.jwt.algorithm) ? t.settings.jwt.algorithm : 'HS256');
       assert.equal(refresh.type, 'refresh');
       assert.equal(refresh.sub, String(user.id));
       assert.equal(refresh.sid, access.sid);
@@ -526,6 +534,16 @@ export function defineApiSuite(backend: Backend): void {
 
     it('the two kinds of token are signed with different secrets', async () => {
       const tokens = await login(t.app, user);
+      if (!isHmacAlgorithm(t.settings.jwt.algorithm)) {
+        // Key-pair signatures may be randomised (ES256, PS256): check with the verifiers instead.
+        const { tokens: service } = t.app.gatepass;
+        assert.equal(service.verifyAccessToken(tokens.access_token).sub, String(user.id));
+        assert.equal(service.verifyRefreshToken(tokens.refresh_token).sub, String(user.id));
+        assert.throws(() => service.verifyAccessToken(tokens.refresh_token));
+        assert.throws(() => service.verifyRefreshToken(tokens.access_token));
+        assert.equal(JSON.parse(Buffer.from(tokens.access_token.split('.')[0] ?? '', 'base64url').toString()).alg, t.settings.jwt.algorithm);
+        return;
+      }
       const [, , accessSignature] = tokens.access_token.split('.');
       const [, , refreshSignature] = tokens.refresh_token.split('.');
       // Re-signing each token's content with the other secret does not reproduce its signature.

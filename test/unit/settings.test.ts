@@ -97,9 +97,15 @@ describe('settings', () => {
     assert.ok(problems.some((p) => p.startsWith('JWT_ALGORITHM must be one of')));
   });
 
-  it('names the asymmetric algorithms as not supported yet rather than unknown', () => {
-    const problems = problemsOf(() => loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, JWT_ALGORITHM: 'RS256' }, { cwd: freshDir() }));
-    assert.match(problems[0] ?? '', /RS256 is not supported by this version yet/);
+  it('with a key-pair algorithm, production needs only the refresh secret; keys live in JWT_KEYS_DIR', () => {
+    const cwd = freshDir();
+    for (const algorithm of ['RS256', 'PS256', 'ES256', 'EdDSA']) {
+      const settings = loadSettings({ NODE_ENV: 'production', JWT_ALGORITHM: algorithm, JWT_REFRESH_SECRET: STRONG_B }, { cwd });
+      assert.equal(settings.jwt.algorithm, algorithm);
+      assert.equal(settings.jwt.keysDir, path.join(cwd, 'data', 'keys'));
+    }
+    assert.match(problemsOf(() => loadSettings({ NODE_ENV: 'production', JWT_ALGORITHM: 'ES256' }, { cwd }))[0] ?? '', /JWT_REFRESH_SECRET is required/);
+    assert.equal(loadSettings({ JWT_ALGORITHM: 'ES256', JWT_REFRESH_SECRET: STRONG_B, JWT_KEYS_DIR: '/etc/gatepass/keys' }, { cwd }).jwt.keysDir, '/etc/gatepass/keys');
   });
 
   it('hides the password of a database URL in messages', () => {

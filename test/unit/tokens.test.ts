@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import type { JwtSettings } from '../../src/config/settings.js';
 import { TokenError, type TokenErrorCode } from '../../src/tokens/errors.js';
 import { createHmacKey, MAX_TOKEN_LENGTH, signJws } from '../../src/tokens/jws.js';
+import { openAccessKeys } from '../../src/tokens/key-store.js';
 import { TokenService } from '../../src/tokens/token-service.js';
 
 const SETTINGS: JwtSettings = {
@@ -15,7 +16,12 @@ const SETTINGS: JwtSettings = {
   leewaySeconds: 30,
   issuer: undefined,
   audience: undefined,
+  keysDir: '/nonexistent',
 };
+
+function tokenService(settings: JwtSettings): TokenService {
+  return new TokenService(settings, openAccessKeys(settings, { createIfEmpty: false }));
+}
 
 const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 const now = () => Math.floor(Date.now() / 1000);
@@ -38,7 +44,7 @@ function rejects(service: TokenService, token: string, code: TokenErrorCode): vo
 }
 
 describe('tokens', () => {
-  const service = new TokenService(SETTINGS);
+  const service = tokenService(SETTINGS);
 
   it('issues access tokens with exactly the API.md claims and verifies them', () => {
     const { token, claims } = service.issueAccessToken({ userId: 42, sessionId: 's1', role: 'teacher' });
@@ -107,7 +113,7 @@ describe('tokens', () => {
   });
 
   it('checks iss and aud when configured', () => {
-    const strict = new TokenService({ ...SETTINGS, issuer: 'https://auth.example.com', audience: 'api' });
+    const strict = tokenService({ ...SETTINGS, issuer: 'https://auth.example.com', audience: 'api' });
     const issued = strict.issueAccessToken({ userId: 7, sessionId: 's', role: 'student' });
     assert.equal(strict.verifyAccessToken(issued.token).sub, '7');
     const header = { alg: 'HS256', typ: 'JWT' };
@@ -126,7 +132,7 @@ describe('tokens', () => {
 
   it('signs with the chosen HMAC digest', () => {
     for (const algorithm of ['HS384', 'HS512'] as const) {
-      const strong = new TokenService({ ...SETTINGS, algorithm });
+      const strong = tokenService({ ...SETTINGS, algorithm });
       const { token } = strong.issueAccessToken({ userId: 3, sessionId: 's', role: 'student' });
       assert.equal(strong.verifyAccessToken(token).sub, '3');
       rejects(service, token, 'invalid_token');

@@ -1,0 +1,3 @@
+import { defineAdminSuite } from './admin-suite.js';
+
+defineAdminSuite('sqlite');

@@ -1,0 +1,6 @@
+import { useTestDefaults } from '../helpers/app.js';
+import { defineApiSuite } from './api-suite.js';
+
+// The whole HTTP suite with access tokens signed by a RS256 key pair (generated in JWT_KEYS_DIR).
+useTestDefaults({ JWT_ALGORITHM: 'RS256' });
+defineApiSuite('sqlite');
