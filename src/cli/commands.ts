@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { isRole, ROLES, type Role } from '../accounts/roles.js';
 import { redactUrl, type Settings } from '../config/settings.js';
 import { GatepassError } from '../errors.js';
@@ -9,7 +11,8 @@ import { migrateToLatest } from '../store/migrations.js';
 import { UserRepository } from '../store/users.js';
 import { normalizeEmail } from '../accounts/email.js';
 import { TokenError } from '../tokens/errors.js';
-import { openAccessKeys } from '../tokens/key-store.js';
+import { isHmacAlgorithm } from '../tokens/jws.js';
+import { KeyStore, openAccessKeys } from '../tokens/key-store.js';
 import { TokenService } from '../tokens/token-service.js';
 
 /** A mistake in how the command was called: the CLI prints it with the usage and exits 2. */
@@ -82,6 +85,40 @@ export async function deactivateUser(settings: Settings, email: string): Promise
     const user = await services.admin.updateUser({ userId: null, client: CLI_CLIENT }, await userIdByEmail(services, email), { isActive: false });
     return `user ${user.id} ${user.email} is deactivated; every session ended`;
   });
+}
+
+function keyStore(settings: Settings, createIfEmpty: boolean): KeyStore {
+  const { algorithm, keysDir, accessTtlSeconds, leewaySeconds } = settings.jwt;
+  if (isHmacAlgorithm(algorithm)) {
+    throw new UsageError(`JWT_ALGORITHM is ${algorithm}: its key is the JWT_SECRET secret (make one with \`gatepass secret generate\`); key pairs are for RS256, PS256, ES256 and EdDSA`);
+  }
+  return KeyStore.open({ dir: keysDir, algorithm, tokenLifetimeMs: (accessTtlSeconds + leewaySeconds) * 1000, createIfEmpty });
+}
+
+/** Creates the first key pair of JWT_KEYS_DIR (for production, before the first start). */
+export function generateKeys(settings: Settings): string {
+  const existing = existsSync(path.join(settings.jwt.keysDir, 'keys.json'));
+  if (existing) throw new UsageError(`${settings.jwt.keysDir} already has keys; use \`gatepass keys rotate\` for a new one`);
+  const store = keyStore(settings, true);
+  return `created ${store.signingKey().kid ?? ''} (${store.algorithm}) in ${settings.jwt.keysDir}`;
+}
+
+/** A new signing key; the previous one keeps verifying (and stays in the JWKS) until its tokens expire. */
+export function rotateKeys(settings: Settings): string {
+  const store = keyStore(settings, false);
+  const previous = store.signingKey().kid ?? '';
+  const next = store.rotate();
+  return `new signing key ${next.kid}; ${previous} now only verifies, until its last token expires`;
+}
+
+export function listKeys(settings: Settings): string {
+  const rows = keyStore(settings, false).list();
+  return rows.map((key) => `${key.kid}  ${key.algorithm}  ${key.status.padEnd(9)}  created ${new Date(key.createdAt).toISOString()}`).join('\n');
+}
+
+export function retireKey(settings: Settings, kid: string): string {
+  keyStore(settings, false).retire(kid);
+  return `retired ${kid}: tokens it signed no longer verify`;
 }
 
 /** The seeds' `openssl rand -hex 32`. */

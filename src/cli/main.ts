@@ -3,7 +3,22 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadSettings } from '../config/settings.js';
 import { FieldError, GatepassError } from '../errors.js';
 import { serve } from '../server.js';
-import { UsageError, createUser, deactivateUser, decodeToken, generateSecret, parseRole, runMigrations, setRole, verifyToken } from './commands.js';
+import { KeyStoreError } from '../tokens/key-store.js';
+import {
+  UsageError,
+  createUser,
+  deactivateUser,
+  decodeToken,
+  generateKeys,
+  generateSecret,
+  listKeys,
+  parseRole,
+  retireKey,
+  rotateKeys,
+  runMigrations,
+  setRole,
+  verifyToken,
+} from './commands.js';
 
 const HELP: Record<string, string> = {
   main: `gatepass — JWT authentication server and toolkit
@@ -19,6 +34,8 @@ Commands:
                                  change a role; the user's older access tokens stop working at once
   user deactivate --email E      deactivate an account and end all its sessions
   secret generate [--bytes N]    print a random secret for JWT_SECRET / JWT_REFRESH_SECRET
+  keys generate|rotate|list|retire <kid>
+                                 manage the key pairs of RS256/PS256/ES256/EdDSA in JWT_KEYS_DIR
   token decode <jwt>             show a token's header, payload and times (does NOT verify it)
   token verify <jwt>             check a token's signature and claims with the configured secrets
 
@@ -42,6 +59,14 @@ applies: 8-128 characters, not a common password.`,
 
 Prints N random bytes (default 32) as hex: the seeds' \`openssl rand -hex 32\`. Use one for
 JWT_SECRET and another for JWT_REFRESH_SECRET.`,
+  keys: `Usage:
+  gatepass keys generate         create the first key pair in JWT_KEYS_DIR (development does this by itself)
+  gatepass keys rotate           sign new tokens with a new key; the old one keeps verifying until its tokens expire
+  gatepass keys list             every key with its status: active, verifying (until its tokens expire), expired
+  gatepass keys retire <kid>     remove a key that no longer signs; tokens it signed stop verifying
+
+Keys are PEM files (mode 600) in JWT_KEYS_DIR (default ./data/keys) for the JWT_ALGORITHM in use. Running
+servers notice a rotation within a second; give every instance the same directory.`,
   token: `Usage:
   gatepass token decode <jwt>    show header, payload and times; anyone can do this, no key needed
   gatepass token verify <jwt>    check signature and claims with JWT_SECRET / JWT_REFRESH_SECRET
@@ -164,6 +189,24 @@ async function run(argv: string[]): Promise<number> {
       console.log(generateSecret(bytes));
       return 0;
     }
+    case 'keys': {
+      const parsed = options(rest, []);
+      if (parsed.values.help === true) return (console.log(help), 0);
+      const [action, kid, ...extra] = parsed.positionals;
+      if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+      const settings = loadSettings();
+      if (action === 'retire') {
+        if (kid === undefined) throw new UsageError('usage: gatepass keys retire <kid>');
+        console.log(retireKey(settings, kid));
+        return 0;
+      }
+      if (kid !== undefined) throw new UsageError(`unexpected argument "${kid}"`);
+      if (action === 'generate') console.log(generateKeys(settings));
+      else if (action === 'rotate') console.log(rotateKeys(settings));
+      else if (action === 'list') console.log(listKeys(settings));
+      else throw new UsageError(action === undefined ? 'keys needs an action: generate, rotate, list or retire' : `unknown keys action "${action}"`);
+      return 0;
+    }
     case 'token': {
       const parsed = options(rest, []);
       if (parsed.values.help === true) return (console.log(help), 0);
@@ -197,7 +240,8 @@ try {
     console.error(error.message);
     process.exit(2);
   }
-  if (error instanceof FieldError) console.error(`gatepass: ${error.loc.at(-1) ?? 'input'}: ${error.msg}`);
+  if (error instanceof KeyStoreError) console.error(`gatepass: ${error.message}`);
+  else if (error instanceof FieldError) console.error(`gatepass: ${error.loc.at(-1) ?? 'input'}: ${error.msg}`);
   else if (error instanceof GatepassError) console.error(`gatepass: ${error.detail}`);
   else console.error(`gatepass: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);

@@ -1,7 +1,7 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { AppServices, GatepassApp } from '../app.js';
 
-export function healthRoutes(app: GatepassApp, { database, revocations, settings }: AppServices): void {
+export function healthRoutes(app: GatepassApp, { database, revocations, settings, tokens }: AppServices): void {
   app.get(
     '/ping',
     {
@@ -41,19 +41,25 @@ export function healthRoutes(app: GatepassApp, { database, revocations, settings
     },
   );
 
-  // HMAC secrets are never published, so with the HS* algorithms the key set is empty (API.md).
+  // Every public key a live access token may need, and nothing else: HMAC secrets are never
+  // published, so with the HS* algorithms the set is empty (API.md).
+  const Jwk = Type.Object(
+    { kty: Type.String(), kid: Type.String(), alg: Type.String(), use: Type.Literal('sig'), n: Type.Optional(Type.String()), e: Type.Optional(Type.String()), crv: Type.Optional(Type.String()), x: Type.Optional(Type.String()), y: Type.Optional(Type.String()) },
+    { description: 'A public key; the response schema cannot carry a private member even by mistake' },
+  );
   app.get(
     '/.well-known/jwks.json',
     {
       schema: {
         tags: ['health'],
         summary: 'Public keys for verifying access tokens (RFC 7517)',
-        response: { 200: Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) }) },
+        description: 'Verifiers may cache it for 5 minutes; after a key rotation the previous key stays listed until its last token expires.',
+        response: { 200: Type.Object({ keys: Type.Array(Jwk) }) },
       },
     },
     (_request, reply) => {
       reply.header('Cache-Control', 'public, max-age=300');
-      return { keys: [] };
+      return { keys: tokens.accessKeys.jwks() as unknown as Static<typeof Jwk>[] };
     },
   );
 }

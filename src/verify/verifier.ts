@@ -1,0 +1,217 @@
+import { createPublicKey } from 'node:crypto';
+import { DEFAULT_ROLE_PERMISSIONS, isRole, type Permission, type Role } from '../accounts/roles.js';
+import { checkClaims } from '../tokens/claims.js';
+import { TokenError } from '../tokens/errors.js';
+import {
+  ASYMMETRIC_ALGORITHMS,
+  createAsymmetricVerificationKey,
+  createHmacKey,
+  isHmacAlgorithm,
+  keyResolver,
+  verifyJws,
+  type Algorithm,
+  type AsymmetricAlgorithm,
+  type KeyResolver,
+  type VerificationKey,
+} from '../tokens/jws.js';
+
+export type VerifyErrorCode = 'not_authenticated' | 'invalid_token' | 'token_expired' | 'forbidden';
+
+const DETAILS: Record<VerifyErrorCode, string> = {
+  not_authenticated: 'Not authenticated',
+  invalid_token: 'Could not validate credentials',
+  token_expired: 'Token expired',
+  forbidden: 'Not enough permissions',
+};
+
+/** A refused request, with the status, body and header the gatepass server would answer. */
+export class VerifyError extends Error {
+  readonly status: 401 | 403;
+  readonly detail: string;
+
+  constructor(
+    readonly code: VerifyErrorCode,
+    /** Why, for logs; never sent to the client. */
+    readonly reason: string = code,
+  ) {
+    super(DETAILS[code]);
+    this.name = 'VerifyError';
+    this.status = code === 'forbidden' ? 403 : 401;
+    this.detail = DETAILS[code];
+  }
+
+  get body(): { detail: string; code: VerifyErrorCode } {
+    return { detail: this.detail, code: this.code };
+  }
+
+  /** RFC 6750: `WWW-Authenticate` for 401s, with error="invalid_token" when a token was refused. */
+  get wwwAuthenticate(): string | undefined {
+    if (this.status !== 401) return undefined;
+    return this.code === 'not_authenticated' ? 'Bearer' : 'Bearer error="invalid_token"';
+  }
+}
+
+/** The caller, as proven by a gatepass access token. */
+export interface VerifiedUser {
+  /** The gatepass user id. */
+  id: number;
+  role: string;
+  sessionId: string;
+  tokenId: string;
+  expiresAt: Date;
+  claims: Record<string, unknown>;
+}
+
+export interface VerifierOptions {
+  /** gatepass's `/.well-known/jwks.json`, for RS256, PS256, ES256 and EdDSA. */
+  jwksUrl?: string;
+  /** The shared JWT_SECRET, for HS256/384/512. */
+  secret?: string;
+  /** Accepted algorithms. Default: HS256 with a secret; the key-pair algorithms with a JWKS. */
+  algorithms?: Algorithm[];
+  issuer?: string;
+  audience?: string;
+  /** Clock skew tolerated for exp, nbf and iat (default 30 s, as the server). */
+  leewaySeconds?: number;
+  /** How long a fetched JWKS is used before it is fetched again (default 300 s). */
+  jwksMaxAgeSeconds?: number;
+  /** An unknown kid refetches the JWKS at most this often (default 30 s), so junk tokens cannot flood gatepass. */
+  jwksMinRefetchSeconds?: number;
+  /** Role → permissions, for requirePermission (default: gatepass's defaults). */
+  rolePermissions?: Partial<Record<Role, Permission[]>>;
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+export interface Verifier {
+  /** Verifies a bare token. */
+  verify(token: string): Promise<VerifiedUser>;
+  /** Verifies an `Authorization: Bearer …` header value (undefined → not_authenticated). */
+  verifyAuthorization(header: string | undefined): Promise<VerifiedUser>;
+  /** Whether the user's role grants the permission. */
+  can(user: VerifiedUser, permission: Permission): boolean;
+}
+
+const BEARER = /^Bearer +(\S+) *$/i;
+
+function headerOf(token: string): { alg?: unknown; kid?: unknown } {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8'));
+    return typeof value === 'object' && value !== null ? (value as { alg?: unknown; kid?: unknown }) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Fetches and caches a JWKS; refetches on an unknown kid, at most once per `minRefetchMs`, one fetch at a time. */
+class RemoteKeySet {
+  private keys: VerificationKey[] = [];
+  private resolver: KeyResolver = keyResolver([]);
+  private fetchedAt = Number.NEGATIVE_INFINITY;
+  private inflight: Promise<void> | undefined;
+
+  constructor(
+    private readonly url: string,
+    private readonly algorithms: AsymmetricAlgorithm[],
+    private readonly maxAgeMs: number,
+    private readonly minRefetchMs: number,
+    private readonly fetchImpl: typeof fetch,
+    private readonly now: () => number,
+  ) {}
+
+  async resolverFor(kid: unknown): Promise<KeyResolver> {
+    const age = this.now() - this.fetchedAt;
+    const known = typeof kid === 'string' && this.keys.some((key) => key.kid === kid);
+    if (age > this.maxAgeMs || (!known && age > this.minRefetchMs)) await this.refresh();
+    return this.resolver;
+  }
+
+  private refresh(): Promise<void> {
+    this.inflight ??= this.load().finally(() => (this.inflight = undefined));
+    return this.inflight;
+  }
+
+  private async load(): Promise<void> {
+    this.fetchedAt = this.now();
+    const response = await this.fetchImpl(this.url, { headers: { accept: 'application/json' } });
+    if (!response.ok) throw new Error(`JWKS ${this.url} answered ${response.status}`);
+    const body = (await response.json()) as { keys?: unknown };
+    const keys: VerificationKey[] = [];
+    for (const jwk of Array.isArray(body.keys) ? body.keys : []) {
+      const { kid, alg, kty } = (jwk ?? {}) as Record<string, unknown>;
+      // Only asymmetric public keys, of an accepted algorithm, with a kid: a JWKS never supplies an HMAC key.
+      if (typeof kid !== 'string' || typeof alg !== 'string' || kty === 'oct' || !(this.algorithms as string[]).includes(alg)) continue;
+      try {
+        keys.push(createAsymmetricVerificationKey(alg as AsymmetricAlgorithm, createPublicKey({ key: jwk as object, format: 'jwk' } as never), kid));
+      } catch {
+        // A key that does not fit its algorithm is skipped, never trusted.
+      }
+    }
+    this.keys = keys;
+    this.resolver = keyResolver(keys);
+  }
+}
+
+/**
+ * Verifies gatepass access tokens in another service, statelessly: with the JWKS (key pairs) or
+ * the shared secret (HMAC). The checks are the server's own (algorithm allow-list, no token-chosen
+ * keys, type, exp/nbf/iat with leeway, iss/aud when given), and failures carry the server's answers.
+ */
+export function createVerifier(options: VerifierOptions): Verifier {
+  const now = options.now ?? Date.now;
+  const leewaySeconds = options.leewaySeconds ?? 30;
+  const permissions = { ...DEFAULT_ROLE_PERMISSIONS, ...options.rolePermissions };
+  let resolve: (token: string) => Promise<KeyResolver | VerificationKey>;
+
+  if (options.secret !== undefined) {
+    if (options.jwksUrl !== undefined) throw new Error('createVerifier: give either jwksUrl or secret, not both');
+    const algorithms = options.algorithms ?? ['HS256'];
+    const keys = algorithms.filter(isHmacAlgorithm).map((algorithm) => createHmacKey(algorithm, options.secret ?? ''));
+    if (keys.length !== algorithms.length) throw new Error('createVerifier: a secret verifies only HS256, HS384 and HS512');
+    const resolver = keyResolver(keys);
+    resolve = async () => resolver;
+  } else if (options.jwksUrl !== undefined) {
+    const algorithms = options.algorithms ?? [...ASYMMETRIC_ALGORITHMS];
+    if (algorithms.some(isHmacAlgorithm)) throw new Error('createVerifier: a JWKS verifies only RS256, PS256, ES256 and EdDSA');
+    const keySet = new RemoteKeySet(
+      options.jwksUrl,
+      algorithms as AsymmetricAlgorithm[],
+      (options.jwksMaxAgeSeconds ?? 300) * 1000,
+      (options.jwksMinRefetchSeconds ?? 30) * 1000,
+      options.fetch ?? fetch,
+      now,
+    );
+    resolve = (token) => keySet.resolverFor(headerOf(token).kid);
+  } else {
+    throw new Error('createVerifier: jwksUrl or secret is required');
+  }
+
+  async function verify(token: string): Promise<VerifiedUser> {
+    try {
+      const payload = verifyJws(token, await resolve(token));
+      checkClaims(payload, { type: 'access', leewaySeconds, issuer: options.issuer, audience: options.audience, nowSeconds: now() / 1000 });
+      return {
+        id: Number(payload.sub),
+        role: payload.role as string,
+        sessionId: payload.sid as string,
+        tokenId: payload.jti as string,
+        expiresAt: new Date((payload.exp as number) * 1000),
+        claims: payload,
+      };
+    } catch (error) {
+      if (error instanceof TokenError) throw new VerifyError(error.code === 'token_expired' ? 'token_expired' : 'invalid_token', error.reason);
+      // The JWKS could not be fetched: refuse (fail closed), but say why in the reason.
+      throw new VerifyError('invalid_token', error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  return {
+    verify,
+    async verifyAuthorization(header) {
+      const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
+      if (token === undefined) throw new VerifyError('not_authenticated');
+      return verify(token);
+    },
+    can: (user, permission) => isRole(user.role) && permissions[user.role].includes(permission),
+  };
+}
