@@ -146,6 +146,7 @@ export class AccountService {
    * `actorId` is the admin who did it, when it was not the user.
    */
   async deactivate(userId: number, client: ClientInfo, actorId: number | null = null): Promise<void> {
+    await this.currentUser(userId);
     await this.sessions.endAllSessions(userId, { event: 'user_deactivated', userId, actorId, client }, async (trx) => {
       await new UserRepository(trx).update(userId, { isActive: false }, this.now());
     });

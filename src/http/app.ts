@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import type { Settings } from '../config/settings.js';
 import { createServices, type Services } from '../services.js';
+import { UserRepository } from '../store/users.js';
 import type { Clock } from '../tokens/token-service.js';
 import { createGuards, type Guards } from './auth-guard.js';
 import { installBodyParsing } from './body-parsing.js';
@@ -73,6 +74,7 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
   const services = await createServices(settings, { now, cwd: options.cwd, log: app.log });
   app.addHook('onClose', () => services.close());
   const { tokens, revocations, metrics } = services;
+  const users = new UserRepository(services.database.db);
   const routeServices: AppServices = {
     ...services,
     guards: createGuards({
@@ -80,10 +82,12 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
       revocations,
       rolePermissions: settings.rolePermissions,
       observeVerification: (seconds) => metrics.observeVerification(seconds),
+      findUser: (id) => users.findById(id),
     }),
   };
 
   app.decorateRequest('auth', null);
+  app.decorateRequest('account', null);
   // The services, for plugins and tests that build on this app (e.g. signing a token with its key).
   app.decorate('gatepass', routeServices);
 

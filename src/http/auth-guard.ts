@@ -4,6 +4,7 @@ import { isRole } from '../accounts/roles.js';
 import { GatepassError } from '../errors.js';
 import type { Revocations } from '../sessions/revocations.js';
 import { TokenError } from '../tokens/errors.js';
+import type { User } from '../store/users.js';
 import type { TokenService } from '../tokens/token-service.js';
 import { uuidv7Time } from '../tokens/uuid7.js';
 
@@ -18,6 +19,8 @@ export interface AuthContext {
 declare module 'fastify' {
   interface FastifyRequest {
     auth: AuthContext | null;
+    /** The caller's account, on routes behind requireUser. */
+    account: User | null;
   }
 }
 
@@ -28,9 +31,14 @@ export type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<voi
 export interface Guards {
   /** Checks the Bearer access token of a request and returns its caller, or throws the API.md 401/503. */
   authenticate(authorization: string | undefined): AuthContext;
-  /** onRequest hook of protected routes: sets `request.auth`. */
+  /** onRequest hook that checks the token alone (no database): sets `request.auth`. */
   requireAuth: Hook;
-  /** onRequest hooks of routes that need a permission: authentication, then the role check (403). */
+  /**
+   * onRequest hooks of routes that work on the caller's data: the token, then their account, which
+   * must exist and be active (else 401 invalid_token, as API.md's "unknown user"); sets `request.account`.
+   */
+  requireUser: Hook[];
+  /** onRequest hooks of routes that need a permission: requireUser, then the role check (403). */
   requirePermission(permission: Permission): Hook[];
   /** Whether a caller's role grants a permission. */
   can(auth: AuthContext, permission: Permission): boolean;
@@ -48,8 +56,9 @@ export function createGuards(options: {
   revocations: Revocations;
   rolePermissions: RolePermissions;
   observeVerification: (seconds: number) => void;
+  findUser: (id: number) => Promise<User | undefined>;
 }): Guards {
-  const { tokens, revocations, rolePermissions, observeVerification } = options;
+  const { tokens, revocations, rolePermissions, observeVerification, findUser } = options;
 
   function authenticate(authorization: string | undefined): AuthContext {
     const token = authorization === undefined ? undefined : BEARER.exec(authorization)?.[1];
@@ -80,17 +89,35 @@ export function createGuards(options: {
     request.auth = authenticate(request.headers.authorization);
   };
 
+  const requireUser: Hook[] = [
+    requireAuth,
+    async (request) => {
+      // Only a holder of the signing key could mint a token for a missing or inactive account (their
+      // sessions are revoked when it goes), but data routes must never act for one.
+      const account = await findUser(authOf(request).userId);
+      if (account === undefined || !account.isActive) throw new GatepassError('invalid_token', 'Could not validate credentials');
+      request.account = account;
+    },
+  ];
+
   return {
     authenticate,
     requireAuth,
+    requireUser,
     can,
     requirePermission: (permission) => [
-      requireAuth,
+      ...requireUser,
       async (request) => {
         if (!can(authOf(request), permission)) throw new GatepassError('forbidden', 'Not enough permissions');
       },
     ],
   };
+}
+
+/** The account of the caller of a route behind requireUser. */
+export function accountOf(request: FastifyRequest): User {
+  if (request.account === null) throw new GatepassError('not_authenticated', 'Not authenticated');
+  return request.account;
 }
 
 /** The caller of a route behind the guard. */

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { GatepassError } from '../errors.js';
 import type { Database, TaskRow } from './schema.js';
 
 export interface Task {
@@ -9,6 +10,11 @@ export interface Task {
   done: boolean;
   createdAt: number;
   updatedAt: number;
+}
+
+function isForeignKeyViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 }
 
 function toTask(row: TaskRow): Task {
@@ -53,6 +59,16 @@ export class TaskRepository {
   }
 
   async create(userId: number, input: { title: string; description: string | null; done: boolean }, now: number): Promise<Task> {
+    try {
+      return await this.insert(userId, input, now);
+    } catch (error) {
+      // A genuine token of a user that no longer exists (its owner row is gone): no credential at all.
+      if (isForeignKeyViolation(error)) throw new GatepassError('invalid_token', 'Could not validate credentials');
+      throw error;
+    }
+  }
+
+  private async insert(userId: number, input: { title: string; description: string | null; done: boolean }, now: number): Promise<Task> {
     const row = await this.db
       .insertInto('tasks')
       .values({

@@ -175,8 +175,10 @@ function keyForHeader(encodedHeader: string, resolver: KeyResolver): Verificatio
   if (header.kid !== undefined && typeof header.kid !== 'string') throw new TokenError('invalid_token', 'kid is not a string');
   // Only a configured algorithm, spelled exactly, with a key made for it: never "none", never an
   // HMAC key made of a public key. The kid only picks among our own keys.
-  const key = typeof header.alg === 'string' ? resolver.byHeader(header.alg, header.kid) : undefined;
-  if (key === undefined) throw new TokenError('invalid_token', `no key for algorithm ${String(header.alg)} and kid ${String(header.kid)}`);
+  if (typeof header.alg !== 'string') throw new TokenError('invalid_token', 'alg is not a string');
+  const key = resolver.byHeader(header.alg, header.kid);
+  // Only strings are quoted into the reason: an attacker's object could not be turned into text safely.
+  if (key === undefined) throw new TokenError('invalid_token', `no key for algorithm ${header.alg.slice(0, 20)} and kid ${(header.kid ?? '').slice(0, 64)}`);
   return key;
 }
 

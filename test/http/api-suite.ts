@@ -182,10 +182,17 @@ export function defineApiSuite(backend: Backend): void {
       assert.equal(response.json<{ status: string }>().status, 'ok');
     });
 
-    it('GET /.well-known/jwks.json publishes no key for HMAC', async () => {
+    it('GET /.well-known/jwks.json publishes no key for HMAC, and only the public signing key for key pairs', async () => {
       const response = await get(t.app, '/.well-known/jwks.json');
       assert.equal(response.statusCode, 200);
-      assert.deepEqual(response.json(), { keys: [] });
+      const { keys } = response.json<{ keys: Record<string, string>[] }>();
+      if (isHmacAlgorithm(t.settings.jwt.algorithm)) assert.deepEqual(keys, []);
+      else {
+        assert.equal(keys.length, 1);
+        assert.equal(keys[0]?.alg, t.settings.jwt.algorithm);
+        assert.equal(keys[0]?.use, 'sig');
+        for (const privateMember of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) assert.equal(keys[0]?.[privateMember], undefined, privateMember);
+      }
       assert.ok(!response.body.includes(t.settings.jwt.accessSecret));
       assert.ok(!response.body.includes(t.settings.jwt.refreshSecret));
     });

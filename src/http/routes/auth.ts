@@ -109,6 +109,8 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, passwordReset
         },
       },
       async (request, reply) => {
+        // With no Content-Type there is no body, and no per-type schema ran to say so.
+        if (request.body === undefined || request.body === null) throw new FieldError(['body'], 'Field required', 'missing');
         const body = request.body as Static<typeof LoginJson> | Static<typeof LoginForm>;
         const email = 'email' in body ? body.email : body.username;
         const user = await accounts.authenticate(email, body.password, clientInfo(request));
@@ -147,7 +149,7 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, passwordReset
   app.post(
     '/auth/logout',
     {
-      onRequest: guards.requireAuth,
+      onRequest: guards.requireUser,
       // The body is optional: a bare POST is a plain logout.
       preValidation: bodyOptional,
       bodyLimit: authBodyLimit,

@@ -31,7 +31,7 @@ function sessionOut(session: SessionRow, currentSessionId: string) {
 
 /** The signed-in user's sessions: review them, end one, end all, or change the password. */
 export function sessionRoutes(app: GatepassApp, { sessions, accounts, guards, settings }: AppServices): void {
-  const common = { onRequest: guards.requireAuth } as const;
+  const common = { onRequest: guards.requireUser } as const;
   const schemaBase = { tags: ['auth'], security: BEARER_SECURITY };
 
   app.get(

@@ -1,17 +1,17 @@
 import { Type } from '@sinclair/typebox';
 import type { AppServices, GatepassApp } from '../app.js';
-import { authOf } from '../auth-guard.js';
+import { accountOf, authOf } from '../auth-guard.js';
 import { clientInfo } from '../client-info.js';
 import { AuditEventOut, BEARER_SECURITY, FullName, LoginPassword, MessageResponse, TaskOut, UserOut, auditEventOut, errorResponses, taskOut, userOut } from '../schemas.js';
 
 export function userRoutes(app: GatepassApp, { accounts, sessions, tasks, audit, guards, settings, now }: AppServices): void {
-  const common = { onRequest: guards.requireAuth } as const;
+  const common = { onRequest: guards.requireUser } as const;
   const schemaBase = { tags: ['users'], security: BEARER_SECURITY };
 
   app.get(
     '/users/me',
     { ...common, schema: { ...schemaBase, summary: 'The signed-in user', response: { 200: Type.Ref(UserOut), ...errorResponses(401) } } },
-    async (request) => userOut(await accounts.currentUser(authOf(request).userId)),
+    async (request) => userOut(accountOf(request)),
   );
 
   app.patch(
@@ -39,7 +39,7 @@ export function userRoutes(app: GatepassApp, { accounts, sessions, tasks, audit,
       },
     },
     async (request) => {
-      const user = await accounts.currentUser(authOf(request).userId);
+      const user = accountOf(request);
       return {
         email: user.email,
         is_active: user.isActive,
@@ -98,8 +98,8 @@ export function userRoutes(app: GatepassApp, { accounts, sessions, tasks, audit,
     },
     async (request, reply) => {
       const { userId } = authOf(request);
-      const [user, userSessions, userTasks, events] = await Promise.all([
-        accounts.currentUser(userId),
+      const user = accountOf(request);
+      const [userSessions, userTasks, events] = await Promise.all([
         sessions.allSessions(userId),
         tasks.all(userId),
         audit.forUser(userId),
