@@ -225,8 +225,8 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
   for (const origin of settings.corsOrigins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) problems.push(`CORS_ORIGINS entries must be origins like https://app.example.com (got "${origin}")`);
   }
-  if (settings.redisUrl !== undefined && !/^rediss?:\/\//.test(settings.redisUrl)) {
-    problems.push(`REDIS_URL must start with redis:// or rediss:// (got "${redactUrl(settings.redisUrl)}")`);
+  if (settings.redisUrl !== undefined && !settings.redisUrl.split(',').every((node) => /^rediss?:\/\/[^,\s]+$/.test(node.trim()))) {
+    problems.push(`REDIS_URL must be redis://… or rediss://…, or a comma-separated list of them for a Redis Cluster (got "${redactUrl(settings.redisUrl)}")`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return settings;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../sessions/redis-connection.js';
 import { GatepassError } from '../errors.js';
 
 /**
@@ -75,7 +75,7 @@ return {count, redis.call('PTTL', KEYS[1])}`;
  */
 export class RedisCounterStore implements CounterStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
   ) {}
 

@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
 import type { Logger } from '../logging.js';
+import { connectRedis, type RedisConnection } from './redis-connection.js';
 import type { Revocation } from '../store/revocations.js';
 
 export interface RevocationBusHandlers {
@@ -44,8 +44,8 @@ function isRevocation(value: unknown): value is Revocation {
  * connection dropping and that rebuild finishing, the bus reports unhealthy.
  */
 export class RedisRevocationBus implements RevocationBus {
-  private readonly publisher: Redis;
-  private readonly subscriber: Redis;
+  private readonly publisher: RedisConnection;
+  private readonly subscriber: RedisConnection;
   private synced = false;
   private closing = false;
   private reportedDown = false;
@@ -57,15 +57,8 @@ export class RedisRevocationBus implements RevocationBus {
     private readonly log: Logger,
   ) {
     this.channel = `${prefix}:revocations`;
-    const options = {
-      // Reconnect quickly and forever; while disconnected, commands fail at once instead of queueing.
-      retryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      lazyConnect: true,
-    };
-    this.publisher = new Redis(url, options);
-    this.subscriber = new Redis(url, { ...options, enableOfflineQueue: true });
+    this.publisher = connectRedis(url);
+    this.subscriber = connectRedis(url, true);
   }
 
   get healthy(): boolean {
@@ -126,7 +119,7 @@ export class RedisRevocationBus implements RevocationBus {
   }
 
   /** The command connection, shared with the counters of rate limits and lockouts. */
-  get commands(): Redis {
+  get commands(): RedisConnection {
     return this.publisher;
   }
 
