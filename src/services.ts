@@ -53,6 +53,8 @@ export interface ServiceOptions {
  */
 export async function createServices(settings: Settings, options: ServiceOptions): Promise<Services> {
   const now = options.now ?? Date.now;
+  // Keys first: a missing key stops the start before anything is opened that would need closing.
+  const accessKeys = openAccessKeys(settings.jwt, { createIfEmpty: settings.env !== 'production', now });
   const database = openDatabase(settings.databaseUrl, options.cwd);
   const bus = settings.redisUrl === undefined ? new LocalRevocationBus() : new RedisRevocationBus(settings.redisUrl, settings.redisPrefix, options.log);
   // Counters live beside the revocation bus: in Redis when configured, so every instance shares them.
@@ -72,7 +74,7 @@ export async function createServices(settings: Settings, options: ServiceOptions
     throw error;
   }
 
-  const tokens = new TokenService(settings.jwt, openAccessKeys(settings.jwt, { createIfEmpty: settings.env !== 'production', now }), now);
+  const tokens = new TokenService(settings.jwt, accessKeys, now);
   const metrics = new Metrics();
   const audit = new AuditLog(database.db, now, (event) => metrics.countEvent(event));
   const sessions = new SessionService(database.db, tokens, revocations, audit, settings, now);

@@ -75,8 +75,13 @@ export interface VerifierOptions {
   leewaySeconds?: number;
   /** How long a fetched JWKS is used before it is fetched again (default 300 s). */
   jwksMaxAgeSeconds?: number;
-  /** An unknown kid refetches the JWKS at most this often (default 30 s), so junk tokens cannot flood gatepass. */
+  /**
+   * An unknown kid refetches the JWKS at most this often (default 1 s): soon enough that a freshly
+   * rotated key works at once, rarely enough that junk tokens cannot flood gatepass.
+   */
   jwksMinRefetchSeconds?: number;
+  /** A JWKS fetch that takes longer fails (default 5 s); verification then refuses the token. */
+  jwksTimeoutSeconds?: number;
   /** Role → permissions, for requirePermission (default: gatepass's defaults). */
   rolePermissions?: Partial<Record<Role, Permission[]>>;
   fetch?: typeof fetch;
@@ -116,10 +121,13 @@ class RemoteKeySet {
     private readonly maxAgeMs: number,
     private readonly minRefetchMs: number,
     private readonly fetchImpl: typeof fetch,
+    private readonly timeoutMs: number,
     private readonly now: () => number,
   ) {}
 
   async resolverFor(kid: unknown): Promise<KeyResolver> {
+    // A fetch under way may bring the key this token needs: wait for it rather than refuse.
+    if (this.inflight !== undefined) await this.inflight;
     const age = this.now() - this.fetchedAt;
     const known = typeof kid === 'string' && this.keys.some((key) => key.kid === kid);
     if (age > this.maxAgeMs || (!known && age > this.minRefetchMs)) await this.refresh();
@@ -133,7 +141,7 @@ class RemoteKeySet {
 
   private async load(): Promise<void> {
     this.fetchedAt = this.now();
-    const response = await this.fetchImpl(this.url, { headers: { accept: 'application/json' } });
+    const response = await this.fetchImpl(this.url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.timeoutMs) });
     if (!response.ok) throw new Error(`JWKS ${this.url} answered ${response.status}`);
     const body = (await response.json()) as { keys?: unknown };
     const keys: VerificationKey[] = [];
@@ -177,8 +185,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
       options.jwksUrl,
       algorithms as AsymmetricAlgorithm[],
       (options.jwksMaxAgeSeconds ?? 300) * 1000,
-      (options.jwksMinRefetchSeconds ?? 30) * 1000,
+      (options.jwksMinRefetchSeconds ?? 1) * 1000,
       options.fetch ?? fetch,
+      (options.jwksTimeoutSeconds ?? 5) * 1000,
       now,
     );
     resolve = (token) => keySet.resolverFor(headerOf(token).kid);

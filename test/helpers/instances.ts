@@ -36,9 +36,14 @@ export interface Instance {
 
 /**
  * Starts gatepass as its own process on a free loopback port and waits until it is ready: by
- * default `src/main.ts` (what `npm start` runs, from source), or the given node arguments.
+ * default `src/main.ts` (what `npm start` runs, from source), or the given node arguments. Ready
+ * means `readyPath` answers 200 (gatepass's `/health/ready` unless another server is started).
  */
-export async function startInstance(env: Record<string, string>, nodeArgs: string[] = ['--import', 'tsx', 'src/main.ts']): Promise<Instance> {
+export async function startInstance(
+  env: Record<string, string>,
+  nodeArgs: string[] = ['--import', 'tsx', 'src/main.ts'],
+  readyPath = '/health/ready',
+): Promise<Instance> {
   const port = await freePort();
   const child = spawn(process.execPath, nodeArgs, {
     cwd: REPO_ROOT,
@@ -64,7 +69,7 @@ export async function startInstance(env: Record<string, string>, nodeArgs: strin
   try {
     await waitFor(`${url} to be ready`, async () => {
       if (child.exitCode !== null) throw new Error(`instance exited: ${output}`);
-      return (await fetch(`${url}/health/ready`)).status === 200;
+      return (await fetch(`${url}${readyPath}`)).status === 200;
     }, 30_000, 100);
   } catch (error) {
     await instance.stop();
