@@ -1,0 +1,139 @@
+/**
+ * Every use the bench makes of gatepass's modules beyond loadSettings and buildApp, in one file:
+ * when their signatures change, this is the file to follow them. Wherever it can, the bench reaches
+ * gatepass's parts through the services buildApp decorates the app with (`app.gatepass`), so that
+ * what it measures is the app's own instance of each part.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Settings } from '../../src/config/settings.js';
+import { buildApp, type GatepassApp } from '../../src/http/app.js';
+import type { Guards } from '../../src/http/auth-guard.js';
+import { PasswordHasher } from '../../src/passwords/hashing.js';
+import type { Services } from '../../src/services.js';
+import type { DatabaseHandle } from '../../src/store/database.js';
+import { openDatabase } from '../../src/store/database.js';
+import { migrateToLatest } from '../../src/store/migrations.js';
+import { toUser } from '../../src/store/users.js';
+import { uuidv7Time } from '../../src/tokens/uuid7.js';
+import { benchEmail } from './users.js';
+
+export type { GatepassApp };
+
+/** An argon2id hash with the app's current parameters, so logins verify it without a rehash. */
+export function hashPassword(password: string): Promise<string> {
+  return new PasswordHasher().hash(password);
+}
+
+/** The protected route's guard of a built app: the instance its own routes use. */
+export function appGuard(app: GatepassApp): Guards['requireAuth'] {
+  return app.gatepass.guards.requireAuth;
+}
+
+/** Records `count` session revocations (random sessions of users 1…10,000) in the app's RevocationList. */
+export async function revokeSessions(services: Services, count: number): Promise<void> {
+  const batch = [];
+  for (let i = 0; i < count; i++) batch.push(services.revocations.session(randomUUID(), 1 + (i % 10_000)));
+  await services.revocations.announce(batch);
+}
+
+/**
+ * The access-token check of a protected route, outside HTTP, on a built app: its TokenService's
+ * verifyAccessToken and the revocation lookup its auth guard makes after it, on a RevocationList
+ * already holding `revokedSessions` other sessions. Close `app` when done.
+ */
+export interface VerificationFixture {
+  app: GatepassApp;
+  token: string;
+  /** verifyAccessToken + revocation lookup, as the guard does them; throws when the token is refused. */
+  check(token: string): string;
+  /** verifyAccessToken alone. */
+  verifyOnly(token: string): string;
+  /** The revocation lookup alone, with the claims of `token`. */
+  lookupOnly(): boolean;
+  /** The guard's whole check as a route runs it: Bearer parsing, the two above, timing for /metrics. */
+  authenticate(authorization: string): string;
+}
+
+export async function verificationFixture(settings: Settings, cwd: string, revokedSessions: number): Promise<VerificationFixture> {
+  const app = await buildApp(settings, { cwd });
+  const { tokens, revocations, guards } = app.gatepass;
+  await revokeSessions(app.gatepass, revokedSessions);
+  const { token, claims } = tokens.issueAccessToken({ userId: 4242, sessionId: randomUUID(), role: 'student' });
+  // The guard dates a token by its UUIDv7 jti (to the millisecond), falling back to iat.
+  const issuedAt = (jti: string, iat: number) => uuidv7Time(jti) ?? iat * 1000;
+  const userId = Number(claims.sub);
+  const claimsIssuedAt = issuedAt(claims.jti, claims.iat);
+  return {
+    app,
+    token,
+    check(presented) {
+      const verified = tokens.verifyAccessToken(presented);
+      if (revocations.isRevoked(verified.sid, Number(verified.sub), issuedAt(verified.jti, verified.iat))) throw new Error('revoked');
+      return verified.jti;
+    },
+    verifyOnly: (presented) => tokens.verifyAccessToken(presented).jti,
+    lookupOnly: () => revocations.isRevoked(claims.sid, userId, claimsIssuedAt),
+    authenticate: (authorization) => guards.authenticate(authorization).tokenId,
+  };
+}
+
+/**
+ * gatepass's services and guards without serving HTTP through the app: buildApp builds them (and a
+ * Fastify instance that never listens), for the bare node:http ceiling and the Fastify diagnostic,
+ * which must run exactly the app's check.
+ */
+export async function appServices(settings: Settings, cwd: string): Promise<{ services: Services; guards: Guards; close(): Promise<void> }> {
+  const app = await buildApp(settings, { cwd });
+  return { services: app.gatepass, guards: app.gatepass.guards, close: () => app.close() };
+}
+
+/** An access token for user `userId` signed with the services' current key. */
+export function issueAccessToken(services: Services, userId: number): string {
+  return services.tokens.issueAccessToken({ userId, sessionId: randomUUID(), role: 'student' }).token;
+}
+
+/** Opens and migrates a gatepass database. */
+export async function openMigrated(databaseUrl: string, cwd: string): Promise<DatabaseHandle> {
+  const database = openDatabase(databaseUrl, cwd);
+  try {
+    await migrateToLatest(database);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  return database;
+}
+
+/** Inserts users 1..count (emails from benchEmail) in batches, all with one password hash. */
+export async function insertUsers(database: Pick<DatabaseHandle, 'db'>, count: number, passwordHash: string, batchSize = 500): Promise<void> {
+  const now = Date.now();
+  for (let start = 1; start <= count; start += batchSize) {
+    const rows = [];
+    for (let i = start; i < Math.min(start + batchSize, count + 1); i++) {
+      rows.push({ email: benchEmail(i), password_hash: passwordHash, full_name: `Bench User ${i}`, is_active: 1, created_at: now, updated_at: now });
+    }
+    await database.db.insertInto('users').values(rows).execute();
+  }
+}
+
+/** Starts `count` sessions through the app's SessionService (what a login does after its password check), round-robin over users 1..userCount. */
+export async function startSessions(services: Services, count: number, userCount: number): Promise<void> {
+  const rows = await services.database.db.selectFrom('users').selectAll().where('id', '<=', userCount).orderBy('id').execute();
+  const users = rows.map(toUser);
+  if (users.length === 0) throw new Error('no users to start sessions for');
+  for (let i = 0; i < count; i++) {
+    const user = users[i % users.length];
+    if (user === undefined) throw new Error('unreachable: empty user list');
+    await services.sessions.startSession(user, { userAgent: 'gatepass-bench', ip: '127.0.0.1' });
+  }
+}
+
+/** Rows in the tables the memory section fills. */
+export async function countRows(services: Services): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const table of ['users', 'sessions', 'refresh_tokens', 'revocations'] as const) {
+    const row = await services.database.db.selectFrom(table).select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow();
+    counts[table] = Number(row.n);
+  }
+  return counts;
+}
