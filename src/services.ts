@@ -79,7 +79,7 @@ export async function createServices(settings: Settings, options: ServiceOptions
   const audit = new AuditLog(database.db, now, (event) => metrics.countEvent(event));
   const sessions = new SessionService(database.db, tokens, revocations, audit, settings, now);
   metrics.trackActiveSessions(() => sessions.countLiveSessions());
-  const passwords = new PasswordHasher();
+  const passwords = new PasswordHasher(settings.passwordHashConcurrency);
   const lockout = new AccountLockout(counters, {
     threshold: settings.accountLockoutThreshold,
     lockSeconds: settings.accountLockoutSeconds,

@@ -21,7 +21,7 @@ export type { GatepassApp };
 
 /** An argon2id hash with the app's current parameters, so logins verify it without a rehash. */
 export function hashPassword(password: string): Promise<string> {
-  return new PasswordHasher().hash(password);
+  return new PasswordHasher(1).hash(password);
 }
 
 /** The protected route's guard of a built app: the instance its own routes use. */

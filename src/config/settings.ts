@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { parseRolePermissions, type RolePermissions } from '../accounts/roles.js';
@@ -43,6 +44,8 @@ export interface Settings {
   corsOrigins: string[];
   /** Requests per minute per client IP on login, register and password-forgot; 0 disables. */
   loginRateLimitPerMinute: number;
+  /** argon2 computations at once (default: CPU cores − 1, at least 1), so logins leave the event loop a core. */
+  passwordHashConcurrency: number;
   /** Consecutive failed logins that lock an account; 0 disables. */
   accountLockoutThreshold: number;
   /** The first lock's length; doubles with each further failure, up to an hour. */
@@ -207,6 +210,8 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
       .filter((origin) => origin !== ''),
     loginRateLimitPerMinute: integer('LOGIN_RATE_LIMIT_PER_MINUTE', 10, 0, 1_000_000),
     accountLockoutThreshold: integer('ACCOUNT_LOCKOUT_THRESHOLD', 5, 0, 1000),
+    // One core fewer than the machine has, so that a storm of logins never takes the event loop's core.
+    passwordHashConcurrency: integer('PASSWORD_HASH_CONCURRENCY', Math.max(1, availableParallelism() - 1), 1, 64),
     accountLockoutSeconds: integer('ACCOUNT_LOCKOUT_SECONDS', 60, 1, 3600),
     authBodyLimitBytes: 16 * 1024,
     bodyLimitBytes: 64 * 1024,

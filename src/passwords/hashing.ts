@@ -4,7 +4,8 @@ import bcrypt from 'bcryptjs';
 
 /**
  * OWASP Password Storage Cheat Sheet, argon2id option 2: 19 MiB, 2 iterations, 1 lane.
- * @node-rs/argon2 runs hash and verify on libuv's thread pool, so logins never block the event loop.
+ * @node-rs/argon2 runs hash and verify on libuv's thread pool, so logins never block the event loop;
+ * a concurrency limit keeps them from starving it of CPU too (PASSWORD_HASH_CONCURRENCY).
  */
 export const ARGON2_OPTIONS = { algorithm: Algorithm.Argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
 const CURRENT_PARAMETERS = `$argon2id$v=19$m=${ARGON2_OPTIONS.memoryCost},t=${ARGON2_OPTIONS.timeCost},p=${ARGON2_OPTIONS.parallelism}$`;
@@ -25,12 +26,37 @@ export function normalizePassword(password: string): string {
   return password.normalize('NFKC');
 }
 
+/** Runs at most `limit` tasks at once; the others wait in order. */
+class ConcurrencyLimit {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.running += 1;
+    try {
+      return await task();
+    } finally {
+      this.running -= 1;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
 export class PasswordHasher {
   /** A hash of a random password, verified against when the email is unknown so both cases cost the same. */
   private dummyHash: Promise<string> | undefined;
+  private readonly limit: ConcurrencyLimit;
+
+  /** `concurrency`: argon2 computations at once; the rest queue (see Settings.passwordHashConcurrency). */
+  constructor(concurrency: number) {
+    this.limit = new ConcurrencyLimit(concurrency);
+  }
 
   hash(password: string): Promise<string> {
-    return argon2Hash(normalizePassword(password), ARGON2_OPTIONS);
+    return this.limit.run(() => argon2Hash(normalizePassword(password), ARGON2_OPTIONS));
   }
 
   async verify(password: string, storedHash: string): Promise<VerifyResult> {
@@ -42,7 +68,7 @@ export class PasswordHasher {
       return { valid, needsRehash: valid };
     }
     if (storedHash.startsWith('$argon2')) {
-      const valid = await argon2Verify(storedHash, normalizePassword(password)).catch(() => false);
+      const valid = await this.limit.run(() => argon2Verify(storedHash, normalizePassword(password))).catch(() => false);
       return { valid, needsRehash: valid && !storedHash.startsWith(CURRENT_PARAMETERS) };
     }
     return { valid: false, needsRehash: false };
@@ -51,7 +77,8 @@ export class PasswordHasher {
   /** Spends the time of a real verification and always fails. */
   async verifyDummy(password: string): Promise<false> {
     this.dummyHash ??= this.hash(randomBytes(24).toString('base64url'));
-    await argon2Verify(await this.dummyHash, normalizePassword(password)).catch(() => false);
+    const dummyHash = await this.dummyHash;
+    await this.limit.run(() => argon2Verify(dummyHash, normalizePassword(password))).catch(() => false);
     return false;
   }
 
