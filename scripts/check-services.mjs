@@ -1,5 +1,8 @@
-// Verifies that the services named by GATEPASS_TEST_POSTGRES_URL and GATEPASS_TEST_REDIS_URL answer.
+// Verifies that the services named by GATEPASS_TEST_POSTGRES_URL and GATEPASS_TEST_REDIS_URL answer,
+// and that GATEPASS_TEST_CHROME names a Chromium that runs.
 // Exits non-zero, naming the one that does not, so that CI fails loudly instead of skipping suites.
+import { execFile } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import net from 'node:net';
 import pg from 'pg';
 
@@ -32,9 +35,21 @@ function checkRedis(url) {
   });
 }
 
+/** The binary must exist, be executable and print its version (the browser suite drives it headless). */
+function checkChrome(binary) {
+  accessSync(binary, constants.X_OK);
+  return new Promise((resolve, reject) => {
+    execFile(binary, ['--version'], { timeout: TIMEOUT_MS * 2 }, (error, stdout) => {
+      if (error) reject(error);
+      else resolve(stdout.trim());
+    });
+  });
+}
+
 const checks = [
   ['PostgreSQL', 'GATEPASS_TEST_POSTGRES_URL', checkPostgres],
   ['Redis', 'GATEPASS_TEST_REDIS_URL', checkRedis],
+  ['Chromium', 'GATEPASS_TEST_CHROME', checkChrome],
 ];
 let failed = false;
 for (const [name, variable, check] of checks) {
@@ -47,7 +62,7 @@ for (const [name, variable, check] of checks) {
   try {
     console.log(`${name}: ${await check(url)}`);
   } catch (error) {
-    console.error(`${name} at ${variable} is unreachable: ${error.message}`);
+    console.error(`${name} at ${variable} is unusable: ${error.message}`);
     failed = true;
   }
 }

@@ -19,6 +19,7 @@ import { taskRoutes } from './routes/tasks.js';
 import { userRoutes } from './routes/users.js';
 import { SHARED_SCHEMAS } from './schemas.js';
 import { installValidation } from './validation.js';
+import { registerWebPage } from './web.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -98,6 +99,7 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   installValidation(app, SHARED_SCHEMAS);
   await registerDocs(app);
+  await registerWebPage(app);
 
   for (const routes of [healthRoutes, authRoutes, sessionRoutes, userRoutes, taskRoutes, adminRoutes, metricsRoutes]) routes(app, routeServices);
   return app;

@@ -15,14 +15,18 @@ export const POSTGRES_URL = process.env.GATEPASS_TEST_POSTGRES_URL;
 /** Redis comes from GATEPASS_TEST_REDIS_URL (.ci/run always sets it). */
 export const REDIS_URL = process.env.GATEPASS_TEST_REDIS_URL;
 
+/** A Chromium binary for the browser suites (.ci/run installs Debian's and sets it); never a downloaded one. */
+export const CHROME_PATH = process.env.GATEPASS_TEST_CHROME;
+
 /**
  * Declares a suite that needs services from the environment. Without them it is skipped with the
  * reason on a developer's machine, and fails in CI, where nothing may be skipped.
  */
-export function describeNeeding(name: string, needs: { postgres?: boolean; redis?: boolean }, define: () => void): void {
+export function describeNeeding(name: string, needs: { postgres?: boolean; redis?: boolean; chrome?: boolean }, define: () => void): void {
   const missing = [
     needs.postgres === true && POSTGRES_URL === undefined && 'GATEPASS_TEST_POSTGRES_URL',
     needs.redis === true && REDIS_URL === undefined && 'GATEPASS_TEST_REDIS_URL',
+    needs.chrome === true && CHROME_PATH === undefined && 'GATEPASS_TEST_CHROME',
   ].filter((variable): variable is string => typeof variable === 'string');
   if (missing.length === 0) {
     describe(name, define);

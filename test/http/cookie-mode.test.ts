@@ -110,9 +110,11 @@ describe('cookie mode (browser): refresh token in an HttpOnly cookie, CSRF defen
     assert.equal((await refresh(cookie, { 'x-gatepass-cookie': '1' })).statusCode, 401);
   });
 
-  it('a refresh with neither body nor cookie is a 422', async () => {
+  it('a refresh with neither body nor cookie is a 422, or a 401 when it asks for cookie mode (no session)', async () => {
     const response = await t.app.inject({ method: 'POST', url: '/auth/refresh' });
     assert.equal(response.statusCode, 422);
     assert.deepEqual(response.json<{ detail: unknown }>().detail, [{ loc: ['body', 'refresh_token'], msg: 'Field required', type: 'missing' }]);
+    const browser = await t.app.inject({ method: 'POST', url: '/auth/refresh', headers: { 'x-gatepass-cookie': '1' } });
+    assertError(browser, 401, 'Not authenticated', 'not_authenticated');
   });
 });

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { FieldError } from '../../errors.js';
+import { FieldError, GatepassError } from '../../errors.js';
 import type { TokenPair } from '../../sessions/session-service.js';
 import type { AppServices, GatepassApp } from '../app.js';
 import { authOf } from '../auth-guard.js';
@@ -139,7 +139,11 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, passwordReset
       let token = request.body.refresh_token;
       if (token === undefined) {
         token = refreshCookieOf(request);
-        if (token === undefined) throw new FieldError(['body', 'refresh_token'], 'Field required', 'missing');
+        if (token === undefined) {
+          // A browser in cookie mode without its cookie simply has no session: 401, not a malformed request.
+          if (wantsCookieMode(request)) throw new GatepassError('not_authenticated', 'Not authenticated');
+          throw new FieldError(['body', 'refresh_token'], 'Field required', 'missing');
+        }
         assertCookieRequestAllowed(request, settings);
       }
       return sendTokenPair(request, reply, await sessions.rotate(token, clientInfo(request)));

@@ -1,0 +1,437 @@
+import { GatepassApiError, GatepassNetworkError, errorFromResponse } from './errors.js';
+import { decodeToken } from './jwt.js';
+import type { Credentials, RegisterInput, Session, TokenResponse, User } from './types.js';
+
+/**
+ * `body`: the refresh token comes in the login answer and is kept in this object's memory (Node,
+ * scripts, native apps). `cookie`: the server keeps it in the HttpOnly cookie `gatepass_refresh`,
+ * which page scripts cannot read (browsers; API.md "Cookies").
+ */
+export type ClientMode = 'body' | 'cookie';
+
+/** Why the client is no longer signed in. */
+export type SignedOutReason =
+  /** `logout()`, or `revokeSession()` of the current session. */
+  | 'logout'
+  /** `logoutAll()`. */
+  | 'logout_all'
+  /** The server refused to refresh: the session expired, was revoked, or the account was disabled. */
+  | 'session_ended';
+
+export type AuthEvent =
+  | { type: 'signed_in'; via: 'login' | 'restore'; expiresAt: number }
+  | { type: 'refreshed'; expiresAt: number }
+  | { type: 'signed_out'; reason: SignedOutReason; error?: GatepassApiError };
+
+export type AuthEventType = AuthEvent['type'];
+export type AuthEventOf<T extends AuthEventType> = Extract<AuthEvent, { type: T }>;
+
+/** What the client calls to reach the network: the global `fetch` unless told otherwise. */
+export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
+
+export interface GatepassClientOptions {
+  /**
+   * Where gatepass answers, e.g. `http://127.0.0.1:8000`. Defaults to the page's own origin in a
+   * browser; required elsewhere.
+   */
+  baseUrl?: string;
+  /** Defaults to `cookie` in a browser (a `document` exists) and `body` elsewhere. */
+  mode?: ClientMode;
+  /** Replaces the global fetch (instrumentation, proxies, tests). */
+  fetch?: FetchFunction;
+  /** Refresh this long before the access token expires (default 30 s). */
+  refreshMarginSeconds?: number;
+  /** Refresh on a timer before expiry even when no request is made (default true). */
+  autoRefresh?: boolean;
+  /** The clock (ms since the epoch) that expiry is judged by; `Date.now` by default. */
+  now?: () => number;
+}
+
+const COOKIE_HEADER = 'X-Gatepass-Cookie';
+/** Codes of a 401 after which one refresh may help: an expired token, or one revoked by a role change. */
+const REFRESHABLE_CODES = new Set(['token_expired', 'token_revoked']);
+/** Never refresh more often than this from the timer, whatever the margin. */
+const MIN_TIMER_MS = 1000;
+/** After a timer refresh failed for want of network, try again this much later. */
+const RETRY_TIMER_MS = 5000;
+/** setTimeout's largest delay (about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+function isBrowser(): boolean {
+  return typeof (globalThis as { document?: unknown }).document !== 'undefined';
+}
+
+function pageOrigin(): string | undefined {
+  return (globalThis as { location?: { origin?: string } }).location?.origin;
+}
+
+/** Node's timers would keep a process alive for a refresh nobody waits for; browsers' timers are numbers. */
+function unref(timer: ReturnType<typeof setTimeout>): void {
+  const handle: unknown = timer;
+  if (typeof handle === 'object' && handle !== null && 'unref' in handle && typeof handle.unref === 'function') handle.unref();
+}
+
+function isTokenResponse(value: unknown): value is TokenResponse {
+  if (typeof value !== 'object' || value === null) return false;
+  const body = value as Record<string, unknown>;
+  return typeof body.access_token === 'string' && typeof body.expires_in === 'number';
+}
+
+/**
+ * The gatepass client: logs in, keeps the access token in memory only, attaches it to requests,
+ * refreshes it shortly before expiry and once after a `401 token_expired` — never two refreshes at
+ * once — and reports sign-in, refresh and sign-out as events.
+ */
+export class GatepassClient {
+  readonly mode: ClientMode;
+  readonly baseUrl: string;
+  private readonly send: FetchFunction;
+  private readonly marginMs: number;
+  private readonly autoRefresh: boolean;
+  private readonly now: () => number;
+  private readonly listeners = new Set<(event: AuthEvent) => void>();
+
+  private token: string | null = null;
+  /** When the access token expires, on `now`'s clock (from `expires_in`, so server clock skew does not matter). */
+  private tokenExpiresAt = 0;
+  /** Body mode only: cookie mode never lets the refresh token reach script. */
+  private refreshToken: string | null = null;
+  /** The refresh in flight, which every caller joins (single flight). */
+  private refreshing: Promise<void> | null = null;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Bumped by every sign-in and sign-out, so that a refresh answering late cannot undo a logout. */
+  private generation = 0;
+  private disposed = false;
+
+  constructor(options: GatepassClientOptions = {}) {
+    this.mode = options.mode ?? (isBrowser() ? 'cookie' : 'body');
+    this.baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '');
+    if (this.baseUrl === '' && pageOrigin() === undefined) throw new TypeError('GatepassClient needs a baseUrl outside a browser');
+    const fetchImpl = options.fetch ?? ((input: string, init: RequestInit) => globalThis.fetch(input, init));
+    this.send = async (input, init) => {
+      try {
+        return await fetchImpl(input, this.mode === 'cookie' ? { credentials: 'include', ...init } : init);
+      } catch (error) {
+        // The caller's own AbortSignal: theirs to recognise, as with fetch.
+        if (error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')) throw error;
+        throw new GatepassNetworkError(`${init.method ?? 'GET'} ${input} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      }
+    };
+    this.marginMs = (options.refreshMarginSeconds ?? 30) * 1000;
+    this.autoRefresh = options.autoRefresh ?? true;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The current access token (memory only), or null when signed out. */
+  get accessToken(): string | null {
+    return this.token;
+  }
+
+  /** When the access token expires (ms on the client's clock), or null when signed out. */
+  get expiresAt(): number | null {
+    return this.token === null ? null : this.tokenExpiresAt;
+  }
+
+  get isSignedIn(): boolean {
+    return this.token !== null;
+  }
+
+  // --- events -------------------------------------------------------------------------------
+
+  /** Calls `listener` with every auth event; returns the function that unsubscribes it. */
+  subscribe(listener: (event: AuthEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Calls `listener` with each event of one type; returns the function that unsubscribes it. */
+  on<T extends AuthEventType>(type: T, listener: (event: AuthEventOf<T>) => void): () => void {
+    return this.subscribe((event) => {
+      if (event.type === type) listener(event as AuthEventOf<T>);
+    });
+  }
+
+  private emit(event: AuthEvent): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event);
+      } catch (error) {
+        // A failing listener must not break sign-in or refresh for the others.
+        console.error('gatepass client: an auth event listener threw', error);
+      }
+    }
+  }
+
+  // --- account and session calls --------------------------------------------------------------
+
+  /** Creates an account (it does not sign in). */
+  register(input: RegisterInput): Promise<User> {
+    return this.anonymous<User>('POST', '/auth/register', input);
+  }
+
+  /** Logs in and returns the user. In cookie mode the refresh token is set as the HttpOnly cookie. */
+  async login(credentials: Credentials): Promise<User> {
+    const response = await this.send(this.url('/auth/login'), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...(this.mode === 'cookie' && { [COOKIE_HEADER]: '1' }) },
+      body: JSON.stringify({ email: credentials.email, password: credentials.password }),
+    });
+    if (!response.ok) throw await errorFromResponse(response);
+    this.generation += 1;
+    this.accept(await this.readTokens(response));
+    this.emit({ type: 'signed_in', via: 'login', expiresAt: this.tokenExpiresAt });
+    return this.me();
+  }
+
+  /**
+   * Signs in again without a password when the server still holds a session for this client: in
+   * cookie mode, the refresh cookie that survived a page reload. Returns the user, or null when
+   * there is no session to restore.
+   */
+  async restore(): Promise<User | null> {
+    if (this.mode === 'body' && this.refreshToken === null) return null;
+    try {
+      await this.refresh();
+    } catch (error) {
+      // 401: no cookie at all, or an expired, revoked or already used one.
+      if (error instanceof GatepassApiError && error.status === 401) return null;
+      throw error;
+    }
+    return this.me();
+  }
+
+  /** Ends this session on the server (its refresh and access tokens stop working) and forgets the tokens. */
+  async logout(): Promise<void> {
+    try {
+      if (this.token !== null) {
+        const response = await this.fetch('/auth/logout', { method: 'POST', headers: this.mode === 'cookie' ? { [COOKIE_HEADER]: '1' } : {} });
+        // A 401 means the session is already over on the server: the goal is reached.
+        if (!response.ok && response.status !== 401) throw await errorFromResponse(response);
+      }
+    } finally {
+      this.endSession('logout');
+    }
+  }
+
+  /** Ends every session of the user, on every device. */
+  async logoutAll(): Promise<void> {
+    try {
+      const response = await this.fetch('/auth/logout-all', { method: 'POST' });
+      if (!response.ok && response.status !== 401) throw await errorFromResponse(response);
+    } finally {
+      this.endSession('logout_all');
+    }
+  }
+
+  me(): Promise<User> {
+    return this.request<User>('GET', '/users/me');
+  }
+
+  sessions(): Promise<Session[]> {
+    return this.request<Session[]>('GET', '/auth/sessions');
+  }
+
+  /** Ends one of the user's sessions; ending the current one signs this client out. */
+  async revokeSession(id: string): Promise<void> {
+    const current = this.currentSessionId();
+    await this.request<void>('DELETE', `/auth/sessions/${encodeURIComponent(id)}`);
+    if (id === current) this.endSession('logout');
+  }
+
+  /**
+   * A JSON call with the access token: resolves to the parsed body (undefined for 204), or rejects
+   * with a GatepassApiError carrying the server's status, code and detail.
+   */
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await this.fetch(path, {
+      method,
+      ...(body !== undefined && { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }),
+    });
+    return this.parse<T>(response);
+  }
+
+  // --- the authenticated fetch ----------------------------------------------------------------
+
+  /**
+   * `fetch` with the access token attached, for paths on the gatepass server (`/tasks`) or absolute
+   * URLs of its origin; the token is never sent anywhere else. The token is refreshed first when it
+   * is about to expire, and the request is sent once more after one refresh when the server answers
+   * `401 token_expired`. Resolves to the Response whatever its status, like fetch.
+   */
+  async fetch(input: string | URL, init: RequestInit = {}): Promise<Response> {
+    const url = this.url(input);
+    await this.freshToken();
+    const token = this.token;
+    const first = await this.send(url, this.withBearer(init, token));
+    if (first.status !== 401 || token === null || !REFRESHABLE_CODES.has(await codeOf(first))) return first;
+    // Another request may already have refreshed while this one was on its way.
+    if (this.token === token) {
+      if (!this.canRefresh()) return first;
+      try {
+        await this.refresh();
+      } catch (error) {
+        if (error instanceof GatepassApiError) return first;
+        throw error;
+      }
+    }
+    if (this.token === null) return first;
+    return this.send(url, this.withBearer(init, this.token));
+  }
+
+  /**
+   * Exchanges the refresh token (body, or cookie) for a new pair. Concurrent callers share one
+   * request. When the server refuses it, the client is signed out (`session_ended`).
+   */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.runRefresh().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  /** Stops the refresh timer; the client keeps working for explicit calls. */
+  dispose(): void {
+    this.disposed = true;
+    this.clearTimer();
+  }
+
+  // --- internals ------------------------------------------------------------------------------
+
+  private async runRefresh(): Promise<void> {
+    const generation = this.generation;
+    const wasSignedIn = this.token !== null;
+    let init: RequestInit;
+    if (this.mode === 'cookie') {
+      init = { method: 'POST', headers: { [COOKIE_HEADER]: '1' } };
+    } else {
+      if (this.refreshToken === null) throw new GatepassApiError(401, 'not_authenticated', 'Not signed in: no refresh token');
+      init = { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refresh_token: this.refreshToken }) };
+    }
+    const response = await this.send(this.url('/auth/refresh'), init);
+    if (!response.ok) {
+      const error = await errorFromResponse(response);
+      // The session cannot go on (expired, reused, revoked, disabled, no cookie); 429 and 5xx may pass.
+      if (generation === this.generation && [401, 403].includes(error.status)) this.endSession('session_ended', error);
+      throw error;
+    }
+    const tokens = await this.readTokens(response);
+    // A logout (or another login) happened meanwhile: this answer belongs to a finished session.
+    if (generation !== this.generation) return;
+    this.accept(tokens);
+    this.emit(wasSignedIn ? { type: 'refreshed', expiresAt: this.tokenExpiresAt } : { type: 'signed_in', via: 'restore', expiresAt: this.tokenExpiresAt });
+  }
+
+  /** Before a request: wait for a refresh in flight, or start one when the token is about to expire. */
+  private async freshToken(): Promise<void> {
+    if (this.refreshing !== null) {
+      await this.refreshing.catch(() => undefined);
+      return;
+    }
+    if (this.token !== null && this.canRefresh() && this.now() >= this.tokenExpiresAt - this.marginMs) {
+      // A failed refresh has already signed out (or the network is down): the request goes as it can.
+      await this.refresh().catch(() => undefined);
+    }
+  }
+
+  private canRefresh(): boolean {
+    return this.mode === 'cookie' || this.refreshToken !== null;
+  }
+
+  private accept(tokens: TokenResponse): void {
+    this.token = tokens.access_token;
+    this.tokenExpiresAt = this.now() + tokens.expires_in * 1000;
+    if (this.mode === 'body') this.refreshToken = tokens.refresh_token ?? null;
+    this.schedule();
+  }
+
+  private endSession(reason: SignedOutReason, error?: GatepassApiError): void {
+    const wasSignedIn = this.token !== null;
+    this.generation += 1;
+    this.token = null;
+    this.tokenExpiresAt = 0;
+    this.refreshToken = null;
+    this.clearTimer();
+    if (wasSignedIn) this.emit({ type: 'signed_out', reason, ...(error !== undefined && { error }) });
+  }
+
+  private schedule(delayMs?: number): void {
+    this.clearTimer();
+    if (!this.autoRefresh || this.disposed || this.token === null || !this.canRefresh()) return;
+    const delay = Math.min(MAX_TIMER_MS, delayMs ?? Math.max(MIN_TIMER_MS, this.tokenExpiresAt - this.marginMs - this.now()));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.refresh().catch((error: unknown) => {
+        // Refused: already signed out. Unreachable: try again a little later, while signed in.
+        if (!(error instanceof GatepassApiError)) this.schedule(RETRY_TIMER_MS);
+      });
+    }, delay);
+    unref(this.timer);
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private currentSessionId(): string | undefined {
+    if (this.token === null) return undefined;
+    try {
+      const sid = decodeToken(this.token).payload.sid;
+      return typeof sid === 'string' ? sid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A path on the server, or an absolute URL that must be on the server's origin. */
+  private url(input: string | URL): string {
+    const text = input instanceof URL ? input.href : input;
+    if (text.startsWith('/') && !text.startsWith('//')) return this.baseUrl + text;
+    const target = new URL(text);
+    const origin = this.baseUrl === '' ? pageOrigin() : new URL(this.baseUrl).origin;
+    if (target.origin !== origin) throw new TypeError(`GatepassClient sends its token only to ${origin ?? 'its server'}, not to ${target.origin}`);
+    return target.href;
+  }
+
+  private withBearer(init: RequestInit, token: string | null): RequestInit {
+    const headers = new Headers(init.headers);
+    if (token !== null) headers.set('Authorization', `Bearer ${token}`);
+    return { ...init, headers };
+  }
+
+  private async anonymous<T>(method: string, path: string, body: unknown): Promise<T> {
+    const response = await this.send(this.url(path), { method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    return this.parse<T>(response);
+  }
+
+  private async parse<T>(response: Response): Promise<T> {
+    if (!response.ok) throw await errorFromResponse(response);
+    if (response.status === 204) return undefined as T;
+    try {
+      return (await response.json()) as T;
+    } catch (error) {
+      throw new GatepassNetworkError(`${response.url} answered ${response.status} with a body that is not JSON`, { cause: error });
+    }
+  }
+
+  private async readTokens(response: Response): Promise<TokenResponse> {
+    const body = await this.parse<unknown>(response);
+    if (!isTokenResponse(body)) throw new GatepassNetworkError(`${response.url} answered without an access token`);
+    return body;
+  }
+}
+
+/** The `code` of an error answer, read from a copy so the caller still gets an unread Response. */
+async function codeOf(response: Response): Promise<string> {
+  try {
+    const body: unknown = await response.clone().json();
+    return typeof body === 'object' && body !== null && typeof (body as { code?: unknown }).code === 'string' ? (body as { code: string }).code : '';
+  } catch {
+    return '';
+  }
+}
+
+/** Same as `new GatepassClient(options)`. */
+export function createClient(options: GatepassClientOptions = {}): GatepassClient {
+  return new GatepassClient(options);
+}

@@ -1,0 +1,80 @@
+/** The bodies of the gatepass HTTP API (API.md) as the client sees them. */
+
+export interface User {
+  id: number;
+  email: string;
+  full_name: string | null;
+  /** `student`, `teacher` or `admin` with the default configuration. */
+  role: string;
+  is_active: boolean;
+  created_at: string;
+}
+
+/** Login and refresh answers; `refresh_token` is absent in cookie mode. */
+export interface TokenResponse {
+  access_token: string;
+  refresh_token?: string;
+  token_type: 'bearer';
+  expires_in: number;
+  refresh_expires_in: number;
+}
+
+export interface Session {
+  id: string;
+  created_at: string;
+  last_used_at: string;
+  user_agent: string | null;
+  ip: string | null;
+  /** The session of the access token that asked. */
+  current: boolean;
+}
+
+export interface Task {
+  id: number;
+  title: string;
+  description: string | null;
+  done: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AuditEvent {
+  id: number;
+  created_at: string;
+  event: string;
+  user_id: number | null;
+  actor_id: number | null;
+  ip: string | null;
+  user_agent: string | null;
+  details: Record<string, unknown>;
+}
+
+export interface UserPage {
+  items: User[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export interface AuditPage {
+  items: AuditEvent[];
+  next_before: number | null;
+}
+
+/** One item of a 422 answer (FastAPI's shape). */
+export interface ValidationIssue {
+  loc: (string | number)[];
+  msg: string;
+  type: string;
+}
+
+export interface RegisterInput {
+  email: string;
+  password: string;
+  full_name?: string;
+}
+
+export interface Credentials {
+  email: string;
+  password: string;
+}

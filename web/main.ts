@@ -1,0 +1,123 @@
+import { createClient, decodeToken, type AuthEvent, type User } from '../src/client/index.js';
+import { AdminView } from './admin.js';
+import { byId } from './dom.js';
+import { attempt, installErrorDismiss, showError, showStatus } from './feedback.js';
+import { SessionsView } from './sessions.js';
+import { TasksView } from './tasks.js';
+import { TokenView } from './token-view.js';
+
+/**
+ * The gatepass page: cookie mode, so the refresh token stays in the HttpOnly cookie and the access
+ * token in this module's memory — nothing in localStorage, sessionStorage or a readable cookie.
+ */
+const client = createClient({ mode: 'cookie' });
+const tokenView = new TokenView(client);
+const tasks = new TasksView(client);
+const sessions = new SessionsView(client);
+const admin = new AdminView(client);
+let user: User | null = null;
+
+type PageState = 'loading' | 'signed-in' | 'signed-out';
+
+function setState(state: PageState): void {
+  document.body.dataset.state = state;
+  byId('loading', HTMLParagraphElement).hidden = state !== 'loading';
+  byId('signed-out', HTMLElement).hidden = state !== 'signed-out';
+  byId('signed-in', HTMLElement).hidden = state !== 'signed-in';
+  byId('account', HTMLDivElement).hidden = state !== 'signed-in';
+}
+
+function roleOfToken(): string | undefined {
+  const token = client.accessToken;
+  if (token === null) return undefined;
+  const role = decodeToken(token).payload.role;
+  return typeof role === 'string' ? role : undefined;
+}
+
+/** Shows the signed-in page for `current` and loads its data. */
+async function enter(current: User): Promise<void> {
+  user = current;
+  byId('who', HTMLSpanElement).textContent = `${current.email} · ${current.role}`;
+  setState('signed-in');
+  tokenView.render();
+  const isAdmin = current.role === 'admin';
+  byId('admin-panel', HTMLElement).hidden = !isAdmin;
+  const loads = [tasks.load(), sessions.load(), ...(isAdmin ? [admin.load()] : [])];
+  const results = await Promise.allSettled(loads);
+  for (const result of results) if (result.status === 'rejected') showError(result.reason, 'Could not load your data');
+}
+
+function leave(): void {
+  user = null;
+  tokenView.clear();
+  tasks.clear();
+  sessions.clear();
+  admin.clear();
+  setState('signed-out');
+  byId('login-email', HTMLInputElement).focus();
+}
+
+function onAuthEvent(event: AuthEvent): void {
+  if (event.type === 'refreshed') {
+    tokenView.render(true);
+    // A role change ends the old token; the refreshed one carries the new role.
+    if (user !== null && roleOfToken() !== user.role) void client.me().then(enter, (error: unknown) => showError(error));
+  } else if (event.type === 'signed_out') {
+    leave();
+    if (event.reason === 'session_ended') showError(event.error ?? 'The session ended', 'Your session ended; please log in again');
+    else showStatus(event.reason === 'logout_all' ? 'Logged out on every device.' : 'Logged out.');
+  }
+}
+
+function fieldValue(id: string): string {
+  return byId(id, HTMLInputElement).value;
+}
+
+function installForms(): void {
+  byId('login-form', HTMLFormElement).addEventListener('submit', (event) => {
+    event.preventDefault();
+    void attempt(async () => {
+      const current = await client.login({ email: fieldValue('login-email').trim(), password: fieldValue('login-password') });
+      byId('login-password', HTMLInputElement).value = '';
+      showStatus(`Logged in as ${current.email}.`);
+      await enter(current);
+    }, 'Login failed');
+  });
+
+  byId('register-form', HTMLFormElement).addEventListener('submit', (event) => {
+    event.preventDefault();
+    const fullName = fieldValue('register-name').trim();
+    void attempt(async () => {
+      const created = await client.register({
+        email: fieldValue('register-email').trim(),
+        password: fieldValue('register-password'),
+        ...(fullName !== '' && { full_name: fullName }),
+      });
+      byId('register-form', HTMLFormElement).reset();
+      byId('login-email', HTMLInputElement).value = created.email;
+      showStatus(`Account ${created.email} created — now log in.`);
+      byId('login-password', HTMLInputElement).focus();
+    }, 'Registration failed');
+  });
+
+  byId('logout', HTMLButtonElement).addEventListener('click', () => void attempt(() => client.logout(), 'Logout failed'));
+  byId('logout-all', HTMLButtonElement).addEventListener('click', () => void attempt(() => client.logoutAll(), 'Logout failed'));
+}
+
+async function boot(): Promise<void> {
+  installErrorDismiss();
+  installForms();
+  client.subscribe(onAuthEvent);
+  setState('loading');
+  try {
+    // The silent refresh: the HttpOnly cookie survived the reload, the access token did not.
+    const restored = await client.restore();
+    if (restored === null) leave();
+    else await enter(restored);
+  } catch (error) {
+    leave();
+    showError(error, 'Could not check for a session');
+  }
+}
+
+void boot();
