@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: runs every section in order, then writes bench/RESULTS.md and bench/results.json.
  *
- *   npm run bench                          the full suite (~8 minutes on 2 cores); the recorded results
+ *   npm run bench                          the full suite (~9 minutes on 2 cores); the recorded results
  *   npm run bench -- --only=verification   some sections (ids below); written to bench/out/ instead
  *   npm run bench -- --quick               short runs to try the harness; also written to bench/out/
  *
@@ -14,12 +14,14 @@ import path from 'node:path';
 import { BENCH_DIR, installCleanup, killAllChildren, REPO_DIR } from './lib/processes.js';
 import { fmt, ratioTable, type BenchContext, type Section, type SectionOutcome } from './lib/report.js';
 import { loginStorm } from './sections/login-storm.js';
+import { loginTiming } from './sections/login-timing.js';
 import { memoryFootprint } from './sections/memory.js';
 import { protectedRoute } from './sections/protected-route.js';
 import { refreshRotation } from './sections/refresh-rotation.js';
+import { scaleOut } from './sections/scale-out.js';
 import { verificationFloor } from './sections/verification.js';
 
-const SECTIONS: Section[] = [verificationFloor, protectedRoute, loginStorm, refreshRotation, memoryFootprint];
+const SECTIONS: Section[] = [verificationFloor, protectedRoute, loginStorm, refreshRotation, scaleOut, memoryFootprint, loginTiming];
 
 const PACKAGES = ['fastify', 'kysely', 'better-sqlite3', 'pg', '@node-rs/argon2', 'autocannon', 'express', 'jsonwebtoken', 'fast-jwt', 'bcryptjs', 'tsx'];
 
@@ -178,6 +180,7 @@ async function main(): Promise<number> {
     tmpRoot,
     quick,
     postgresUrl: process.env.GATEPASS_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    redisUrl: process.env.GATEPASS_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
     log: (message) => console.log(message),
   };
   const selected = only === undefined ? SECTIONS : SECTIONS.filter((s) => only.includes(s.id));

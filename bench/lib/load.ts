@@ -14,6 +14,8 @@ export interface LoadOptions {
   body?: string;
   /** Per-connection request setup (e.g. a chain of refresh tokens); replaces method/headers/body. */
   setupClient?: (client: autocannon.Client) => void;
+  /** Receives the run's 2xx latencies (ms, sorted), e.g. to merge the percentiles of runs made in parallel. */
+  onLatencies?: (sorted: Float64Array) => void;
 }
 
 export interface LoadResult {
@@ -62,6 +64,7 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
         if (error !== null) return reject(error);
         const elapsedSeconds = (performance.now() - started) / 1000;
         const sorted = latencies.sorted();
+        options.onLatencies?.(sorted);
         resolve({
           requestsPerSecond: ok / elapsedSeconds,
           p50Ms: percentileOfSorted(sorted, 50),

@@ -1,12 +1,16 @@
-/** A DESIGN.md target checked within this run: `value` compared with `threshold`. */
+/**
+ * A DESIGN.md target checked within this run: `value` compared with `threshold`. `within` means
+ * |value − 1| ≤ threshold (a ratio that should be 1, e.g. two timings that should match); `info`
+ * is a figure recorded beside the targets with no target of its own (threshold null, met null).
+ */
 export interface Ratio {
   section: string;
   name: string;
   /** e.g. "gatepass ns/op ÷ bare HMAC ns/op" */
   definition: string;
   value: number | null;
-  comparator: '<=' | '>=' | '<';
-  threshold: number;
+  comparator: '<=' | '>=' | '<' | 'within' | 'info';
+  threshold: number | null;
   unit: string;
   /** null when a side could not be measured (the reason is in `note`). */
   met: boolean | null;
@@ -16,8 +20,9 @@ export interface Ratio {
 export function ratio(fields: Omit<Ratio, 'met'>): Ratio {
   const { value, comparator, threshold } = fields;
   let met: boolean | null = null;
-  if (value !== null && Number.isFinite(value)) {
-    met = comparator === '<=' ? value <= threshold : comparator === '<' ? value < threshold : value >= threshold;
+  if (value !== null && Number.isFinite(value) && threshold !== null && comparator !== 'info') {
+    if (comparator === 'within') met = Math.abs(value - 1) <= threshold;
+    else met = comparator === '<=' ? value <= threshold : comparator === '<' ? value < threshold : value >= threshold;
   }
   return { ...fields, met };
 }
@@ -47,6 +52,8 @@ export interface BenchContext {
   /** Durations are cut short (for trying the harness out, never for recorded results). */
   quick: boolean;
   postgresUrl: string;
+  /** GATEPASS_TEST_REDIS_URL, default redis://127.0.0.1:6379 (the scale-out section). */
+  redisUrl: string;
   log(message: string): void;
 }
 
@@ -80,8 +87,15 @@ export function fmtRatio(value: number | null): string {
 }
 
 export function verdict(r: Ratio): string {
+  if (r.comparator === 'info') return r.value === null || !Number.isFinite(r.value) ? 'not measured' : 'information, no target';
   if (r.met === null) return 'not measured';
   return r.met ? 'met' : '**not met**';
+}
+
+function target(r: Ratio): string {
+  if (r.comparator === 'info' || r.threshold === null) return '—';
+  if (r.comparator === 'within') return `1× ± ${fmt(r.threshold * 100, 0)}%`;
+  return `${r.comparator === '>=' ? '≥' : r.comparator === '<=' ? '≤' : '<'} ${r.unit === '×' ? `${r.threshold}×` : `${r.threshold} ${r.unit}`}`;
 }
 
 export function ratioTable(ratios: Ratio[]): string[] {
@@ -91,7 +105,7 @@ export function ratioTable(ratios: Ratio[]): string[] {
       r.name,
       r.definition,
       r.unit === '×' ? fmtRatio(r.value) : `${fmt(r.value, r.unit === 'ms' ? 2 : 1)} ${r.unit}`,
-      `${r.comparator === '>=' ? '≥' : r.comparator === '<=' ? '≤' : '<'} ${r.unit === '×' ? `${r.threshold}×` : `${r.threshold} ${r.unit}`}`,
+      target(r),
       verdict(r) + (r.note !== undefined ? ` (${r.note})` : ''),
     ]),
     2,

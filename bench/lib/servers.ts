@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { hashPassword, insertUsers, openMigrated } from './gatepass-internals.js';
 import { requestJson } from './load.js';
@@ -71,8 +72,9 @@ export interface RunningServer {
   token: string;
 }
 
-export async function startGatepass(name: string, cwd: string, env: Record<string, string>): Promise<ChildServer> {
-  return startServer({ name, command: process.execPath, args: tsNodeArgs('servers/gatepass.ts'), cwd, env });
+/** `readyPath`: polled until it answers 2xx (default /ping; /health/ready also waits for Redis and the database). */
+export async function startGatepass(name: string, cwd: string, env: Record<string, string>, readyPath?: string): Promise<ChildServer> {
+  return startServer({ name, command: process.execPath, args: tsNodeArgs('servers/gatepass.ts'), cwd, env, ...(readyPath !== undefined && { readyPath }) });
 }
 
 export interface TokenPairBody {
@@ -192,6 +194,54 @@ export async function privatePostgresSchema(postgresUrl: string): Promise<{ url:
         await client.query(`drop schema if exists ${schema} cascade`);
       } finally {
         await client.end();
+      }
+    },
+  };
+}
+
+/**
+ * A private key prefix on the Redis of `redisUrl` (`gp_bench_…`, for REDIS_PREFIX), after a PING shows
+ * Redis answers; `drop` deletes every key under it.
+ */
+export async function privateRedisPrefix(redisUrl: string): Promise<{ prefix: string; serverVersion: string; drop(): Promise<void> }> {
+  const connect = async (): Promise<Redis> => {
+    const client = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    // ioredis reports the cause (ECONNREFUSED, …) as an event and rejects connect() with a vaguer "Connection is closed".
+    let cause: Error | undefined;
+    client.on('error', (error: Error) => {
+      cause ??= error;
+    });
+    try {
+      await client.connect();
+      if ((await client.ping()) !== 'PONG') throw new Error('PING did not answer PONG');
+    } catch (error) {
+      client.disconnect();
+      throw cause ?? error;
+    }
+    return client;
+  };
+  const prefix = `gp_bench_${randomBytes(6).toString('hex')}`;
+  const client = await connect();
+  let serverVersion = '?';
+  try {
+    serverVersion = /redis_version:(\S+)/.exec(await client.info('server'))?.[1] ?? '?';
+  } finally {
+    client.disconnect();
+  }
+  return {
+    prefix,
+    serverVersion,
+    drop: async () => {
+      const cleaner = await connect();
+      try {
+        let cursor = '0';
+        do {
+          const [next, keys] = await cleaner.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+          if (keys.length > 0) await cleaner.del(...keys);
+          cursor = next;
+        } while (cursor !== '0');
+      } finally {
+        cleaner.disconnect();
       }
     },
   };

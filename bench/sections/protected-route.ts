@@ -4,8 +4,13 @@ import { fmt, fmtRatio, ratio, table, type BenchContext, type Ratio, type Sectio
 import { assertAuthorized, bareOnSqlite, fastifyGuardOnly, gatepassOnSqlite, startExpress, startFastapi, type RunningServer } from '../lib/servers.js';
 
 const USERS = 1000;
-const CONNECTIONS = 10;
-const ROUTES = [
+/** Also the total of the scale-out section, which measures the same routes with the same plan. */
+export const CONNECTIONS = 10;
+/** Warm-up, runs and run length of every HTTP throughput measurement on these routes (shared with the scale-out section). */
+export function httpPlan(quick: boolean): { warmup: number; runs: number; seconds: number } {
+  return quick ? { warmup: 0.5, runs: 1, seconds: 1 } : { warmup: 2, runs: 3, seconds: 5 };
+}
+export const ROUTES = [
   { id: 'db-free', path: '/bench/protected', label: 'DB-free protected route (GET /bench/protected)' },
   { id: 'users-me', path: '/users/me', label: 'GET /users/me (token check + user lookup)' },
 ] as const;
@@ -37,7 +42,7 @@ export const protectedRoute: Section = {
   id: 'protected',
   title: '2. Protected route (req/s and latency over HTTP)',
   async run(context) {
-    const plan = context.quick ? { warmup: 0.5, runs: 1, seconds: 1 } : { warmup: 2, runs: 3, seconds: 5 };
+    const plan = httpPlan(context.quick);
     const python = await ensureFastapiSeed(context.log);
     const versions: Record<string, string> = {};
     if (python.available) {
