@@ -77,7 +77,14 @@ export async function createServices(settings: Settings, options: ServiceOptions
   const tokens = new TokenService(settings.jwt, accessKeys, now);
   const metrics = new Metrics();
   const audit = new AuditLog(database.db, now, (event) => metrics.countEvent(event));
-  const sessions = new SessionService(database.db, tokens, revocations, audit, settings, now);
+  const sessions = new SessionService(
+    database.db,
+    tokens,
+    revocations,
+    audit,
+    { refreshReuseGraceSeconds: settings.refreshReuseGraceSeconds, lockSessionFirst: database.dialect === 'postgres' },
+    now,
+  );
   metrics.trackActiveSessions(() => sessions.countLiveSessions());
   const passwords = new PasswordHasher(settings.passwordHashConcurrency);
   const lockout = new AccountLockout(counters, {

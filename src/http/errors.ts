@@ -50,9 +50,10 @@ function sendGatepassError(reply: FastifyReply, error: GatepassError): FastifyRe
 
 /**
  * Failures of a backing service rather than of the request: the client may retry, so they answer
- * 503, not 500. PostgreSQL class 08 (connection) and 57P0x (shutdown), socket errors, a busy SQLite.
+ * 503, not 500. PostgreSQL class 08 (connection), 57P0x (shutdown), 40001/40P01 (serialization
+ * failure, deadlock: the transaction was rolled back whole), socket errors, a busy SQLite.
  */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '53300', '57P01', '57P02', '57P03', 'SQLITE_BUSY']);
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '53300', '57P01', '57P02', '57P03', '40001', '40P01', 'SQLITE_BUSY']);
 
 function isUnavailable(error: { code?: unknown; message?: string }): boolean {
   const code = typeof error.code === 'string' ? error.code : '';

@@ -43,7 +43,15 @@ export class SessionService {
     private readonly tokens: TokenService,
     private readonly revocations: Revocations,
     private readonly audit: AuditLog,
-    private readonly options: { refreshReuseGraceSeconds: number },
+    private readonly options: {
+      refreshReuseGraceSeconds: number;
+      /**
+       * Lock the session row first in every rotation (PostgreSQL). Without it, the winner locks the
+       * token then the session while a reuse revokes the session then its tokens: concurrent
+       * refreshes of one token deadlocked (seen in CI). SQLite runs one write transaction at a time.
+       */
+      lockSessionFirst: boolean;
+    },
     private readonly now: Clock = Date.now,
   ) {
     this.sessions = new SessionRepository(db);
@@ -76,6 +84,7 @@ export class SessionService {
     const userId = Number(claims.sub);
     const outcome = await this.db.transaction().execute(async (trx): Promise<RotationOutcome> => {
       const sessions = this.sessions.withExecutor(trx);
+      if (this.options.lockSessionFirst) await sessions.lockSession(claims.sid);
       const now = this.now();
       const claimed = await sessions.claimRefreshToken(claims.jti, now);
       const record = await sessions.findRefreshToken(claims.jti);

@@ -25,6 +25,11 @@ export class SessionRepository {
       .execute();
   }
 
+  /** Takes the session row's lock until the transaction ends (PostgreSQL's SELECT … FOR UPDATE). */
+  async lockSession(id: string): Promise<void> {
+    await this.db.selectFrom('sessions').select('id').where('id', '=', id).forUpdate().execute();
+  }
+
   async findSession(id: string): Promise<SessionRow | undefined> {
     return this.db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
   }
