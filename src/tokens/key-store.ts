@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { JwtSettings } from '../config/settings.js';
 import {
@@ -54,7 +54,7 @@ export class KeyStoreError extends Error {
 }
 
 const MANIFEST = 'keys.json';
-/** How often the manifest's modification time is checked, so that `gatepass keys rotate` reaches running servers. */
+/** How often the manifest is reread, so that `gatepass keys rotate` reaches running servers. */
 const RELOAD_CHECK_MS = 1000;
 
 function generatePair(algorithm: AsymmetricAlgorithm): KeyObject {
@@ -83,7 +83,8 @@ export class KeyStore implements AccessKeys {
   private manifest: Manifest = { active: '', keys: [] };
   private signing: SigningKey | undefined;
   private privateKeys = new Map<string, KeyObject>();
-  private loadedMtime = -1;
+  /** The manifest's text as last loaded: a change is a different text, whatever the file times say. */
+  private loadedText = '';
   private nextCheck = 0;
   private cachedResolver: KeyResolver = keyResolver([]);
   /** The kids behind cachedResolver, to rebuild it only when the set changes. */
@@ -204,7 +205,9 @@ export class KeyStore implements AccessKeys {
     if (now < this.nextCheck) return;
     this.nextCheck = now + RELOAD_CHECK_MS;
     try {
-      if (statSync(path.join(this.dir, MANIFEST)).mtimeMs !== this.loadedMtime) this.reload();
+      // The text, not the modification time: two writes within the file system's timestamp tick
+      // (a rotation and a retirement in one script) leave the time unchanged. The file is small.
+      if (readFileSync(path.join(this.dir, MANIFEST), 'utf8') !== this.loadedText) this.reload();
     } catch {
       // Keep serving with the keys in memory; the next check tries again.
     }
@@ -214,8 +217,8 @@ export class KeyStore implements AccessKeys {
 
   private reload(): void {
     const file = path.join(this.dir, MANIFEST);
-    this.loadedMtime = statSync(file).mtimeMs;
-    const manifest = JSON.parse(readFileSync(file, 'utf8')) as Manifest;
+    const text = readFileSync(file, 'utf8');
+    const manifest = JSON.parse(text) as Manifest;
     if (!manifest.keys.some((info) => info.kid === manifest.active)) throw new KeyStoreError(`${file} names no active key`);
     for (const info of manifest.keys) {
       if (info.algorithm !== this.algorithm) {
@@ -226,6 +229,7 @@ export class KeyStore implements AccessKeys {
     for (const kid of this.privateKeys.keys()) if (!manifest.keys.some((info) => info.kid === kid)) this.privateKeys.delete(kid);
     const active = this.privateKeyOf(manifest.active);
     this.signing = createAsymmetricSigningKey(this.algorithm, active, createPublicKey(active), manifest.active);
+    this.loadedText = text;
     this.resolvedKids = '';
     this.rebuildResolverIfNeeded();
   }

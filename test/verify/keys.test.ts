@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { constants, createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -258,6 +258,31 @@ describe('key rotation with a controlled clock (ES256)', () => {
     const tokenB = (await login(t.app, user)).access_token;
     assert.notEqual(headerOf(tokenB).kid, kidA);
     assertMe(await me(t.app, tokenB), user.id, 'token of the new key');
+  });
+
+  it('a manifest rewritten within one file-system timestamp tick is still reread', async (context) => {
+    // File times here advance in ticks of a few milliseconds, so a rotation and a retirement in one
+    // script can leave the manifest's modification time as the server last saw it. Setting a
+    // whole-second time (exactly representable) before and after the change makes that case certain.
+    let clock = Date.now();
+    const t = await createTestApp('sqlite', { JWT_ALGORITHM: 'ES256' }, { now: () => clock });
+    context.after(() => t.close());
+    const user = await signUp(t.app);
+    const tokenA = user.tokens.access_token;
+    const kidA = String(headerOf(tokenA).kid);
+    const manifest = path.join(t.settings.jwt.keysDir, 'keys.json');
+    assert.ok(existsSync(manifest), `expected the manifest at ${manifest}`);
+    const tick = Math.floor(Date.now() / 1000) - 60;
+    utimesSync(manifest, tick, tick);
+    clock += 1_001;
+    assertMe(await me(t.app, tokenA), user.id, 'the server has read the manifest at its whole-second time');
+    rotateKeys(t.settings);
+    retireKey(t.settings, kidA);
+    utimesSync(manifest, tick, tick);
+    assert.equal(statSync(manifest).mtimeMs, tick * 1000);
+    clock += 1_001;
+    assertInvalid(await me(t.app, tokenA), 'token of a key retired under an unchanged modification time');
+    assert.ok(!(await kidsOf(t.app)).includes(kidA), 'the retired key is not published');
   });
 
   it('the CLI binary: keys list shows active and verifying; retire of the active key fails, of an unknown kid fails', async (context) => {
