@@ -29,15 +29,20 @@ declare module 'fastify' {
 
 export type GatepassApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
-/** Log fields that could hold a credential; pino replaces their values. */
+/**
+ * Log fields that could hold a credential; pino replaces their values. Explicit paths only: with a
+ * wildcard path (`*.password`), pino runs the redaction on the bindings of the child logger that
+ * Fastify creates for every request, which cost about a fifth of a small route's throughput.
+ * Nothing logs request bodies; these cover a credential passed to a log call by name or in a body.
+ */
 const LOG_REDACTIONS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'res.headers["set-cookie"]',
   ...['password', 'current_password', 'new_password', 'token', 'access_token', 'refresh_token', 'secret'].flatMap((field) => [
     field,
-    `*.${field}`,
-    `*.*.${field}`,
+    `body.${field}`,
+    `req.body.${field}`,
   ]),
 ];
 
@@ -95,12 +100,16 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
   installErrorHandling(app);
   await installSecurityHeaders(app, settings);
   await installBodyParsing(app);
-  await app.register(cookie);
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   installValidation(app, SHARED_SCHEMAS);
   await registerDocs(app);
   await registerWebPage(app);
 
-  for (const routes of [healthRoutes, authRoutes, sessionRoutes, userRoutes, taskRoutes, adminRoutes, metricsRoutes]) routes(app, routeServices);
+  // Only the auth routes read or set a cookie (cookie mode), so only they pay for parsing them.
+  await app.register(async (auth) => {
+    await auth.register(cookie);
+    authRoutes(auth, routeServices);
+  });
+  for (const routes of [healthRoutes, sessionRoutes, userRoutes, taskRoutes, adminRoutes, metricsRoutes]) routes(app, routeServices);
   return app;
 }
