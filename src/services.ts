@@ -10,12 +10,13 @@ import type { Logger } from './logging.js';
 import { OutboxMailer, SmtpMailer } from './mail/mailer.js';
 import { Metrics } from './metrics/metrics.js';
 import { PasswordHasher } from './passwords/hashing.js';
-import { LocalRevocationBus, RedisRevocationBus } from './sessions/revocation-bus.js';
+import { DatabaseRevocationFeed, RedisRevocationBus } from './sessions/revocation-bus.js';
 import { RevocationList } from './sessions/revocation-list.js';
 import { Revocations } from './sessions/revocations.js';
 import { SessionService } from './sessions/session-service.js';
 import { openDatabase, type DatabaseHandle } from './store/database.js';
 import { migrateToLatest } from './store/migrations.js';
+import { RevocationRepository } from './store/revocations.js';
 import { TaskRepository } from './store/tasks.js';
 import { openAccessKeys } from './tokens/key-store.js';
 import { TokenService, type Clock } from './tokens/token-service.js';
@@ -56,7 +57,10 @@ export async function createServices(settings: Settings, options: ServiceOptions
   // Keys first: a missing key stops the start before anything is opened that would need closing.
   const accessKeys = openAccessKeys(settings.jwt, { createIfEmpty: settings.env !== 'production', now });
   const database = openDatabase(settings.databaseUrl, options.cwd);
-  const bus = settings.redisUrl === undefined ? new LocalRevocationBus() : new RedisRevocationBus(settings.redisUrl, settings.redisPrefix, options.log);
+  const bus =
+    settings.redisUrl === undefined
+      ? new DatabaseRevocationFeed(new RevocationRepository(database.db), options.log)
+      : new RedisRevocationBus(settings.redisUrl, settings.redisPrefix, options.log);
   // Counters live beside the revocation bus: in Redis when configured, so every instance shares them.
   const counters = bus instanceof RedisRevocationBus ? new RedisCounterStore(bus.commands, settings.redisPrefix) : new MemoryCounterStore(now);
   // An access token is honoured until exp + leeway, so a revocation must be remembered that long.

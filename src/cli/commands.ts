@@ -72,7 +72,7 @@ async function userIdByEmail(services: Services, email: string): Promise<number>
   return user.id;
 }
 
-/** Changes a role as an admin would: the user's older access tokens stop working at once. */
+/** Changes a role as an admin would: running servers refuse the user's older access tokens within a second. */
 export async function setRole(settings: Settings, email: string, role: Role): Promise<string> {
   return withServices(settings, async (services) => {
     const user = await services.admin.updateUser({ userId: null, client: CLI_CLIENT }, await userIdByEmail(services, email), { role });

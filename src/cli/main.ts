@@ -31,7 +31,8 @@ Commands:
   user create --email E [--role R] [--full-name N] [--password-stdin]
                                  create an account (the password is prompted, or read from stdin)
   user set-role --email E --role R
-                                 change a role; the user's older access tokens stop working at once
+                                 change a role; running servers refuse the user's older access
+                                 tokens within a second (at once with Redis)
   user deactivate --email E      deactivate an account and end all its sessions
   secret generate [--bytes N]    print a random secret for JWT_SECRET / JWT_REFRESH_SECRET
   keys generate|rotate|list|retire <kid>

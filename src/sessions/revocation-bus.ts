@@ -1,6 +1,6 @@
 import type { Logger } from '../logging.js';
 import { connectRedis, type RedisConnection } from './redis-connection.js';
-import type { Revocation } from '../store/revocations.js';
+import type { Revocation, RevocationRepository } from '../store/revocations.js';
 
 export interface RevocationBusHandlers {
   /** A revocation made by any instance (this one included; applying twice is harmless). */
@@ -22,13 +22,73 @@ export interface RevocationBus {
   close(): Promise<void>;
 }
 
-/** One process: nobody else to tell. */
-export class LocalRevocationBus implements RevocationBus {
-  readonly healthy = true;
-  readonly status = 'ok';
-  async start(): Promise<void> {}
+/** How often a server without Redis reads the revocations that other processes stored. */
+export const REVOCATION_POLL_MS = 1000;
+/**
+ * How far back each read goes. On PostgreSQL, numbers are taken at insert and two transactions can
+ * commit out of order, so a row may appear below the newest number already seen; on SQLite, writes
+ * are serialised and rows appear in order. Applying a revocation twice is harmless.
+ */
+const REREAD_IDS = 64;
+
+/**
+ * Without Redis, the database is the bus: every revocation is a row of the revocations table
+ * (written before it is announced), and this reads the rows added since the last read, once a
+ * second. So processes that share the database — the CLI's `user set-role` and `user deactivate`,
+ * a second instance — reach a running server within about a second. A read that fails makes the
+ * bus unhealthy (checks fail closed) until one succeeds, which then catches up on every row missed.
+ */
+export class DatabaseRevocationFeed implements RevocationBus {
+  private lastId = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private reading: Promise<void> | undefined;
+  private failing = false;
+
+  constructor(
+    private readonly repository: RevocationRepository,
+    private readonly log: Logger,
+    private readonly intervalMs = REVOCATION_POLL_MS,
+  ) {}
+
+  get healthy(): boolean {
+    return !this.failing;
+  }
+
+  get status(): string {
+    return this.failing ? 'database unreadable' : 'ok';
+  }
+
+  async start(handlers: RevocationBusHandlers): Promise<void> {
+    // The number first, then the rebuild: a row added in between is both loaded and read again.
+    this.lastId = await this.repository.lastId();
+    await handlers.onResync();
+    this.timer = setInterval(() => {
+      this.reading ??= this.read(handlers).finally(() => (this.reading = undefined));
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  private async read(handlers: RevocationBusHandlers): Promise<void> {
+    try {
+      for (const { id, revocation } of await this.repository.numberedAfter(Math.max(0, this.lastId - REREAD_IDS))) {
+        handlers.onRevocation(revocation);
+        this.lastId = Math.max(this.lastId, id);
+      }
+      if (this.failing) this.log.info('revocations readable again; caught up with the database');
+      this.failing = false;
+    } catch (error) {
+      if (!this.failing) this.log.error({ err: error }, 'cannot read revocations from the database: refusing requests that need revocation state until it answers');
+      this.failing = true;
+    }
+  }
+
+  /** The row in the database is the message. */
   async publish(): Promise<void> {}
-  async close(): Promise<void> {}
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.reading;
+  }
 }
 
 

@@ -20,9 +20,8 @@ export class Revocations {
     this.repository = new RevocationRepository(db);
   }
 
-  /** Loads the live revocations and starts listening to other instances. */
+  /** Starts listening to other instances; the bus has the live revocations loaded (onResync) before it resolves. */
   async start(): Promise<void> {
-    await this.reload();
     await this.bus.start({ onRevocation: (revocation) => this.list.apply(revocation), onResync: () => this.reload() });
   }
 

@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import type { Database } from './schema.js';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, RevocationsTable } from './schema.js';
 
 /**
  * A revocation as stored, broadcast and applied: a session (every access token of it), or a user's
@@ -28,15 +28,32 @@ export class RevocationRepository {
   /** Every revocation that can still matter at `now`. */
   async active(now: number): Promise<Revocation[]> {
     const rows = await this.db.selectFrom('revocations').selectAll().where('expires_at', '>', now).execute();
-    return rows.map((row) =>
-      row.session_id !== null
-        ? { kind: 'session', sessionId: row.session_id, userId: row.user_id, expiresAt: row.expires_at }
-        : { kind: 'user', userId: row.user_id, issuedBefore: row.issued_before ?? 0, expiresAt: row.expires_at },
-    );
+    return rows.map(toRevocation);
+  }
+
+  /** The number of the newest stored revocation; 0 when there is none. */
+  async lastId(): Promise<number> {
+    const row = await this.db
+      .selectFrom('revocations')
+      .select((eb) => eb.fn.max('id').as('last'))
+      .executeTakeFirst();
+    return Number(row?.last ?? 0);
+  }
+
+  /** The revocations numbered above `afterId`, in order, with their numbers. */
+  async numberedAfter(afterId: number): Promise<{ id: number; revocation: Revocation }[]> {
+    const rows = await this.db.selectFrom('revocations').selectAll().where('id', '>', afterId).orderBy('id').execute();
+    return rows.map((row) => ({ id: row.id, revocation: toRevocation(row) }));
   }
 
   /** Forgets revocations no token can need any more. */
   async deleteExpired(now: number): Promise<void> {
     await this.db.deleteFrom('revocations').where('expires_at', '<=', now).execute();
   }
+}
+
+function toRevocation(row: Selectable<RevocationsTable>): Revocation {
+  return row.session_id !== null
+    ? { kind: 'session', sessionId: row.session_id, userId: row.user_id, expiresAt: row.expires_at }
+    : { kind: 'user', userId: row.user_id, issuedBefore: row.issued_before ?? 0, expiresAt: row.expires_at };
 }

@@ -7,9 +7,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadSettings } from '../../src/config/settings.js';
 import { buildApp, type GatepassApp } from '../../src/http/app.js';
+import { REVOCATION_POLL_MS } from '../../src/sessions/revocation-bus.js';
 import { createHmacKey, signJws } from '../../src/tokens/jws.js';
 import { claimsOf, get, post, type Tokens } from '../helpers/client.js';
-import { REPO_ROOT, startInstance } from '../helpers/instances.js';
+import { REPO_ROOT, startInstance, waitFor } from '../helpers/instances.js';
 
 /** The built binary (npm test builds before testing), as `npx gatepass` runs it. */
 const BIN = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
@@ -126,33 +127,46 @@ describe('the gatepass CLI (real binary, temporary SQLite database)', () => {
     assert.match(weak.stderr, /password: Password is too common/);
   });
 
-  it('user set-role changes the role; the older access token is refused and a refresh carries the new role', async () => {
+  it('user set-role changes the role; a running server refuses the older access token within about a second, and a refresh carries the new role', async () => {
     assert.equal((await gatepass(['user', 'create', '--email', 'pupil@example.com', '--password-stdin'], 'Pupil-Passphrase-Long-3')).code, 0);
-    const before = await freshApp();
-    const tokens = (await post(before, '/auth/login', { email: 'pupil@example.com', password: 'Pupil-Passphrase-Long-3' })).json<Tokens>();
+    const running = await freshApp();
+    const tokens = (await post(running, '/auth/login', { email: 'pupil@example.com', password: 'Pupil-Passphrase-Long-3' })).json<Tokens>();
     assert.equal(claimsOf(tokens.access_token).role, 'student');
+    assert.equal((await get(running, '/users/me', tokens.access_token)).statusCode, 200);
     const run = await gatepass(['user', 'set-role', '--email', 'pupil@example.com', '--role', 'teacher']);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /now has role teacher/);
-    // Without Redis a running server learns of it at its next start (with REDIS_URL, at once).
-    const after = await freshApp();
-    const stale = await get(after, '/users/me', tokens.access_token);
-    assert.equal(stale.statusCode, 401);
-    assert.equal(stale.json<{ code: string }>().code, 'token_revoked');
-    const refreshed = (await post(after, '/auth/refresh', { refresh_token: tokens.refresh_token })).json<Tokens>();
+    // No Redis here: the running server reads the revocation from the shared database.
+    await waitFor(
+      'the running server to refuse the token minted before the role change',
+      async () => (await get(running, '/users/me', tokens.access_token)).json<{ code?: string }>().code === 'token_revoked',
+      REVOCATION_POLL_MS * 3,
+    );
+    const refreshed = (await post(running, '/auth/refresh', { refresh_token: tokens.refresh_token })).json<Tokens>();
     assert.equal(claimsOf(refreshed.access_token).role, 'teacher');
-    assert.equal((await get(after, '/admin/users', refreshed.access_token)).statusCode, 200);
+    assert.equal((await get(running, '/admin/users', refreshed.access_token)).statusCode, 200);
+    // And a server started afterwards knows it from the start.
+    const stale = await get(await freshApp(), '/users/me', tokens.access_token);
+    assert.equal(stale.json<{ code: string }>().code, 'token_revoked');
     const missing = await gatepass(['user', 'set-role', '--email', 'nobody@example.com', '--role', 'teacher']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no user with email nobody@example.com/);
   });
 
-  it('user deactivate ends the account: login answers 403', async () => {
+  it('user deactivate ends the account: a running server refuses its access token within about a second, login answers 403', async () => {
     assert.equal((await gatepass(['user', 'create', '--email', 'leaver@example.com', '--password-stdin'], 'Leaver-Passphrase-Long-4')).code, 0);
+    const running = await freshApp();
+    const tokens = (await post(running, '/auth/login', { email: 'leaver@example.com', password: 'Leaver-Passphrase-Long-4' })).json<Tokens>();
     const run = await gatepass(['user', 'deactivate', '--email', 'leaver@example.com']);
     assert.equal(run.code, 0, run.stderr);
-    const app = await freshApp();
-    const login = await post(app, '/auth/login', { email: 'leaver@example.com', password: 'Leaver-Passphrase-Long-4' });
+    // Data routes refuse it at once (they look the account up); the revocation of its sessions
+    // arrives within about a second, and from then on the token check alone refuses it.
+    await waitFor(
+      'the running server to refuse the deactivated account\'s token',
+      async () => (await post(running, '/auth/logout', {}, tokens.access_token)).json<{ code?: string }>().code === 'token_revoked',
+      REVOCATION_POLL_MS * 3,
+    );
+    const login = await post(running, '/auth/login', { email: 'leaver@example.com', password: 'Leaver-Passphrase-Long-4' });
     assert.equal(login.statusCode, 403);
   });
 
