@@ -16,6 +16,7 @@ import { Revocations } from './sessions/revocations.js';
 import { SessionService } from './sessions/session-service.js';
 import { openDatabase, type DatabaseHandle } from './store/database.js';
 import { migrateToLatest } from './store/migrations.js';
+import { RetentionSweeper } from './store/retention.js';
 import { RevocationRepository } from './store/revocations.js';
 import { TaskRepository } from './store/tasks.js';
 import { openAccessKeys } from './tokens/key-store.js';
@@ -35,6 +36,8 @@ export interface Services {
   metrics: Metrics;
   tasks: TaskRepository;
   rateLimiter: RateLimiter;
+  /** Deletes expired rows on a schedule; `sweep()` runs one now. */
+  retention: RetentionSweeper;
   now: Clock;
   /** Disconnects from the database and Redis. */
   close(): Promise<void>;
@@ -66,13 +69,16 @@ export async function createServices(settings: Settings, options: ServiceOptions
   // An access token is honoured until exp + leeway, so a revocation must be remembered that long.
   const revocationList = new RevocationList((settings.jwt.accessTtlSeconds + settings.jwt.leewaySeconds) * 1000, now);
   const revocations = new Revocations(database.db, revocationList, bus, now);
+  const retention = new RetentionSweeper(database.db, now, options.log);
   const close = async () => {
+    await retention.close();
     await revocations.close();
     await database.close();
   };
   try {
     await migrateToLatest(database);
     await revocations.start();
+    retention.start();
   } catch (error) {
     await close();
     throw error;
@@ -121,6 +127,7 @@ export async function createServices(settings: Settings, options: ServiceOptions
     metrics,
     rateLimiter: new RateLimiter(counters, settings.loginRateLimitPerMinute, (bucket) => metrics.countRateLimited(bucket)),
     tasks: new TaskRepository(database.db),
+    retention,
     now,
     close,
   };

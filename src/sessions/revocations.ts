@@ -67,7 +67,7 @@ export class Revocations {
 
   private async reload(): Promise<void> {
     const now = this.now();
+    // Expired rows are deleted by the retention sweep (store/retention.ts).
     for (const revocation of await this.repository.active(now)) this.list.apply(revocation);
-    await this.repository.deleteExpired(now);
   }
 }

@@ -107,6 +107,13 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('password_reset_tokens_user_id').on('password_reset_tokens').column('user_id').execute();
       },
     },
+    '0004_retention_indexes': {
+      // The retention sweep (store/retention.ts) deletes by expiry.
+      async up(db: Kysely<unknown>) {
+        await db.schema.createIndex('refresh_tokens_expires_at').on('refresh_tokens').column('expires_at').execute();
+        await db.schema.createIndex('password_reset_tokens_expires_at').on('password_reset_tokens').column('expires_at').execute();
+      },
+    },
   };
 }
 

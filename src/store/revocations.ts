@@ -45,11 +45,6 @@ export class RevocationRepository {
     const rows = await this.db.selectFrom('revocations').selectAll().where('id', '>', afterId).orderBy('id').execute();
     return rows.map((row) => ({ id: row.id, revocation: toRevocation(row) }));
   }
-
-  /** Forgets revocations no token can need any more. */
-  async deleteExpired(now: number): Promise<void> {
-    await this.db.deleteFrom('revocations').where('expires_at', '<=', now).execute();
-  }
 }
 
 function toRevocation(row: Selectable<RevocationsTable>): Revocation {
