@@ -1,19 +1,8 @@
 import { RESULT_MARKER, runWorker, tsNodeArgs } from '../lib/processes.js';
 import { fmt, table, type BenchContext, type Section } from '../lib/report.js';
 import { scratchDir } from '../lib/servers.js';
-
-interface Stage {
-  stage: string;
-  rssBytes: number;
-  heapUsedBytes: number;
-  externalBytes: number;
-  seconds: number;
-}
-
-interface MemoryResult {
-  stages: Stage[];
-  rows: Record<string, number>;
-}
+// Types only: the worker runs in its own process (runWorker), never in this one.
+import type { MemoryResult } from '../workers/memory.js';
 
 const MiB = 2 ** 20;
 

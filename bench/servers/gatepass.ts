@@ -5,46 +5,11 @@
  */
 import { loadSettings } from '../../src/config/settings.js';
 import { buildApp } from '../../src/http/app.js';
-import { authOf } from '../../src/http/auth-guard.js';
 import { appGuard } from '../lib/gatepass-internals.js';
-import { READY_MARKER } from '../lib/processes.js';
+import { addProtectedRoute, serveUntilSignalled } from './protected-route.js';
 
 const cwd = process.cwd();
 const settings = loadSettings(process.env, { cwd });
 const app = await buildApp(settings, { cwd });
-const guard = appGuard(app);
-
-app.get(
-  '/bench/protected',
-  {
-    onRequest: guard,
-    schema: {
-      response: {
-        200: {
-          type: 'object',
-          properties: { user_id: { type: 'integer' }, role: { type: 'string' } },
-          required: ['user_id', 'role'],
-          additionalProperties: false,
-        },
-      },
-    },
-  },
-  (request) => {
-    const auth = authOf(request);
-    return { user_id: auth.userId, role: auth.role };
-  },
-);
-
-await app.listen({ host: '127.0.0.1', port: 0 });
-const address = app.server.address();
-const port = typeof address === 'object' && address !== null ? address.port : 0;
-console.log(`${READY_MARKER} ${JSON.stringify({ port })}`);
-
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    app.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  });
-}
+addProtectedRoute(app, appGuard(app));
+await serveUntilSignalled(app);

@@ -16,12 +16,18 @@ const REVOCATIONS = Number(process.env.BENCH_REVOCATIONS ?? '100000');
 const gc = globalThis.gc;
 if (gc === undefined) throw new Error('run with --expose-gc');
 
-interface Stage {
+/** One measurement; the memory section reads the printed result with these types. */
+export interface Stage {
   stage: string;
   rssBytes: number;
   heapUsedBytes: number;
   externalBytes: number;
   seconds: number;
+}
+
+export interface MemoryResult {
+  stages: Stage[];
+  rows: Record<string, number>;
 }
 const stages: Stage[] = [];
 let stageStarted = performance.now();
@@ -76,4 +82,5 @@ record(`${REVOCATIONS.toLocaleString('en-US')} revocations in the app's Revocati
 
 const rows = await countRows(app.gatepass);
 await app.close();
-console.log(`${RESULT_MARKER} ${JSON.stringify({ stages, rows })}`);
+const result: MemoryResult = { stages, rows };
+console.log(`${RESULT_MARKER} ${JSON.stringify(result)}`);
