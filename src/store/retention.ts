@@ -64,8 +64,8 @@ export class RetentionSweeper {
   }
 
   async close(): Promise<void> {
+    // Node clears a timeout and an interval alike: the timer is one or the other.
     clearTimeout(this.timer);
-    clearInterval(this.timer);
     await this.sweeping;
   }
 }

@@ -4,7 +4,7 @@ import { constants, createHmac, createPrivateKey, createPublicKey, generateKeyPa
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { generateKeys, listKeys, retireKey, rotateKeys } from '../../src/cli/commands.js';
 import { loadSettings } from '../../src/config/settings.js';
@@ -181,21 +181,28 @@ describe('the JWKS of each key-pair algorithm', () => {
 });
 
 describe('key rotation with a controlled clock (ES256)', () => {
-  it('rotate: new tokens get the new kid, old and new both verify; the old key leaves after access TTL + leeway', async (context) => {
-    // Start at the real time: `rotateKeys` dates the rotation with the real clock.
-    let clock = Date.now();
-    const t = await createTestApp('sqlite', { JWT_ALGORITHM: 'ES256' }, { now: () => clock });
+  /**
+   * An ES256 app on a clock the test moves (from the real time: `rotateKeys` dates a rotation with
+   * the real clock), a signed-up user, their first access token and its kid.
+   */
+  async function es256AppWithUser(context: TestContext) {
+    const clock = { now: Date.now() };
+    const t = await createTestApp('sqlite', { JWT_ALGORITHM: 'ES256' }, { now: () => clock.now });
     context.after(() => t.close());
     const user = await signUp(t.app);
     const tokenA = user.tokens.access_token;
-    const kidA = String(headerOf(tokenA).kid);
+    return { t, user, tokenA, kidA: String(headerOf(tokenA).kid), clock };
+  }
+
+  it('rotate: new tokens get the new kid, old and new both verify; the old key leaves after access TTL + leeway', async (context) => {
+    const { t, user, tokenA, kidA, clock } = await es256AppWithUser(context);
     assert.deepEqual(await kidsOf(t.app), [kidA]);
 
     const rotated = rotateKeys(t.settings);
     const kidB = /new signing key (\S+);/.exec(rotated)?.[1];
     assert.ok(kidB !== undefined && kidB !== kidA, rotated);
     assert.ok(rotated.includes(kidA), rotated);
-    clock += 1_001; // the server rereads the manifest at most once a second
+    clock.now += 1_001; // the server rereads the manifest at most once a second
 
     const tokenB = (await login(t.app, user)).access_token;
     assert.equal(headerOf(tokenB).kid, kidB, 'a token issued after the rotation is signed with the new key');
@@ -209,12 +216,12 @@ describe('key rotation with a controlled clock (ES256)', () => {
     assert.match(listed.find((line) => line.startsWith(kidB)) ?? '', /\bES256\s+active\b/);
 
     // Just before the end of the verification window the old key is still published and verifying.
-    clock += (900 + 30) * 1000 - 3_000;
+    clock.now += (900 + 30) * 1000 - 3_000;
     assert.deepEqual(await kidsOf(t.app), [kidA, kidB].sort(), 'still inside access TTL + leeway');
 
-    clock += 5_000;
+    clock.now += 5_000;
     assert.deepEqual(await kidsOf(t.app), [kidB], 'the old key leaves the JWKS after access TTL + leeway');
-    const store = KeyStore.open({ dir: t.settings.jwt.keysDir, algorithm: 'ES256', tokenLifetimeMs: (900 + 30) * 1000, createIfEmpty: false, now: () => clock });
+    const store = KeyStore.open({ dir: t.settings.jwt.keysDir, algorithm: 'ES256', tokenLifetimeMs: (900 + 30) * 1000, createIfEmpty: false, now: () => clock.now });
     assert.deepEqual(
       store.list().map((key) => [key.kid, key.status]),
       [
@@ -224,7 +231,7 @@ describe('key rotation with a controlled clock (ES256)', () => {
     );
     // Its tokens are long expired; a token signed now with the old key is refused outright.
     assert.equal((await me(t.app, tokenA)).statusCode, 401);
-    const lateForgery = es256({ alg: 'ES256', typ: 'JWT', kid: kidA }, claims(user.id, clock), privateKeyOf(t, kidA));
+    const lateForgery = es256({ alg: 'ES256', typ: 'JWT', kid: kidA }, claims(user.id, clock.now), privateKeyOf(t, kidA));
     assertInvalid(await me(t.app, lateForgery), 'a fresh token signed with the expired key');
     const tokenC = (await login(t.app, user)).access_token;
     assert.equal(headerOf(tokenC).kid, kidB);
@@ -239,20 +246,15 @@ describe('key rotation with a controlled clock (ES256)', () => {
       [kidB],
     );
     assert.ok(!existsSync(path.join(t.settings.jwt.keysDir, `${kidA}.pem`)), 'the retired private key file is removed');
-    clock += 1_001;
+    clock.now += 1_001;
     assertMe(await me(t.app, tokenC), user.id, 'the active key keeps working after the retirement');
   });
 
   it('retire right after a rotation: tokens of the retired key are refused within a second', async (context) => {
-    let clock = Date.now();
-    const t = await createTestApp('sqlite', { JWT_ALGORITHM: 'ES256' }, { now: () => clock });
-    context.after(() => t.close());
-    const user = await signUp(t.app);
-    const tokenA = user.tokens.access_token;
-    const kidA = String(headerOf(tokenA).kid);
+    const { t, user, tokenA, kidA, clock } = await es256AppWithUser(context);
     rotateKeys(t.settings);
     retireKey(t.settings, kidA);
-    clock += 1_001;
+    clock.now += 1_001;
     assertInvalid(await me(t.app, tokenA), 'token of a retired key');
     assert.ok(!(await kidsOf(t.app)).includes(kidA), 'a retired key is not published');
     const tokenB = (await login(t.app, user)).access_token;
@@ -264,23 +266,18 @@ describe('key rotation with a controlled clock (ES256)', () => {
     // File times here advance in ticks of a few milliseconds, so a rotation and a retirement in one
     // script can leave the manifest's modification time as the server last saw it. Setting a
     // whole-second time (exactly representable) before and after the change makes that case certain.
-    let clock = Date.now();
-    const t = await createTestApp('sqlite', { JWT_ALGORITHM: 'ES256' }, { now: () => clock });
-    context.after(() => t.close());
-    const user = await signUp(t.app);
-    const tokenA = user.tokens.access_token;
-    const kidA = String(headerOf(tokenA).kid);
+    const { t, user, tokenA, kidA, clock } = await es256AppWithUser(context);
     const manifest = path.join(t.settings.jwt.keysDir, 'keys.json');
     assert.ok(existsSync(manifest), `expected the manifest at ${manifest}`);
     const tick = Math.floor(Date.now() / 1000) - 60;
     utimesSync(manifest, tick, tick);
-    clock += 1_001;
+    clock.now += 1_001;
     assertMe(await me(t.app, tokenA), user.id, 'the server has read the manifest at its whole-second time');
     rotateKeys(t.settings);
     retireKey(t.settings, kidA);
     utimesSync(manifest, tick, tick);
     assert.equal(statSync(manifest).mtimeMs, tick * 1000);
-    clock += 1_001;
+    clock.now += 1_001;
     assertInvalid(await me(t.app, tokenA), 'token of a key retired under an unchanged modification time');
     assert.ok(!(await kidsOf(t.app)).includes(kidA), 'the retired key is not published');
   });
