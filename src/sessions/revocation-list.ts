@@ -44,6 +44,12 @@ export class RevocationList {
     return user !== undefined && user.until > now && issuedAt < user.issuedBefore;
   }
 
+  /** The user's live cutoff (their tokens minted before it are refused), or 0 when there is none. */
+  userCutoff(userId: number): number {
+    const user = this.users.get(userId);
+    return user !== undefined && user.until > this.now() ? user.issuedBefore : 0;
+  }
+
   get size(): number {
     return this.sessions.size + this.users.size;
   }

@@ -213,7 +213,7 @@ export class SessionService {
   }
 
   private async issuePair(sessions: SessionRepository, user: User, sessionId: string, parentJti: string | null): Promise<TokenPair> {
-    const access = this.tokens.issueAccessToken({ userId: user.id, sessionId, role: user.role });
+    const access = this.tokens.issueAccessToken({ userId: user.id, sessionId, role: user.role, mintedAt: this.revocations.mintTime(user.id) });
     const refresh = this.tokens.issueRefreshToken({ userId: user.id, sessionId });
     await sessions.insertRefreshToken({
       jti: refresh.claims.jti,

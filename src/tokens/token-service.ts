@@ -58,14 +58,15 @@ export class TokenService {
     return this.settings.refreshTtlSeconds;
   }
 
-  issueAccessToken(subject: { userId: number; sessionId: string; role: string }): IssuedToken<AccessClaims> {
+  /** `mintedAt` (epoch ms, default now) dates the token's UUIDv7 jti, which role-change revocations compare. */
+  issueAccessToken(subject: { userId: number; sessionId: string; role: string; mintedAt?: number }): IssuedToken<AccessClaims> {
     const iat = Math.floor(this.now() / 1000);
     const claims: AccessClaims = {
       sub: String(subject.userId),
       type: 'access',
       sid: subject.sessionId,
       role: subject.role,
-      jti: uuidv7(this.now()),
+      jti: uuidv7(subject.mintedAt ?? this.now()),
       iat,
       exp: iat + this.settings.accessTtlSeconds,
     };

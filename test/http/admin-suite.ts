@@ -757,6 +757,28 @@ export function defineAdminSuite(backend: Backend): void {
       }
     });
 
+    it('on a clock that never moves, every change still refuses the tokens minted before it and accepts those minted after it', async (context) => {
+      // Everything below happens in one millisecond, as a fast client and admin can make it happen.
+      const frozen = Date.now();
+      const still = await createTestApp(backend, ADMIN_ENV, { now: () => frozen });
+      context.after(() => still.close());
+      const stillAdmin = (await loginAdmin(still.app)).tokens.access_token;
+      const user = await signUp(still.app);
+      const minted = [user.tokens];
+      for (const role of ['teacher', 'student', 'teacher'] as const) {
+        await setRole(still.app, stillAdmin, user.id, role);
+        for (const [index, earlier] of minted.entries()) {
+          const stale = await get(still.app, '/users/me', earlier.access_token);
+          assert.equal(stale.statusCode, 401, `after the change to ${role}, token ${index} (minted before it) was accepted: ${stale.body}`);
+          assertRevoked(stale);
+        }
+        const fresh = await refreshed(still.app, minted[minted.length - 1]?.refresh_token ?? '');
+        assert.equal(claimsOf(fresh.access_token).role, role);
+        assert.equal((await assertWorks(still.app, fresh.access_token, `the token refreshed after the change to ${role}`)).role, role);
+        minted.push(fresh);
+      }
+    });
+
     it('a second app on the same database refuses the token made stale by a promotion on the first', async () => {
       const user = await signUp(t.app);
       await setRole(t.app, adminToken, user.id, 'teacher');
