@@ -14,9 +14,16 @@ interface Answer {
   body: Record<string, unknown>;
 }
 
-/** A client address from TEST-NET-2 (RFC 5737); the instances believe X-Forwarded-For (TRUST_PROXY). */
+let clientsSoFar = 0;
+/**
+ * A client address from TEST-NET-2 (RFC 5737); the instances believe X-Forwarded-For (TRUST_PROXY).
+ * A new one for each call, never a repeat: a random one could repeat an earlier test's client, whose
+ * logins of the same minute would then count against the rate-limit test's.
+ */
 function clientAddress(): string {
-  return `198.51.100.${1 + Math.floor(Math.random() * 254)}`;
+  clientsSoFar += 1;
+  if (clientsSoFar > 254) throw new Error('out of TEST-NET-2 client addresses');
+  return `198.51.100.${clientsSoFar}`;
 }
 
 async function call(instance: Instance, method: string, path: string, body?: unknown, token?: string, client = clientAddress()): Promise<Answer & { headers: Headers }> {
