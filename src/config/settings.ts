@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
@@ -39,7 +40,11 @@ export interface Settings {
   jwt: JwtSettings;
   /** Re-presenting a used refresh token within this many seconds is a benign race, not theft. 0 disables. */
   refreshReuseGraceSeconds: number;
-  trustProxy: boolean;
+  /**
+   * The proxies in front of gatepass, whose X-Forwarded-For entries are believed: false (none), a hop
+   * count, or their addresses/CIDRs. The client address is the right-most untrusted hop.
+   */
+  trustProxy: TrustProxy;
   /** Browser origins allowed to call the API (CORS), e.g. https://app.example.com. */
   corsOrigins: string[];
   /** Requests per minute per client IP on login, register and password-forgot; 0 disables. */
@@ -68,6 +73,9 @@ export interface Settings {
   /** Things the operator should know about the loaded configuration (logged at start). */
   warnings: string[];
 }
+
+/** TRUST_PROXY: off, the number of proxies in front of gatepass, or their addresses and CIDRs. */
+export type TrustProxy = false | number | string[];
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -203,7 +211,7 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
       audience: read('JWT_AUDIENCE'),
     },
     refreshReuseGraceSeconds: integer('REFRESH_REUSE_GRACE_SECONDS', 10, 0, 300),
-    trustProxy: flag('TRUST_PROXY'),
+    trustProxy: parseTrustProxy(read('TRUST_PROXY'), problems),
     corsOrigins: (read('CORS_ORIGINS') ?? '')
       .split(',')
       .map((origin) => origin.trim())
@@ -235,6 +243,49 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return settings;
+}
+
+/** The names proxy-addr gives to the loopback, link-local and private ranges. */
+const TRUST_PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+const TRUST_PROXY_HINT =
+  'give the number of proxies in front of gatepass (TRUST_PROXY=1) or their addresses/CIDRs (TRUST_PROXY=10.0.0.0/8,192.0.2.7)';
+
+/**
+ * TRUST_PROXY: unset, `false` or `0` is off; a whole number is a hop count; otherwise a comma-separated
+ * list of proxy addresses, CIDRs, or proxy-addr's range names. `true` is refused: it believes the
+ * left-most X-Forwarded-For, which any client writes itself.
+ */
+function parseTrustProxy(raw: string | undefined, problems: string[]): TrustProxy {
+  if (raw === undefined || ['false', 'off', 'no', '0'].includes(raw.toLowerCase())) return false;
+  if (['true', 'on', 'yes'].includes(raw.toLowerCase())) {
+    problems.push(`TRUST_PROXY=${raw} would believe any X-Forwarded-For a client writes itself; ${TRUST_PROXY_HINT}`);
+    return false;
+  }
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops > 32) problems.push(`TRUST_PROXY as a hop count must be from 0 to 32 (got "${raw}"); ${TRUST_PROXY_HINT}`);
+    return hops > 32 || hops === 0 ? false : hops;
+  }
+  const entries = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  const invalid = entries.filter((entry) => !isTrustedProxyEntry(entry));
+  if (invalid.length > 0) {
+    problems.push(`TRUST_PROXY entries must be IP addresses or CIDRs such as 10.0.0.0/8 or fd00::/8 (got ${invalid.map((e) => `"${e}"`).join(', ')}); ${TRUST_PROXY_HINT}`);
+    return false;
+  }
+  return entries;
+}
+
+function isTrustedProxyEntry(entry: string): boolean {
+  if (TRUST_PROXY_RANGES.has(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  // A zone index (fe80::1%eth0) means nothing in X-Forwarded-For.
+  const family = address.includes('%') ? 0 : isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 /** Hides the password of a connection URL so it can be shown in messages. */

@@ -46,6 +46,11 @@ const LOG_REDACTIONS = [
   ]),
 ];
 
+/** TRUST_PROXY as a hop count: the client address is the one the n-th proxy from us received the request from. */
+function trustHops(hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops;
+}
+
 /** Everything the routes need: the services, and the guards of protected routes. */
 export interface AppServices extends Services {
   guards: Guards;
@@ -73,7 +78,9 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
       redact: { paths: LOG_REDACTIONS, censor: '[redacted]' },
       ...(options.logStream !== undefined && { stream: options.logStream }),
     },
-    trustProxy: settings.trustProxy,
+    // A hop count as a function: Fastify's own number form believes no X-Forwarded-For at all.
+    // proxy-addr calls it with hop 0 for the socket's peer, so `hop < n` trusts the n proxies nearest to us.
+    trustProxy: typeof settings.trustProxy === 'number' ? trustHops(settings.trustProxy) : settings.trustProxy,
     bodyLimit: settings.bodyLimitBytes,
   }).withTypeProvider<TypeBoxTypeProvider>();
 

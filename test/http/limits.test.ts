@@ -55,7 +55,7 @@ describe('login rate limit per client (in-process, controlled clock)', () => {
 describe('login rate limit behind a trusted proxy', () => {
   let t: TestApp;
   before(async () => {
-    t = await createTestApp('sqlite', { LOGIN_RATE_LIMIT_PER_MINUTE: '2', TRUST_PROXY: 'true' });
+    t = await createTestApp('sqlite', { LOGIN_RATE_LIMIT_PER_MINUTE: '2', TRUST_PROXY: '1' });
   });
   after(() => t.close());
 

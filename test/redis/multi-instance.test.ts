@@ -55,7 +55,7 @@ describeNeeding('three instances sharing PostgreSQL and Redis', { postgres: true
       JWT_SECRET: randomBytes(32).toString('hex'),
       JWT_REFRESH_SECRET: randomBytes(32).toString('hex'),
       REFRESH_REUSE_GRACE_SECONDS: '1',
-      TRUST_PROXY: 'true',
+      TRUST_PROXY: '1',
       LOGIN_RATE_LIMIT_PER_MINUTE: String(LOGIN_LIMIT),
       GATEPASS_DATA_DIR: database.cwd,
     };

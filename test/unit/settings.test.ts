@@ -108,6 +108,29 @@ describe('settings', () => {
     assert.equal(loadSettings({ JWT_ALGORITHM: 'ES256', JWT_REFRESH_SECRET: STRONG_B, JWT_KEYS_DIR: '/etc/gatepass/keys' }, { cwd }).jwt.keysDir, '/etc/gatepass/keys');
   });
 
+  it('TRUST_PROXY: off, a hop count, or proxy addresses and CIDRs; `true` is refused', () => {
+    const cwd = freshDir();
+    const trustProxy = (value: string) => loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, TRUST_PROXY: value }, { cwd }).trustProxy;
+    for (const off of ['false', 'FALSE', 'off', 'no', '0', ' ']) assert.equal(trustProxy(off), false, off);
+    assert.equal(trustProxy('1'), 1);
+    assert.equal(trustProxy('2'), 2);
+    assert.deepEqual(trustProxy(' 10.0.0.0/8, 192.0.2.7 ,fd00::/8,::1, loopback'), ['10.0.0.0/8', '192.0.2.7', 'fd00::/8', '::1', 'loopback']);
+
+    for (const everyone of ['true', 'True', 'yes', 'on']) {
+      const problems = problemsOf(() => loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, TRUST_PROXY: everyone }, { cwd }));
+      assert.equal(problems.length, 1, problems.join('\n'));
+      assert.match(problems[0] ?? '', /^TRUST_PROXY=\w+ would believe any X-Forwarded-For a client writes itself; give the number of proxies .*\(TRUST_PROXY=1\) or their addresses\/CIDRs/);
+    }
+    const bad = problemsOf(() =>
+      loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, TRUST_PROXY: '10.0.0.1, proxy.internal, 10.0.0.0/33, 300.1.2.3, fd00::/129, 10.0.0.0/8/1, fe80::1%eth0' }, { cwd }),
+    );
+    assert.equal(bad.length, 1, bad.join('\n'));
+    assert.match(bad[0] ?? '', /^TRUST_PROXY entries must be IP addresses or CIDRs/);
+    for (const entry of ['"proxy.internal"', '"10.0.0.0/33"', '"300.1.2.3"', '"fd00::/129"', '"10.0.0.0/8/1"', '"fe80::1%eth0"']) assert.ok(bad[0]?.includes(entry), entry);
+    assert.ok(!bad[0]?.includes('"10.0.0.1"'), 'a valid entry is not reported');
+    assert.match(problemsOf(() => loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, TRUST_PROXY: '99' }, { cwd }))[0] ?? '', /hop count must be from 0 to 32/);
+  });
+
   it('hides the password of a database URL in messages', () => {
     const problems = problemsOf(() =>
       loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, DATABASE_URL: 'mysql://admin:hunter2@db/x' }, { cwd: freshDir() }),
