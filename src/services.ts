@@ -1,6 +1,6 @@
 import { AccountService } from './accounts/account-service.js';
 import { AdminService } from './accounts/admin-service.js';
-import { PasswordResetService } from './accounts/password-reset.js';
+import { PasswordResetService, RESET_EMAILS_PER_HOUR } from './accounts/password-reset.js';
 import { AuditLog } from './audit/audit-log.js';
 import type { Settings } from './config/settings.js';
 import { MemoryCounterStore, RedisCounterStore } from './limits/counter-store.js';
@@ -92,7 +92,7 @@ export async function createServices(settings: Settings, options: ServiceOptions
     tokens,
     revocations,
     audit,
-    { refreshReuseGraceSeconds: settings.refreshReuseGraceSeconds, lockSessionFirst: database.dialect === 'postgres' },
+    { refreshReuseGraceSeconds: settings.refreshReuseGraceSeconds, rowLocks: database.dialect === 'postgres' },
     now,
   );
   metrics.trackActiveSessions(() => sessions.countLiveSessions());
@@ -102,7 +102,9 @@ export async function createServices(settings: Settings, options: ServiceOptions
     lockSeconds: settings.accountLockoutSeconds,
     maxLockSeconds: 3600,
   });
-  const accounts = new AccountService(database.db, passwords, sessions, lockout, audit, now);
+  const onRateLimited = (bucket: string) => metrics.countRateLimited(bucket);
+  const rateLimiter = new RateLimiter(counters, settings.loginRateLimitPerMinute, onRateLimited);
+  const accounts = new AccountService(database.db, passwords, sessions, lockout, rateLimiter, audit, now);
   const mailer = settings.smtpUrl === undefined ? new OutboxMailer(settings.outboxDir, settings.mailFrom) : new SmtpMailer(settings.smtpUrl, settings.mailFrom);
   try {
     if (settings.bootstrapAdmin !== undefined && (await accounts.ensureAdmin(settings.bootstrapAdmin.email, settings.bootstrapAdmin.password))) {
@@ -121,11 +123,19 @@ export async function createServices(settings: Settings, options: ServiceOptions
     tokens,
     sessions,
     accounts,
-    admin: new AdminService(database.db, accounts, sessions, now),
-    passwordReset: new PasswordResetService(database.db, accounts, mailer, audit, options.log, now),
+    admin: new AdminService(database.db, accounts, sessions, settings.rolePermissions, now),
+    passwordReset: new PasswordResetService(
+      database.db,
+      accounts,
+      mailer,
+      audit,
+      options.log,
+      new RateLimiter(counters, RESET_EMAILS_PER_HOUR, onRateLimited, 3600_000),
+      now,
+    ),
     audit,
     metrics,
-    rateLimiter: new RateLimiter(counters, settings.loginRateLimitPerMinute, (bucket) => metrics.countRateLimited(bucket)),
+    rateLimiter,
     tasks: new TaskRepository(database.db),
     retention,
     now,

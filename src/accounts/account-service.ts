@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { AuditLog } from '../audit/audit-log.js';
 import { FieldError, GatepassError } from '../errors.js';
 import type { AccountLockout } from '../limits/lockout.js';
+import type { RateLimiter } from '../limits/rate-limiter.js';
 import type { PasswordHasher } from '../passwords/hashing.js';
 import { passwordPolicyViolation } from '../passwords/policy.js';
 import type { ClientInfo, SessionService } from '../sessions/session-service.js';
@@ -16,6 +17,15 @@ const INCORRECT_CREDENTIALS = 'Incorrect email or password';
 const NO_CLIENT: ClientInfo = { ip: null, userAgent: null };
 
 /** Registration, login and the account owner's own changes; every one of them audited. */
+/**
+ * Refuses a change whose password check is stale: the password was reset or changed while it was
+ * being checked. Run inside the change's transaction, which holds the user's row (SessionService).
+ */
+async function assertPasswordUnchanged(trx: Kysely<Database>, checked: User, wrongPasswordDetail: string): Promise<void> {
+  const current = await new UserRepository(trx).findById(checked.id);
+  if (current === undefined || current.passwordHash !== checked.passwordHash) throw new GatepassError('invalid_credentials', wrongPasswordDetail);
+}
+
 export class AccountService {
   private readonly users: UserRepository;
 
@@ -25,6 +35,8 @@ export class AccountService {
     private readonly sessions: SessionService,
     private readonly lockout: AccountLockout,
     private readonly audit: AuditLog,
+    /** Re-authentications (password change, deletion) per account and minute, beside the lockout. */
+    private readonly reauthentications: RateLimiter,
     private readonly now: Clock = Date.now,
   ) {
     this.users = new UserRepository(db);
@@ -60,7 +72,7 @@ export class AccountService {
     const user = await this.users.findByEmail(email);
     const userId = user?.id ?? null;
     try {
-      await this.lockout.assertNotLocked(email);
+      await this.lockout.beginAttempt(email);
     } catch (error) {
       await this.audit.record({ event: 'login_locked', userId, client });
       throw error;
@@ -68,7 +80,6 @@ export class AccountService {
     const { valid, needsRehash } =
       user === undefined ? { valid: await this.passwords.verifyDummy(password), needsRehash: false } : await this.passwords.verify(password, user.passwordHash);
     if (user === undefined || !valid) {
-      await this.lockout.recordFailure(email);
       await this.audit.record({ event: 'login_failure', userId, client, details: { reason: user === undefined ? 'unknown_email' : 'wrong_password' } });
       throw new GatepassError('invalid_credentials', INCORRECT_CREDENTIALS);
     }
@@ -104,12 +115,11 @@ export class AccountService {
    */
   async changePassword(userId: number, keepSessionId: string, currentPassword: string, newPassword: string, client: ClientInfo): Promise<void> {
     const user = await this.currentUser(userId);
-    if (!(await this.passwords.verify(currentPassword, user.passwordHash)).valid) {
-      throw new GatepassError('invalid_credentials', 'Current password is incorrect');
-    }
+    await this.reauthenticate(user, currentPassword, 'Current password is incorrect');
     const passwordHash = await this.hashNewPassword(newPassword, ['body', 'new_password']);
     await this.sessions.endOtherSessions(userId, keepSessionId, { event: 'password_changed', userId, client }, async (trx) => {
       await new UserRepository(trx).update(userId, { passwordHash }, this.now());
+      await assertPasswordUnchanged(trx, user, 'Current password is incorrect');
     });
   }
 
@@ -132,9 +142,7 @@ export class AccountService {
    */
   async deleteAccount(userId: number, password: string): Promise<void> {
     const user = await this.currentUser(userId);
-    if (!(await this.passwords.verify(password, user.passwordHash)).valid) {
-      throw new GatepassError('invalid_credentials', 'Password is incorrect');
-    }
+    await this.reauthenticate(user, password, 'Password is incorrect');
     await this.sessions.endAllSessions(userId, { event: 'user_deleted', userId, client: NO_CLIENT }, async (trx) => {
       await this.audit.anonymize(userId, trx);
       await new UserRepository(trx).delete(userId);
@@ -180,5 +188,18 @@ export class AccountService {
     const violation = passwordPolicyViolation(password);
     if (violation !== undefined) throw new FieldError(loc, violation.message, violation.type);
     return this.passwords.hash(password);
+  /**
+   * Checks the password of a signed-in user before a sensitive change. Counted by the login lockout
+   * of the account and limited per account, so a stolen access token cannot be turned into a brute
+   * force of the password.
+   */
+  private async reauthenticate(user: User, password: string, wrongPasswordDetail: string): Promise<void> {
+    await this.reauthentications.consume('reauthenticate', String(user.id));
+    const email = normalizeEmail(user.email);
+    await this.lockout.beginAttempt(email);
+    if (!(await this.passwords.verify(password, user.passwordHash)).valid) throw new GatepassError('invalid_credentials', wrongPasswordDetail);
+    await this.lockout.recordSuccess(email);
+  }
+
   }
 }

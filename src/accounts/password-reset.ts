@@ -6,12 +6,16 @@ import type { Logger } from '../logging.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { ClientInfo } from '../sessions/session-service.js';
 import type { Database } from '../store/schema.js';
+import type { RateLimiter } from '../limits/rate-limiter.js';
+import { PasswordResetTokenRepository } from '../store/password-reset-tokens.js';
 import { UserRepository } from '../store/users.js';
 import type { Clock } from '../tokens/token-service.js';
 import type { AccountService } from './account-service.js';
 import { normalizeEmail } from './email.js';
 
 export const RESET_TOKEN_TTL_MS = 15 * 60 * 1000;
+/** Reset emails one account receives at most per hour, from any number of addresses. */
+export const RESET_EMAILS_PER_HOUR = 3;
 const INVALID_RESET_TOKEN = 'Invalid or expired reset token';
 
 function hashToken(token: string): string {
@@ -25,16 +29,20 @@ function hashToken(token: string): string {
  */
 export class PasswordResetService {
   private readonly users: UserRepository;
+  private readonly tokens: PasswordResetTokenRepository;
 
   constructor(
-    private readonly db: Kysely<Database>,
+    db: Kysely<Database>,
     private readonly accounts: AccountService,
     private readonly mailer: Mailer,
     private readonly audit: AuditLog,
     private readonly log: Logger,
+    /** Reset emails per account (RESET_EMAILS_PER_HOUR): a flood of requests must not flood a mailbox. */
+    private readonly emailsPerAccount: RateLimiter,
     private readonly now: Clock = Date.now,
   ) {
     this.users = new UserRepository(db);
+    this.tokens = new PasswordResetTokenRepository(db);
   }
 
   /** Starts a reset for `email` if it names an active account; resolves once that work is done (tests await it, the route does not). */
@@ -42,12 +50,11 @@ export class PasswordResetService {
     const user = await this.users.findByEmail(normalizeEmail(emailInput));
     await this.audit.record({ event: 'password_reset_requested', userId: user?.id ?? null, client, details: { known: user !== undefined } });
     if (user === undefined || !user.isActive) return;
+    // Counted after the answer left, so a throttled request looks like any other.
+    if (!(await this.emailsPerAccount.allows('password-reset-email', String(user.id)))) return;
     const token = randomBytes(32).toString('base64url');
     const now = this.now();
-    await this.db
-      .insertInto('password_reset_tokens')
-      .values({ token_hash: hashToken(token), user_id: user.id, created_at: now, expires_at: now + RESET_TOKEN_TTL_MS, used_at: null })
-      .execute();
+    await this.tokens.insert({ token_hash: hashToken(token), user_id: user.id, created_at: now, expires_at: now + RESET_TOKEN_TTL_MS });
     await this.mailer.send({
       to: user.email,
       subject: 'Reset your gatepass password',
@@ -67,22 +74,19 @@ export class PasswordResetService {
     this.request(email, client).catch((error: unknown) => this.log.error({ err: error }, 'password reset request failed'));
   }
 
-  /** Sets a new password with a reset token; the token is spent and every session of the user ends. */
+  /**
+   * Sets a new password with a reset token; the token is spent and every session of the user ends
+   * (and with them every other open reset token: see SessionService.endAllSessions).
+   */
   async reset(token: string, newPassword: string, client: ClientInfo): Promise<void> {
-    const row = await this.db.selectFrom('password_reset_tokens').selectAll().where('token_hash', '=', hashToken(token)).executeTakeFirst();
+    const row = await this.tokens.findByHash(hashToken(token));
     if (row === undefined || row.used_at !== null || row.expires_at <= this.now()) throw new GatepassError('invalid_reset_token', INVALID_RESET_TOKEN);
     const user = await this.users.findById(row.user_id);
     if (user === undefined || !user.isActive) throw new GatepassError('invalid_reset_token', INVALID_RESET_TOKEN);
     await this.accounts.resetPassword(user, newPassword, client, async (trx) => {
-      // Spend this token (only one concurrent reset can) and every other one of the user.
-      const spent = await trx
-        .updateTable('password_reset_tokens')
-        .set({ used_at: this.now() })
-        .where('token_hash', '=', row.token_hash)
-        .where('used_at', 'is', null)
-        .executeTakeFirst();
-      if (Number(spent.numUpdatedRows) !== 1) throw new GatepassError('invalid_reset_token', INVALID_RESET_TOKEN);
-      await trx.updateTable('password_reset_tokens').set({ used_at: this.now() }).where('user_id', '=', user.id).where('used_at', 'is', null).execute();
+      // Spent in the transaction that sets the password: of concurrent resets (or a reset racing a
+      // password change or logout-all, which spend it too), at most one goes through.
+      if (!(await new PasswordResetTokenRepository(trx).spend(row.token_hash, this.now()))) throw new GatepassError('invalid_reset_token', INVALID_RESET_TOKEN);
     });
   }
 }

@@ -1,5 +1,5 @@
 import { GatepassError } from '../errors.js';
-import type { CounterStore } from './counter-store.js';
+import type { AttemptLock, CounterStore } from './counter-store.js';
 
 export interface LockoutPolicy {
   /** Consecutive failures that lock the account; 0 disables lockout. */
@@ -14,38 +14,46 @@ export interface LockoutPolicy {
 const FAILURE_MEMORY_MS = 24 * 3600 * 1000;
 
 /**
- * Per-account lockout after consecutive failed logins (OWASP ASVS V2.2.1), keyed by the normalised
- * email, so unknown emails lock exactly like real ones and reveal nothing.
+ * Per-account lockout after consecutive failed password checks (OWASP ASVS V2.2.1), keyed by the
+ * normalised email, so unknown emails lock exactly like real ones and reveal nothing.
+ *
+ * An attempt is counted before its password is checked, and the attempt that reaches the threshold
+ * sets the lock before its check runs: a burst of concurrent guesses, from any number of addresses
+ * and instances, gets at most `threshold` passwords checked, and one more per expired lock. Counting
+ * after the (slow) check let every request of a burst pass the "locked?" test first.
  */
 export class AccountLockout {
+  private readonly lock: AttemptLock;
+
   constructor(
     private readonly store: CounterStore,
     private readonly policy: LockoutPolicy,
-  ) {}
-
-  /** Throws 429 `account_locked` while the account is locked, whatever the password. */
-  async assertNotLocked(email: string): Promise<void> {
-    if (this.policy.threshold === 0) return;
-    const remainingMs = await this.store.remaining(`lock:${email}`);
-    if (remainingMs > 0) throw lockedError(remainingMs);
+  ) {
+    this.lock = { from: policy.threshold, baseMs: policy.lockSeconds * 1000, maxMs: policy.maxLockSeconds * 1000 };
   }
 
-  /** Counts a failure; the one that reaches the threshold locks, and each later one locks twice as long. */
-  async recordFailure(email: string): Promise<void> {
+  /**
+   * Counts an attempt to check the password of `email`; throws 429 `account_locked` while the account
+   * is locked, whatever the password. Call it before every password check; `recordSuccess` after a
+   * correct one.
+   */
+  async beginAttempt(email: string): Promise<void> {
     if (this.policy.threshold === 0) return;
-    const { count } = await this.store.increment(`failures:${email}`, FAILURE_MEMORY_MS, true);
-    if (count < this.policy.threshold) return;
-    const seconds = Math.min(this.policy.lockSeconds * 2 ** Math.min(count - this.policy.threshold, 20), this.policy.maxLockSeconds);
-    await this.store.set(`lock:${email}`, seconds * 1000);
+    const outcome = await this.store.countAttempt(failuresKey(email), lockKey(email), FAILURE_MEMORY_MS, this.lock);
+    if (outcome.locked) throw lockedError(outcome.remainingMs);
   }
 
   async recordSuccess(email: string): Promise<void> {
     if (this.policy.threshold === 0) return;
-    await this.store.delete(`failures:${email}`, `lock:${email}`);
+    await this.store.delete(failuresKey(email), lockKey(email));
   }
 }
 
+// One hash tag ({…}) for both keys, so that on a Redis Cluster they share a slot, as one script needs.
+const failuresKey = (email: string) => `lockout:{${email}}:failures`;
+const lockKey = (email: string) => `lockout:{${email}}:lock`;
+
 function lockedError(remainingMs: number): GatepassError {
-  const seconds = Math.ceil(remainingMs / 1000);
+  const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
   return new GatepassError('account_locked', `Account temporarily locked after repeated failed logins; try again in ${seconds} seconds`, seconds);
 }

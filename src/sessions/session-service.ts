@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { GatepassError } from '../errors.js';
-import type { Database, SessionRow } from '../store/schema.js';
+import { PasswordResetTokenRepository } from '../store/password-reset-tokens.js';
+import type { Database, RefreshTokenRow, SessionRow } from '../store/schema.js';
 import { SessionRepository } from '../store/sessions.js';
 import { UserRepository, type User } from '../store/users.js';
 import { TokenError } from '../tokens/errors.js';
@@ -46,21 +47,33 @@ export class SessionService {
     private readonly options: {
       refreshReuseGraceSeconds: number;
       /**
-       * Lock the session row first in every rotation (PostgreSQL). Without it, the winner locks the
-       * token then the session while a reuse revokes the session then its tokens: concurrent
-       * refreshes of one token deadlocked (seen in CI). SQLite runs one write transaction at a time.
+       * Take row locks (PostgreSQL), always in one order: the user, then the session, then its
+       * tokens. Decisions read the user under a share lock and changes take it for update first, so
+       * a login or refresh never mints from an account that a concurrent change has just altered,
+       * and a change never misses a session started beside it. Rotations lock the session row
+       * before its tokens: the winner locking token then session while a reuse revoked session then
+       * tokens deadlocked (seen in CI). SQLite runs one write transaction at a time.
        */
-      lockSessionFirst: boolean;
+      rowLocks: boolean;
     },
     private readonly now: Clock = Date.now,
   ) {
     this.sessions = new SessionRepository(db);
   }
 
-  /** Starts a session for a user who just proved who they are, and returns its first token pair. */
-  async startSession(user: User, client: ClientInfo): Promise<TokenPair> {
+  /**
+   * Starts a session for a user who just proved who they are, and returns its first token pair.
+   * `checked` is the account as the proof was checked against it; the pair is minted from the account
+   * as it is now, re-read under lock in the session's transaction, and nothing starts if its password
+   * changed or it was deactivated or deleted in between (a reset committed during the slow password
+   * check must not leave a session behind it).
+   */
+  async startSession(checked: User, client: ClientInfo): Promise<TokenPair> {
     const sessionId = randomUUID();
     return this.db.transaction().execute(async (trx) => {
+      const user = await new UserRepository(trx).findLocked(checked.id, this.shareLock);
+      if (user === undefined || user.passwordHash !== checked.passwordHash) throw new GatepassError('invalid_credentials', 'Incorrect email or password');
+      if (!user.isActive) throw new GatepassError('account_disabled', 'Account is disabled');
       const sessions = this.sessions.withExecutor(trx);
       await sessions.createSession({ id: sessionId, userId: user.id, ...client, now: this.now() });
       await this.audit.record({ event: 'login_success', userId: user.id, client, details: { session_id: sessionId } }, trx);
@@ -70,8 +83,9 @@ export class SessionService {
 
   /**
    * Exchanges a refresh token for a new pair, in one transaction. Of several concurrent exchanges of
-   * one token exactly one wins; the others get the grace answer (a pair in the same session) when
-   * they come within the grace window, and otherwise end the session as a detected reuse.
+   * one token exactly one wins; the others get the grace answer when they come within the grace
+   * window (a new access token and the same child refresh token the winner received, so the session
+   * stays one chain), and otherwise end the session as a detected reuse.
    */
   async rotate(refreshToken: string, client: ClientInfo): Promise<TokenPair> {
     let claims;
@@ -84,7 +98,11 @@ export class SessionService {
     const userId = Number(claims.sub);
     const outcome = await this.db.transaction().execute(async (trx): Promise<RotationOutcome> => {
       const sessions = this.sessions.withExecutor(trx);
-      if (this.options.lockSessionFirst) await sessions.lockSession(claims.sid);
+      const users = new UserRepository(trx);
+      if (this.options.rowLocks) {
+        await users.findLocked(userId, 'share');
+        await sessions.lockSession(claims.sid);
+      }
       const now = this.now();
       const claimed = await sessions.claimRefreshToken(claims.jti, now);
       const record = await sessions.findRefreshToken(claims.jti);
@@ -105,12 +123,15 @@ export class SessionService {
       }
       const session = await sessions.findSession(record.session_id);
       if (session === undefined || session.revoked_at !== null) throw new GatepassError('invalid_token', REFRESH_ERRORS.invalid_token);
-      const user = await new UserRepository(trx).findById(userId);
+      const user = await users.findById(userId);
       if (user === undefined) throw new GatepassError('user_not_found', 'User no longer exists');
       if (!user.isActive) throw new GatepassError('account_disabled', 'Account is disabled');
       await sessions.touchSession(session.id, now, client);
       await this.audit.record({ event: 'refresh', userId, client, details: { session_id: session.id, grace: !claimed } }, trx);
-      return { kind: 'issued', pair: await this.issuePair(sessions, user, session.id, record.jti) };
+      if (claimed) return { kind: 'issued', pair: await this.issuePair(sessions, user, session.id, record.jti) };
+      const child = await sessions.findChildRefreshToken(session.id, record.jti);
+      if (child === undefined) throw new GatepassError('invalid_token', REFRESH_ERRORS.invalid_token);
+      return { kind: 'issued', pair: this.pairWithRefreshToken(user, session.id, child) };
     });
     if (outcome.kind === 'reused') {
       await this.revocations.announce([this.revocations.session(outcome.sessionId, userId)]);
@@ -166,11 +187,14 @@ export class SessionService {
    * next refresh carries the new role (role change). `change` sets the role, in the same transaction.
    */
   async changeRole(userId: number, entry: AuditEntry, change: (trx: Kysely<Database>) => Promise<void>): Promise<void> {
-    const revocation = this.revocations.userTokens(userId);
-    await this.db.transaction().execute(async (trx) => {
+    const revocation = await this.db.transaction().execute(async (trx) => {
       await change(trx);
-      await this.revocations.persist([revocation], trx);
+      // Dated after the change holds the user's row: every sign-in or refresh that read the old role
+      // has committed by now, so its tokens fall before the cutoff; later ones read the new role.
+      const cutoff = this.revocations.userTokens(userId);
+      await this.revocations.persist([cutoff], trx);
       await this.audit.record(entry, trx);
+      return cutoff;
     });
     await this.revocations.announce([revocation]);
   }
@@ -187,10 +211,15 @@ export class SessionService {
     change?: (trx: Kysely<Database>) => Promise<void>,
   ): Promise<void> {
     const ended = await this.db.transaction().execute(async (trx) => {
-      const ids = await this.sessions.withExecutor(trx).revokeUserSessions(userId, this.now(), entry.event, keepSessionId);
+      // Holding the user's row first, no sign-in can start a session beside this that the update below would miss.
+      await new UserRepository(trx).findLocked(userId, this.updateLock);
+      const now = this.now();
+      const ids = await this.sessions.withExecutor(trx).revokeUserSessions(userId, now, entry.event, keepSessionId);
       const revocations = ids.map((id) => this.revocations.session(id, userId));
       await this.revocations.persist(revocations, trx);
       await change?.(trx);
+      // An open reset token would sign in again past what just ended (after `change`, which may spend one itself).
+      await new PasswordResetTokenRepository(trx).spendAllOf(userId, now);
       await this.audit.record(entry, trx);
       return revocations;
     });
@@ -205,6 +234,14 @@ export class SessionService {
     } catch {
       return undefined;
     }
+  }
+
+  private get shareLock(): 'share' | undefined {
+    return this.options.rowLocks ? 'share' : undefined;
+  }
+
+  private get updateLock(): 'update' | undefined {
+    return this.options.rowLocks ? 'update' : undefined;
   }
 
   private withinGrace(usedAt: number | null, now: number): boolean {
@@ -223,11 +260,23 @@ export class SessionService {
       issued_at: refresh.claims.iat * 1000,
       expires_at: refresh.claims.exp * 1000,
     });
-    return {
-      accessToken: access.token,
-      refreshToken: refresh.token,
-      expiresIn: this.tokens.accessTtlSeconds,
-      refreshExpiresIn: this.tokens.refreshTtlSeconds,
-    };
+    return this.pair(access.token, refresh.token);
+  }
+
+  /** A new access token beside an already issued refresh token (the grace answer). */
+  private pairWithRefreshToken(user: User, sessionId: string, refresh: RefreshTokenRow): TokenPair {
+    const access = this.tokens.issueAccessToken({ userId: user.id, sessionId, role: user.role, mintedAt: this.revocations.mintTime(user.id) });
+    const reissued = this.tokens.signRefreshToken({
+      userId: user.id,
+      sessionId,
+      jti: refresh.jti,
+      iat: refresh.issued_at / 1000,
+      exp: refresh.expires_at / 1000,
+    });
+    return this.pair(access.token, reissued.token);
+  }
+
+  private pair(accessToken: string, refreshToken: string): TokenPair {
+    return { accessToken, refreshToken, expiresIn: this.tokens.accessTtlSeconds, refreshExpiresIn: this.tokens.refreshTtlSeconds };
   }
 }

@@ -106,3 +106,4 @@ export type SessionRow = Selectable<SessionsTable>;
 export type RefreshTokenRow = Selectable<RefreshTokensTable>;
 export type TaskRow = Selectable<TasksTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
+export type PasswordResetTokenRow = Selectable<PasswordResetTokensTable>;

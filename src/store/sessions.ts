@@ -53,6 +53,11 @@ export class SessionRepository {
     return this.db.selectFrom('refresh_tokens').selectAll().where('jti', '=', jti).executeTakeFirst();
   }
 
+  /** The refresh token that rotation issued in exchange for `parentJti`. */
+  async findChildRefreshToken(sessionId: string, parentJti: string): Promise<RefreshTokenRow | undefined> {
+    return this.db.selectFrom('refresh_tokens').selectAll().where('session_id', '=', sessionId).where('parent_jti', '=', parentJti).executeTakeFirst();
+  }
+
   /**
    * Marks a refresh token used if, and only if, nobody has used or revoked it yet. The condition is
    * evaluated under the row lock (PostgreSQL) or the single writer (SQLite), so of N concurrent

@@ -108,6 +108,17 @@ export class UserRepository {
       const escaped = filter.emailContains.replace(/[\\%_]/g, (c) => `\\${c}`);
       base = base.where(sql<boolean>`email like ${`%${escaped}%`} escape '\\'`);
     }
+  /**
+   * Reads the user and holds the row until the transaction ends (PostgreSQL row locks; pass no mode on
+   * SQLite, where one write transaction runs at a time): `share` keeps it from changing while a
+   * decision is made on it (sign-in, refresh), `update` takes it before changing what hangs on it.
+   */
+  async findLocked(id: number, mode: 'share' | 'update' | undefined): Promise<User | undefined> {
+    const query = this.db.selectFrom('users').selectAll().where('id', '=', id);
+    const row = await (mode === 'share' ? query.forShare() : mode === 'update' ? query.forUpdate() : query).executeTakeFirst();
+    return row && toUser(row);
+  }
+
     if (filter.role !== undefined) base = base.where('role', '=', filter.role);
     const [rows, count] = await Promise.all([
       base.selectAll().orderBy('id').limit(filter.limit).offset(filter.offset).execute(),

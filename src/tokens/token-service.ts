@@ -75,14 +75,16 @@ export class TokenService {
 
   issueRefreshToken(subject: { userId: number; sessionId: string }): IssuedToken<RefreshClaims> {
     const iat = Math.floor(this.now() / 1000);
-    const claims: RefreshClaims = {
-      sub: String(subject.userId),
-      type: 'refresh',
-      sid: subject.sessionId,
-      jti: randomUUID(),
-      iat,
-      exp: iat + this.settings.refreshTtlSeconds,
-    };
+    return this.signRefreshToken({ userId: subject.userId, sessionId: subject.sessionId, jti: randomUUID(), iat, exp: iat + this.settings.refreshTtlSeconds });
+  }
+
+  /**
+   * Signs the refresh token with exactly these claims. HMAC signatures are deterministic, so the
+   * claims of an issued token (its stored record) give back the very same token: what a refresh
+   * within the grace window answers, so that the session stays one chain.
+   */
+  signRefreshToken(record: { userId: number; sessionId: string; jti: string; iat: number; exp: number }): IssuedToken<RefreshClaims> {
+    const claims: RefreshClaims = { sub: String(record.userId), type: 'refresh', sid: record.sessionId, jti: record.jti, iat: record.iat, exp: record.exp };
     return { token: signJws(this.withIssuerAndAudience(claims), this.refreshKey), claims };
   }
 

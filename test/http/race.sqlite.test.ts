@@ -1,0 +1,3 @@
+import { defineRaceSuite } from './race-suite.js';
+
+defineRaceSuite('sqlite');
