@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'invalid_reset_token'
   | 'forbidden'
   | 'csrf_failed'
+  | 'duplicate_cookie'
   | 'rate_limited'
   | 'account_locked'
   | 'service_unavailable';

@@ -1,30 +1,79 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Settings } from '../config/settings.js';
-import { GatepassError } from '../errors.js';
+import { FieldError, GatepassError } from '../errors.js';
 
 /**
  * Browser mode (API.md "Cookies"): the refresh token travels in an HttpOnly cookie that page
- * scripts cannot read, scoped to /auth, and never in a response body.
+ * scripts cannot read, and never in a response body. Over plain HTTP (development) it is
+ * `gatepass_refresh`, scoped to /auth. Over HTTPS it is `__Host-gatepass_refresh`: browsers accept
+ * a `__Host-` cookie only when it is Secure, for Path=/ and without Domain, so neither a sibling
+ * subdomain nor a plain-HTTP page can set one that shadows or replaces it.
  */
 export const REFRESH_COOKIE = 'gatepass_refresh';
+export const HOST_REFRESH_COOKIE = `__Host-${REFRESH_COOKIE}`;
 export const COOKIE_MODE_HEADER = 'x-gatepass-cookie';
+const HEADER_NEEDED = 'Requests authenticated by cookie need the header X-Gatepass-Cookie: 1';
 
-/** A login or refresh asks for cookie mode with `?cookie=true` or `X-Gatepass-Cookie: 1`. */
+/** The content types an HTML form can send (and a cross-origin script can send without a preflight). */
+const FORM_CONTENT_TYPES = new Set(['application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain']);
+
+/** Requests that passed assertCookieRequestAllowed: only they may be given the cookie. */
+const checkedRequests = new WeakSet<FastifyRequest>();
+
+/** A login or refresh asks for cookie mode with the header `X-Gatepass-Cookie: 1`, and only so. */
 export function wantsCookieMode(request: FastifyRequest): boolean {
+  return request.headers[COOKIE_MODE_HEADER] === '1';
+}
+
+/**
+ * `?cookie=true` used to ask for cookie mode. It is refused rather than ignored: ignored, a client
+ * that still sends it would get the refresh token in the body, where page scripts can read it.
+ */
+export function refuseCookieQuery(request: FastifyRequest): void {
   const query = request.query as Record<string, unknown> | undefined;
-  return query?.cookie === 'true' || query?.cookie === true || request.headers[COOKIE_MODE_HEADER] === '1';
+  if (query?.cookie !== undefined) {
+    throw new FieldError(['query', 'cookie'], 'Cookie mode is asked for with the header X-Gatepass-Cookie: 1, not a query parameter', 'value_error');
+  }
 }
 
-export function setRefreshCookie(reply: FastifyReply, token: string, maxAgeSeconds: number): void {
-  reply.setCookie(REFRESH_COOKIE, token, { httpOnly: true, secure: true, sameSite: 'strict', path: '/auth', maxAge: maxAgeSeconds });
+function refreshCookieScope(request: FastifyRequest): { name: string; path: string } {
+  return request.protocol === 'https' ? { name: HOST_REFRESH_COOKIE, path: '/' } : { name: REFRESH_COOKIE, path: '/auth' };
 }
 
-export function clearRefreshCookie(reply: FastifyReply): void {
-  reply.clearCookie(REFRESH_COOKIE, { httpOnly: true, secure: true, sameSite: 'strict', path: '/auth' });
+/** Sets the refresh cookie; only on a request that passed assertCookieRequestAllowed. */
+export function setRefreshCookie(request: FastifyRequest, reply: FastifyReply, token: string, maxAgeSeconds: number): void {
+  if (!checkedRequests.has(request)) throw new Error('the refresh cookie is set only on requests that passed the cookie-mode checks');
+  const { name, path } = refreshCookieScope(request);
+  reply.setCookie(name, token, { httpOnly: true, secure: true, sameSite: 'strict', path, maxAge: maxAgeSeconds });
 }
 
+export function clearRefreshCookie(request: FastifyRequest, reply: FastifyReply): void {
+  const { name, path } = refreshCookieScope(request);
+  reply.clearCookie(name, { httpOnly: true, secure: true, sameSite: 'strict', path });
+}
+
+/** How many cookies named `name` the raw Cookie header holds (@fastify/cookie keeps only one of them). */
+function cookieCount(header: string | undefined, name: string): number {
+  if (header === undefined) return 0;
+  let count = 0;
+  for (const pair of header.split(';')) {
+    const equals = pair.indexOf('=');
+    if (equals !== -1 && pair.slice(0, equals).trim() === name) count += 1;
+  }
+  return count;
+}
+
+/**
+ * The refresh token of the cookie for this request's protocol. Two cookies of that name (one of them
+ * planted by a sibling subdomain or a plain-HTTP page, for another path) are refused: there is no
+ * telling which one is this browser's own.
+ */
 export function refreshCookieOf(request: FastifyRequest): string | undefined {
-  const value = request.cookies[REFRESH_COOKIE];
+  const { name } = refreshCookieScope(request);
+  if (cookieCount(request.headers.cookie, name) > 1) {
+    throw new GatepassError('duplicate_cookie', `The request carries more than one ${name} cookie; refusing to guess which is genuine`);
+  }
+  const value = request.cookies[name];
   return value === undefined || value === '' ? undefined : value;
 }
 
@@ -32,15 +81,31 @@ export function refreshCookieOf(request: FastifyRequest): string | undefined {
  * The CSRF defence of requests that a cookie authenticates. SameSite=Strict already keeps the
  * cookie off cross-site requests in current browsers; on top of it, the request must carry the
  * custom header (which a cross-site form cannot send, and which a cross-origin script can send only
- * after a CORS preflight that CORS_ORIGINS decides), and its Origin, when sent, must be this
- * server's own or one of CORS_ORIGINS.
+ * after a CORS preflight that CORS_ORIGINS decides), its body must not be a form's (a form body
+ * never sets or uses the cookie, whatever its headers), and its Origin, when sent, must be this
+ * server's own or one of CORS_ORIGINS. Every request that sets or reads the cookie passes here.
  */
 export function assertCookieRequestAllowed(request: FastifyRequest, settings: Settings): void {
-  if (request.headers[COOKIE_MODE_HEADER] !== '1') {
-    throw new GatepassError('csrf_failed', 'Requests authenticated by cookie need the header X-Gatepass-Cookie: 1');
+  if (!wantsCookieMode(request)) throw new GatepassError('csrf_failed', HEADER_NEEDED);
+  const mediaType = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+  if (mediaType !== undefined && FORM_CONTENT_TYPES.has(mediaType)) {
+    throw new GatepassError('csrf_failed', 'Cookie mode takes a JSON body or none: a form body never sets or uses the refresh cookie');
   }
   const origin = request.headers.origin;
-  if (origin === undefined) return;
-  const own = `${request.protocol}://${request.host}`;
-  if (origin !== own && !settings.corsOrigins.includes(origin)) throw new GatepassError('csrf_failed', 'Origin not allowed');
+  if (origin !== undefined) {
+    const own = `${request.protocol}://${request.host}`;
+    if (origin !== own && !settings.corsOrigins.includes(origin)) throw new GatepassError('csrf_failed', 'Origin not allowed');
+  }
+  checkedRequests.add(request);
+}
+
+/**
+ * The checks of a route that may answer in cookie mode (login, refresh), before any work: `?cookie=`
+ * is refused, and a request asking for cookie mode must pass assertCookieRequestAllowed.
+ */
+export function cookieModeGate(settings: Settings): (request: FastifyRequest) => Promise<void> {
+  return async (request) => {
+    refuseCookieQuery(request);
+    if (wantsCookieMode(request)) assertCookieRequestAllowed(request, settings);
+  };
 }

@@ -17,6 +17,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   invalid_reset_token: 400,
   forbidden: 403,
   csrf_failed: 403,
+  duplicate_cookie: 400,
   rate_limited: 429,
   account_locked: 429,
   service_unavailable: 503,

@@ -5,7 +5,7 @@ import type { TokenPair } from '../../sessions/session-service.js';
 import type { AppServices, GatepassApp } from '../app.js';
 import { authOf } from '../auth-guard.js';
 import { clientInfo } from '../client-info.js';
-import { assertCookieRequestAllowed, clearRefreshCookie, refreshCookieOf, setRefreshCookie, wantsCookieMode } from '../cookie-mode.js';
+import { assertCookieRequestAllowed, clearRefreshCookie, cookieModeGate, refreshCookieOf, setRefreshCookie, wantsCookieMode } from '../cookie-mode.js';
 import { BEARER_SECURITY, Email, FullName, LoginPassword, NewPassword, TokenResponse, UserOut, errorResponses, userOut } from '../schemas.js';
 
 const RegisterBody = Type.Object({ email: Email, password: NewPassword, full_name: Type.Optional(FullName) });
@@ -34,7 +34,7 @@ const LogoutBody = Type.Object({ refresh_token: Type.Optional(Type.String({ maxL
 function sendTokenPair(request: FastifyRequest, reply: FastifyReply, pair: TokenPair): Static<typeof TokenResponse> {
   reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
   const cookieMode = wantsCookieMode(request);
-  if (cookieMode) setRefreshCookie(reply, pair.refreshToken, pair.refreshExpiresIn);
+  if (cookieMode) setRefreshCookie(request, reply, pair.refreshToken, pair.refreshExpiresIn);
   return {
     access_token: pair.accessToken,
     ...(!cookieMode && { refresh_token: pair.refreshToken }),
@@ -44,8 +44,17 @@ function sendTokenPair(request: FastifyRequest, reply: FastifyReply, pair: Token
   };
 }
 
-const CookieQuery = Type.Object({
-  cookie: Type.Optional(Type.Boolean({ description: 'cookie mode: the refresh token is set as an HttpOnly cookie (or send X-Gatepass-Cookie: 1)' })),
+/** Documents the cookie-mode header (API.md "Cookies"); any value other than `1` is body mode. */
+const CookieModeHeaders = Type.Object({
+  'x-gatepass-cookie': Type.Optional(
+    Type.String({
+      description:
+        'Browser (cookie) mode: `1` sets the refresh token as an HttpOnly, Secure, SameSite=Strict cookie ' +
+        '(`__Host-gatepass_refresh` over HTTPS, `gatepass_refresh` for /auth over plain HTTP) and leaves it out of the body, ' +
+        'and lets refresh and logout read it. Refused (403 `csrf_failed`) with a form body or an Origin that is neither ' +
+        "this server's nor in CORS_ORIGINS. `?cookie=true` is no longer accepted (422).",
+    }),
+  ),
 });
 
 /** An optional body: a bare POST is as good as `{}`. */
@@ -93,12 +102,16 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, passwordReset
       url,
       {
         onRequest: limitPerClient('login'),
+        // Before the password is checked: a forged cookie-mode login is refused without starting a session.
+        preHandler: cookieModeGate(settings),
         bodyLimit: authBodyLimit,
         schema: {
           tags: ['auth'],
           summary: alias ? 'Log in (alias of /auth/login, as in the seeds)' : 'Log in with email and password',
-          description: 'JSON `{email, password}` or the OAuth2 password form `username=&password=`. Starts a session.',
-          querystring: CookieQuery,
+          description:
+            'JSON `{email, password}` or the OAuth2 password form `username=&password=`. Starts a session. ' +
+            'Browser mode (`X-Gatepass-Cookie: 1`) takes JSON only, from this origin or CORS_ORIGINS.',
+          headers: CookieModeHeaders,
           body: {
             content: {
               'application/json': { schema: LoginJson },
@@ -123,16 +136,19 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, passwordReset
     '/auth/refresh',
     {
       preValidation: bodyOptional,
+      preHandler: cookieModeGate(settings),
       bodyLimit: authBodyLimit,
       schema: {
         tags: ['auth'],
         summary: 'Exchange a refresh token for a new pair (rotation)',
         description:
           'The presented refresh token becomes used. Presenting it again within REFRESH_REUSE_GRACE_SECONDS returns a pair ' +
-          'for the same session; later, it is treated as theft: the session is revoked and the answer is 401 `token_reused`.',
-        querystring: CookieQuery,
+          'for the same session; later, it is treated as theft: the session is revoked and the answer is 401 `token_reused`. ' +
+          'Without `refresh_token` in the body, the refresh cookie is read: only with `X-Gatepass-Cookie: 1` (403 `csrf_failed` ' +
+          'otherwise), and two refresh cookies in one request are refused (400 `duplicate_cookie`).',
+        headers: CookieModeHeaders,
         body: RefreshBody,
-        response: { 200: Type.Ref(TokenResponse), ...errorResponses(401, 403, 413, 415, 422) },
+        response: { 200: Type.Ref(TokenResponse), ...errorResponses(400, 401, 403, 413, 415, 422) },
       },
     },
     async (request, reply) => {
@@ -162,24 +178,25 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, passwordReset
         summary: 'End the current session',
         description:
           'Revokes the session of the presented access token: its refresh tokens and access tokens stop working at once. ' +
-          'A `refresh_token` in the body ends that session too, when it belongs to the same user.',
+          'A `refresh_token` in the body ends that session too, when it belongs to the same user. With `X-Gatepass-Cookie: 1` ' +
+          'the refresh cookie is cleared, and its session ended likewise (same checks as refresh: 403 `csrf_failed`, 400 `duplicate_cookie`).',
         security: BEARER_SECURITY,
+        headers: CookieModeHeaders,
         body: LogoutBody,
-        response: { 204: Type.Null(), ...errorResponses(401, 413, 415, 422) },
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 413, 415, 422) },
       },
     },
     async (request, reply) => {
       const auth = authOf(request);
       const entry = { event: 'logout', userId: auth.userId, client: clientInfo(request) } as const;
+      // Browser mode reads and clears the cookie, so it passes the cookie checks first, before anything ends.
+      const cookieMode = wantsCookieMode(request);
+      if (cookieMode) assertCookieRequestAllowed(request, settings);
+      const cookieToken = cookieMode ? refreshCookieOf(request) : undefined;
       await sessions.endSession(auth.userId, auth.sessionId, entry);
+      if (cookieMode) clearRefreshCookie(request, reply);
       // The refresh token of another session may come in the body, or (browser mode) in the cookie.
-      const cookieToken = refreshCookieOf(request);
-      if (cookieToken !== undefined) clearRefreshCookie(reply);
-      let presented = request.body.refresh_token;
-      if (presented === undefined && cookieToken !== undefined && request.headers['x-gatepass-cookie'] === '1') {
-        assertCookieRequestAllowed(request, settings);
-        presented = cookieToken;
-      }
+      const presented = request.body.refresh_token ?? cookieToken;
       const other = presented === undefined ? undefined : sessions.sessionOfRefreshToken(presented);
       if (other !== undefined && other.userId === auth.userId && other.sessionId !== auth.sessionId) {
         await sessions.endSession(auth.userId, other.sessionId, entry);
