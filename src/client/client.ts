@@ -4,8 +4,11 @@ import type { Credentials, RegisterInput, Session, TokenResponse, User } from '.
 
 /**
  * `body`: the refresh token comes in the login answer and is kept in this object's memory (Node,
- * scripts, native apps). `cookie`: the server keeps it in the HttpOnly cookie `gatepass_refresh`,
- * which page scripts cannot read (browsers; API.md "Cookies").
+ * scripts, native apps). `cookie`: the server keeps it in an HttpOnly cookie (`__Host-gatepass_refresh`
+ * over HTTPS, `gatepass_refresh` over plain HTTP) which page scripts cannot read (browsers; API.md
+ * "Cookies"). Cookie mode is asked for, and the cookie used, only with the header
+ * `X-Gatepass-Cookie: 1`, which login, refresh and logout send here with a JSON body or none; the
+ * server refuses it from an Origin that is neither its own nor in its CORS_ORIGINS.
  */
 export type ClientMode = 'body' | 'cookie';
 
