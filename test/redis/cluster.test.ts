@@ -43,11 +43,11 @@ describe('Redis Cluster: revocations and counters shared across instances', () =
       10_000,
       100,
     );
-    const env = { REDIS_URL: ports.map((port) => `redis://127.0.0.1:${port}`).join(','), LOGIN_RATE_LIMIT_PER_MINUTE: '4' };
+    const env = { REDIS_URL: ports.map((port) => `redis://127.0.0.1:${port}`).join(','), LOGIN_RATE_LIMIT_PER_MINUTE: '4', ACCOUNT_LOCKOUT_THRESHOLD: '3' };
     a = await createTestApp('sqlite', env);
     b = await buildApp(
       loadSettings(
-        { NODE_ENV: 'test', DATABASE_URL: a.databaseUrl, JWT_SECRET: a.settings.jwt.accessSecret, JWT_REFRESH_SECRET: a.settings.jwt.refreshSecret, ACCOUNT_LOCKOUT_THRESHOLD: '0', ...env },
+        { NODE_ENV: 'test', DATABASE_URL: a.databaseUrl, JWT_SECRET: a.settings.jwt.accessSecret, JWT_REFRESH_SECRET: a.settings.jwt.refreshSecret, ...env },
         { cwd: a.cwd },
       ),
       { cwd: a.cwd },
@@ -67,6 +67,18 @@ describe('Redis Cluster: revocations and counters shared across instances', () =
     assert.equal((await post(a.app, '/auth/logout', undefined, user.tokens.access_token)).statusCode, 204);
     await waitFor('the other instance to refuse the token', async () => (await get(b, '/users/me', user.tokens.access_token)).statusCode === 401, 2000, 5);
     assert.equal((await get(b, '/health/ready')).json<{ checks: { redis: string } }>().checks.redis, 'ok');
+  });
+
+  it('lockout counts are shared through the cluster (both keys of an account in one slot)', async () => {
+    const user = await signUp(a.app);
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        (i % 2 === 0 ? a.app : b).inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: `wrong-guess-${i}` }, remoteAddress: `192.0.2.${i + 1}` }),
+      ),
+    );
+    const statuses = answers.map((answer) => answer.statusCode);
+    assert.equal(statuses.filter((status) => status === 401).length, 3, statuses.join(','));
+    assert.equal(statuses.filter((status) => status === 429).length, 9, statuses.join(','));
   });
 
   it('rate-limit counts are shared through the cluster', async () => {

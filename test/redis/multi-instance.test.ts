@@ -140,6 +140,19 @@ describeNeeding('three instances sharing PostgreSQL and Redis', { postgres: true
     assert.equal((sessions.body as unknown as unknown[]).length, 1);
   });
 
+  it('the account lockout holds across instances: of 45 concurrent wrong passwords spread over them, at most 5 are checked', async () => {
+    const user = await signUpOn(a);
+    const instances = [a, b, c];
+    const answers = await Promise.all(
+      Array.from({ length: 45 }, (_, i) => call(instances[i % 3]!, 'POST', '/auth/login', { email: user.email, password: `wrong-guess-${i}` })),
+    );
+    const statuses = answers.map((answer) => answer.status);
+    assert.equal(statuses.filter((status) => status === 401).length, 5, statuses.join(','));
+    assert.equal(statuses.filter((status) => status === 429).length, 40, statuses.join(','));
+    // Locked on every instance, even for the right password.
+    for (const instance of instances) assert.equal((await call(instance, 'POST', '/auth/login', { email: user.email, password: user.password })).body.code, 'account_locked');
+  });
+
   it(`rate-limit counts are shared: ${LOGIN_LIMIT} logins per minute per client, whichever instance answers`, async () => {
     const client = clientAddress();
     const instances = [a, b, c, a, b, c, a];
