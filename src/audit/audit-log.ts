@@ -93,9 +93,14 @@ export class AuditLog {
     return (await query.execute()).map(toEvent);
   }
 
-  /** Every event about a user, oldest first (for the data export). */
+  /**
+   * Every event about a user, oldest first, as the user may see them (the data export): where someone
+   * else acted (an admin changed their role), the event and its time stay, but that person's ip and
+   * user agent are not the user's data and are left out.
+   */
   async forUser(userId: number): Promise<AuditEvent[]> {
-    return (await this.db.selectFrom('audit_events').selectAll().where('user_id', '=', userId).orderBy('id').execute()).map(toEvent);
+    const rows = await this.db.selectFrom('audit_events').selectAll().where('user_id', '=', userId).orderBy('id').execute();
+    return rows.map(toEvent).map((event) => (event.actorId === null || event.actorId === userId ? event : { ...event, ip: null, userAgent: null }));
   }
 
   /** Keeps a deleted user's events as facts about the system, without who, where or how. */

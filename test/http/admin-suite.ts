@@ -1000,15 +1000,21 @@ export function defineAdminSuite(backend: Backend): void {
       assert.deepEqual([...first.body.items, ...next.body.items].map((item) => item.id), ids.slice(0, 10));
     });
 
-    it('GET /users/me/export includes the audit events of the user, and only theirs', async () => {
+    it("GET /users/me/export includes the audit events of the user, and only theirs, without another actor's ip and user agent", async () => {
       current = keep(await loginAs(t.app, subject, AGENT));
       const response = await get(t.app, '/users/me/export', current.access_token);
       assert.equal(response.statusCode, 200, response.body);
       const exported = response.json<{ audit_events: AuditItem[] }>().audit_events;
       assert.ok(Array.isArray(exported), response.body);
-      const expected = (await eventsOf(t.app, adminToken, subject.id)).reverse();
+      // The admin's view keeps who did what from where; the user's own copy keeps the events and
+      // their times, but where an admin acted, the admin's ip and user agent are not the user's data.
+      const adminView = (await eventsOf(t.app, adminToken, subject.id)).reverse();
+      const expected = adminView.map((item) => (item.actor_id === null || item.actor_id === subject.id ? item : { ...item, ip: null, user_agent: null }));
       assert.deepEqual(exported, expected);
-      assert.ok(exported.some((item) => item.event === 'role_changed'));
+      assert.ok(exported.some((item) => item.event === 'role_changed' && item.actor_id === admin.id && item.ip === null && item.user_agent === null));
+      assert.ok(adminView.some((item) => item.event === 'role_changed' && item.user_agent === ADMIN_AGENT), 'the admin view keeps the admin user agent');
+      assert.ok(!response.body.includes(ADMIN_AGENT), "the admin's user agent is not in the export");
+      assert.ok(exported.some((item) => item.user_agent === AGENT && item.ip === '127.0.0.1'), "the user's own events keep their ip and user agent");
       assertNoSecrets(response.body, secrets, 'the export');
     });
 
