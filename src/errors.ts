@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'account_disabled'
   | 'user_not_found'
   | 'email_taken'
+  | 'last_admin'
   | 'not_found'
   | 'invalid_reset_token'
   | 'forbidden'

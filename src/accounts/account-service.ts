@@ -9,6 +9,7 @@ import type { ClientInfo, SessionService } from '../sessions/session-service.js'
 import type { Database } from '../store/schema.js';
 import { DuplicateEmailError, UserRepository, type User } from '../store/users.js';
 import type { Clock } from '../tokens/token-service.js';
+import { keepAnActiveAdmin } from './admin-invariants.js';
 import { normalizeEmail } from './email.js';
 import type { Role } from './roles.js';
 
@@ -144,6 +145,7 @@ export class AccountService {
     const user = await this.currentUser(userId);
     await this.reauthenticate(user, password, 'Password is incorrect');
     await this.sessions.endAllSessions(userId, { event: 'user_deleted', userId, client: NO_CLIENT }, async (trx) => {
+      await keepAnActiveAdmin(trx, userId);
       await this.audit.anonymize(userId, trx);
       await new UserRepository(trx).delete(userId);
     });
@@ -156,6 +158,7 @@ export class AccountService {
   async deactivate(userId: number, client: ClientInfo, actorId: number | null = null): Promise<void> {
     await this.currentUser(userId);
     await this.sessions.endAllSessions(userId, { event: 'user_deactivated', userId, actorId, client }, async (trx) => {
+      await keepAnActiveAdmin(trx, userId);
       await new UserRepository(trx).update(userId, { isActive: false }, this.now());
     });
   }

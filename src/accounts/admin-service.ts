@@ -5,7 +5,8 @@ import type { Database } from '../store/schema.js';
 import { UserRepository, type User } from '../store/users.js';
 import type { Clock } from '../tokens/token-service.js';
 import type { AccountService } from './account-service.js';
-import type { Role } from './roles.js';
+import { keepAnActiveAdmin, roleWithin } from './admin-invariants.js';
+import type { Role, RolePermissions } from './roles.js';
 
 const USER_NOT_FOUND = 'User not found';
 
@@ -17,6 +18,7 @@ export class AdminService {
     db: Kysely<Database>,
     private readonly accounts: AccountService,
     private readonly sessions: SessionService,
+    private readonly rolePermissions: RolePermissions,
     private readonly now: Clock = Date.now,
   ) {
     this.users = new UserRepository(db);
@@ -41,15 +43,21 @@ export class AdminService {
    * Changes a user's role and/or active flag. Either takes effect on the user's next request: a role
    * change refuses their current access tokens (the next refresh carries the new role), and a
    * deactivation ends their sessions.
+   *
+   * An admin (API) cannot grant a role with a permission they lack, nor change a user who holds one
+   * (403); no change leaves zero active admins (409 last_admin, decided in the change's transaction).
+   * The CLI (`actor.userId` null) is the operator and passes the first rule, not the second.
    */
   async updateUser(actor: { userId: number | null; client: ClientInfo }, id: number, changes: { role?: Role; isActive?: boolean }): Promise<User> {
     const user = await this.getUser(id);
+    if (actor.userId !== null) await this.assertActorOutranks(actor.userId, user, changes.role);
     if (changes.role !== undefined && changes.role !== user.role) {
       const role = changes.role;
       await this.sessions.changeRole(
         id,
         { event: 'role_changed', userId: id, actorId: actor.userId, client: actor.client, details: { from: user.role, to: role } },
         async (trx) => {
+          if (role !== 'admin') await keepAnActiveAdmin(trx, id);
           await new UserRepository(trx).update(id, { role }, this.now());
         },
       );
@@ -57,6 +65,13 @@ export class AdminService {
     if (changes.isActive === false && user.isActive) await this.accounts.deactivate(id, actor.client, actor.userId);
     if (changes.isActive === true && !user.isActive) await this.accounts.activate(id, actor.client, actor.userId);
     return this.getUser(id);
+  }
+
+  /** The actor's permissions (their role as stored now) must include the target's and the new role's. */
+  private async assertActorOutranks(actorId: number, target: User, newRole: Role | undefined): Promise<void> {
+    const actor = await this.users.findById(actorId);
+    const within = (role: string) => actor !== undefined && roleWithin(this.rolePermissions, role, actor.role);
+    if (!within(target.role) || (newRole !== undefined && !within(newRole))) throw new GatepassError('forbidden', 'Not enough permissions');
   }
 
   /** Ends every session of a user; all their tokens stop working. */

@@ -13,6 +13,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   user_not_found: 401,
   account_disabled: 403,
   email_taken: 409,
+  last_admin: 409,
   not_found: 404,
   invalid_reset_token: 400,
   forbidden: 403,

@@ -1,4 +1,4 @@
-import { CompiledQuery, sql, type Kysely } from 'kysely';
+import { CompiledQuery, PostgresAdapter, sql, type Kysely } from 'kysely';
 import type { Database, UserRow } from './schema.js';
 
 export interface User {
@@ -72,6 +72,21 @@ export class UserRepository {
   async findByEmail(email: string): Promise<User | undefined> {
     const row = await this.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
     return row && toUser(row);
+  }
+
+  /**
+   * The ids of the active admins, read under a lock held until the transaction ends, so that two
+   * transactions each removing an admin decide one after the other, the second on the first's
+   * committed result. PostgreSQL: a transaction-scoped advisory lock (the key spells "gatepass"),
+   * then a fresh read (READ COMMITTED) — rather than row locks, which would take users' rows in
+   * another order than the sign-in and session code does and could deadlock with it. SQLite needs no
+   * lock: Kysely runs one transaction at a time on its single connection, and another process's
+   * writer waits on the database's own write lock.
+   */
+  async lockActiveAdminIds(): Promise<number[]> {
+    if (this.db.getExecutor().adapter instanceof PostgresAdapter) await sql`select pg_advisory_xact_lock(7449363237673464691)`.execute(this.db);
+    const rows = await this.db.selectFrom('users').select('id').where('role', '=', 'admin').where('is_active', '=', 1).orderBy('id').execute();
+    return rows.map((row) => row.id);
   }
 
   async findById(id: number): Promise<User | undefined> {

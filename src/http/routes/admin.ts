@@ -55,10 +55,13 @@ export function adminRoutes(app: GatepassApp, { admin, audit, guards }: AppServi
       schema: {
         ...schemaBase,
         summary: "Change a user's role or active flag (users:write)",
-        description: "Takes effect on the user's next request: older access tokens are refused, and the next refresh carries the new role.",
+        description:
+          "Takes effect on the user's next request: older access tokens are refused, and the next refresh carries the new role. " +
+          "403 when the new role, or the user's current one, has a permission the caller's role lacks; " +
+          '409 `last_admin` when the change would leave no active admin.',
         params: UserId,
         body: Type.Object({ role: Type.Optional(Role), is_active: Type.Optional(Type.Boolean()) }),
-        response: { 200: Type.Ref(UserOut), ...errorResponses(401, 403, 404, 413, 415, 422) },
+        response: { 200: Type.Ref(UserOut), ...errorResponses(401, 403, 404, 409, 413, 415, 422) },
       },
     },
     async (request) => {

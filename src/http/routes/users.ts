@@ -55,8 +55,10 @@ export function userRoutes(app: GatepassApp, { accounts, sessions, tasks, audit,
       schema: {
         ...schemaBase,
         summary: 'Deactivate your account',
-        description: 'Every session ends and every token of the account stops working; logging in then answers 403.',
-        response: { 200: MessageResponse, ...errorResponses(401) },
+        description:
+          'Every session ends and every token of the account stops working; logging in then answers 403. ' +
+          '409 `last_admin` for the last active admin.',
+        response: { 200: MessageResponse, ...errorResponses(401, 409) },
       },
     },
     async (request) => {
@@ -131,9 +133,9 @@ export function userRoutes(app: GatepassApp, { accounts, sessions, tasks, audit,
       schema: {
         ...schemaBase,
         summary: 'Delete your account',
-        description: 'Needs your password. Erases the user, their sessions and tasks; every token stops working.',
+        description: 'Needs your password. Erases the user, their sessions and tasks; every token stops working. 409 `last_admin` for the last active admin.',
         body: Type.Object({ password: LoginPassword }),
-        response: { 204: Type.Null(), ...errorResponses(401, 413, 415, 422) },
+        response: { 204: Type.Null(), ...errorResponses(401, 409, 413, 415, 422) },
       },
     },
     async (request, reply) => {

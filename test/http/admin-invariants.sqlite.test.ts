@@ -1,0 +1,3 @@
+import { defineAdminInvariantsSuite } from './admin-invariants-suite.js';
+
+defineAdminInvariantsSuite('sqlite');
