@@ -142,8 +142,8 @@ export function authRoutes(app: GatepassApp, { accounts, sessions, passwordReset
         tags: ['auth'],
         summary: 'Exchange a refresh token for a new pair (rotation)',
         description:
-          'The presented refresh token becomes used. Presenting it again within REFRESH_REUSE_GRACE_SECONDS returns a pair ' +
-          'for the same session; later, it is treated as theft: the session is revoked and the answer is 401 `token_reused`. ' +
+          'The presented refresh token becomes used. Presenting it again within REFRESH_REUSE_GRACE_SECONDS returns a new access token ' +
+          'and the same child refresh token as its first use (one chain per session); later, it is treated as theft: the session is revoked and the answer is 401 `token_reused`. ' +
           'Without `refresh_token` in the body, the refresh cookie is read: only with `X-Gatepass-Cookie: 1` (403 `csrf_failed` ' +
           'otherwise), and two refresh cookies in one request are refused (400 `duplicate_cookie`).',
         headers: CookieModeHeaders,
