@@ -76,7 +76,7 @@ export async function createServices(settings: Settings, options: ServiceOptions
     await database.close();
   };
   try {
-    await migrateToLatest(database);
+    await migrateToLatest(database, { log: options.log });
     await revocations.start();
     retention.start();
   } catch (error) {

@@ -110,7 +110,7 @@ export async function insertUsers(database: Pick<DatabaseHandle, 'db'>, count: n
   for (let start = 1; start <= count; start += batchSize) {
     const rows = [];
     for (let i = start; i < Math.min(start + batchSize, count + 1); i++) {
-      rows.push({ email: benchEmail(i), password_hash: passwordHash, full_name: `Bench User ${i}`, is_active: 1, created_at: now, updated_at: now });
+      rows.push({ email: benchEmail(i), email_key: benchEmail(i), password_hash: passwordHash, full_name: `Bench User ${i}`, is_active: 1, created_at: now, updated_at: now });
     }
     await database.db.insertInto('users').values(rows).execute();
   }

@@ -45,7 +45,7 @@ async function withServices<T>(settings: Settings, work: (services: Services) =>
 export async function runMigrations(settings: Settings): Promise<string> {
   const database = openDatabase(settings.databaseUrl);
   try {
-    const applied = await migrateToLatest(database);
+    const applied = await migrateToLatest(database, { log: stderrLogger });
     const where = redactUrl(settings.databaseUrl);
     return applied.length === 0 ? `${where}: already up to date` : `${where}: applied ${applied.join(', ')}`;
   } finally {

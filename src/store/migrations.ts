@@ -1,11 +1,19 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { DatabaseHandle, Dialect } from './database.js';
+import { emailKey } from './email-key.js';
+
+/** Where migrations report what an operator must look at (collisions they did not resolve). */
+export interface MigrationLog {
+  warn(message: string): void;
+}
+
+const consoleLog: MigrationLog = { warn: (message) => console.warn(`warning: ${message}`) };
 
 /**
  * Migrations live in code, in order, and are never edited once released: a change is a new entry.
  * Kysely records applied names in `kysely_migration` and takes a lock, so concurrent starts are safe.
  */
-function migrations(dialect: Dialect): Record<string, Migration> {
+function migrations(dialect: Dialect, log: MigrationLog): Record<string, Migration> {
   // The one difference between the dialects that the schema builder does not hide.
   const serialId = dialect === 'postgres' ? 'serial' : 'integer';
   return {
@@ -114,28 +122,66 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('password_reset_tokens_expires_at').on('password_reset_tokens').column('expires_at').execute();
       },
     },
+    '0005_email_key': {
+      // Uniqueness of an email moves from its NFC lower-case form to its identity key (NFKC and case
+      // folding, store/email-key.ts). Existing accounts whose keys collide are reported, never merged:
+      // the oldest keeps the key, each later one gets `<key>#<id>` (no real key contains '#' after the
+      // '@'), and every one of them still signs in with the email it has.
+      async up(db: Kysely<unknown>) {
+        const users = db as unknown as Kysely<{ users: { id: number; email: string; email_key: string | null } }>;
+        await db.schema.alterTable('users').addColumn('email_key', 'text').execute();
+        const rows = await users.selectFrom('users').select(['id', 'email']).orderBy('id').execute();
+        const owners = new Map<string, number[]>();
+        for (const row of rows) {
+          const key = emailKey(row.email);
+          const ids = owners.get(key) ?? [];
+          ids.push(row.id);
+          owners.set(key, ids);
+          await users
+            .updateTable('users')
+            .set({ email_key: ids.length === 1 ? key : `${key}#${row.id}` })
+            .where('id', '=', row.id)
+            .execute();
+        }
+        for (const ids of owners.values()) {
+          if (ids.length > 1) {
+            log.warn(
+              `accounts ${ids.join(', ')} have emails that are one address under NFKC and case folding; they are kept apart ` +
+                `(account ${ids[0]} owns the address, the others sign in only with their exact email): merge or rename them by hand`,
+            );
+          }
+        }
+        await db.schema.createIndex('users_email_identity').on('users').column('email_key').unique().execute();
+      },
+    },
   };
 }
 
 class InCodeMigrations implements MigrationProvider {
-  constructor(private readonly dialect: Dialect) {}
+  constructor(
+    private readonly dialect: Dialect,
+    private readonly log: MigrationLog,
+  ) {}
   async getMigrations(): Promise<Record<string, Migration>> {
-    return migrations(this.dialect);
+    return migrations(this.dialect, this.log);
   }
 }
 
-/** Brings the schema up to date; returns the names of the migrations it applied. */
-export async function migrateToLatest(handle: DatabaseHandle): Promise<string[]> {
+/**
+ * Brings the schema up to date (or, with `upTo`, as far as that migration: tests seed older schemas
+ * this way); returns the names of the migrations it applied.
+ */
+export async function migrateToLatest(handle: DatabaseHandle, options: { log?: MigrationLog; upTo?: string } = {}): Promise<string[]> {
   // Kysely looks for its bookkeeping tables in every schema unless told which one; name the current
   // one, so that a database holding several gatepass schemas (search_path) migrates each on its own.
   const schema =
     handle.dialect === 'postgres' ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(handle.db)).rows[0]?.schema : undefined;
   const migrator = new Migrator({
     db: handle.db,
-    provider: new InCodeMigrations(handle.dialect),
+    provider: new InCodeMigrations(handle.dialect, options.log ?? consoleLog),
     ...(schema !== undefined && { migrationTableSchema: schema }),
   });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = options.upTo === undefined ? await migrator.migrateToLatest() : await migrator.migrateTo(options.upTo);
   if (error !== undefined) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

@@ -10,6 +10,11 @@ export interface UsersTable {
   id: Generated<number>;
   /** Normalised (trimmed, NFC, lower-case); unique. */
   email: string;
+  /**
+   * The email's identity (store/email-key.ts: NFKC and case folding); unique. Null only for a row
+   * written by a version before migration 0005; colliding rows found by that migration carry `#<id>`.
+   */
+  email_key: ColumnType<string | null, string, string>;
   password_hash: string;
   full_name: string | null;
   role: ColumnType<string, string | undefined, string>;

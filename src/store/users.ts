@@ -1,4 +1,5 @@
 import { CompiledQuery, PostgresAdapter, sql, type Kysely } from 'kysely';
+import { emailKey } from './email-key.js';
 import type { Database, UserRow } from './schema.js';
 
 export interface User {
@@ -53,6 +54,7 @@ export class UserRepository {
         .insertInto('users')
         .values({
           email: input.email,
+          email_key: emailKey(input.email),
           password_hash: input.passwordHash,
           full_name: input.fullName,
           ...(input.role !== undefined && { role: input.role }),
@@ -69,8 +71,19 @@ export class UserRepository {
     }
   }
 
+  /**
+   * The account an email names: the one stored with exactly this (normalised) email, else the one
+   * whose identity key (email-key.ts) it shares. The exact match comes first so that accounts whose
+   * keys collided before keys existed (the 0005 migration kept them apart) each stay reachable.
+   */
   async findByEmail(email: string): Promise<User | undefined> {
-    const row = await this.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where((eb) => eb.or([eb('email', '=', email), eb('email_key', '=', emailKey(email))]))
+      .orderBy(sql`case when email = ${email} then 0 else 1 end`)
+      .limit(1)
+      .executeTakeFirst();
     return row && toUser(row);
   }
 
@@ -92,6 +105,17 @@ export class UserRepository {
   async findById(id: number): Promise<User | undefined> {
     const { rows } = await this.db.executeQuery<UserRow>(CompiledQuery.raw(this.findByIdSql, [id]));
     const row = rows[0];
+    return row && toUser(row);
+  }
+
+  /**
+   * Reads the user and holds the row until the transaction ends (PostgreSQL row locks; pass no mode on
+   * SQLite, where one write transaction runs at a time): `share` keeps it from changing while a
+   * decision is made on it (sign-in, refresh), `update` takes it before changing what hangs on it.
+   */
+  async findLocked(id: number, mode: 'share' | 'update' | undefined): Promise<User | undefined> {
+    const query = this.db.selectFrom('users').selectAll().where('id', '=', id);
+    const row = await (mode === 'share' ? query.forShare() : mode === 'update' ? query.forUpdate() : query).executeTakeFirst();
     return row && toUser(row);
   }
 
@@ -123,17 +147,6 @@ export class UserRepository {
       const escaped = filter.emailContains.replace(/[\\%_]/g, (c) => `\\${c}`);
       base = base.where(sql<boolean>`email like ${`%${escaped}%`} escape '\\'`);
     }
-  /**
-   * Reads the user and holds the row until the transaction ends (PostgreSQL row locks; pass no mode on
-   * SQLite, where one write transaction runs at a time): `share` keeps it from changing while a
-   * decision is made on it (sign-in, refresh), `update` takes it before changing what hangs on it.
-   */
-  async findLocked(id: number, mode: 'share' | 'update' | undefined): Promise<User | undefined> {
-    const query = this.db.selectFrom('users').selectAll().where('id', '=', id);
-    const row = await (mode === 'share' ? query.forShare() : mode === 'update' ? query.forUpdate() : query).executeTakeFirst();
-    return row && toUser(row);
-  }
-
     if (filter.role !== undefined) base = base.where('role', '=', filter.role);
     const [rows, count] = await Promise.all([
       base.selectAll().orderBy('id').limit(filter.limit).offset(filter.offset).execute(),

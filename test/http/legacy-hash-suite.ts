@@ -33,7 +33,7 @@ export function defineLegacyHashSuite(backend: Backend): void {
       const email = `imported${n}@example.com`;
       await database.db
         .insertInto('users')
-        .values({ email, password_hash: hash, full_name: 'Imported', is_active: 1, created_at: Date.now(), updated_at: Date.now() })
+        .values({ email, email_key: email, password_hash: hash, full_name: 'Imported', is_active: 1, created_at: Date.now(), updated_at: Date.now() })
         .execute();
       return email;
     }

@@ -1,0 +1,3 @@
+import { defineEmailIdentitySuite } from './email-identity-suite.js';
+
+defineEmailIdentitySuite('sqlite');
