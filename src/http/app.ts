@@ -1,6 +1,6 @@
 import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import type { Settings } from '../config/settings.js';
 import { createServices, type Services } from '../services.js';
 import { UserRepository } from '../store/users.js';
@@ -8,7 +8,7 @@ import type { Clock } from '../tokens/token-service.js';
 import { createGuards, type Guards } from './auth-guard.js';
 import { installBodyParsing } from './body-parsing.js';
 import { registerDocs } from './docs.js';
-import { installErrorHandling } from './errors.js';
+import { answerClientError, answerFrameworkError, installErrorHandling } from './errors.js';
 import { installSecurityHeaders } from './security-headers.js';
 import { adminRoutes } from './routes/admin.js';
 import { authRoutes } from './routes/auth.js';
@@ -51,6 +51,41 @@ function trustHops(hops: number): (address: string, hop: number) => boolean {
   return (_address, hop) => hop < hops;
 }
 
+/** A query-string name worth keeping in a log line: a short identifier, never a value (a token) sent as a bare name. */
+const LOGGABLE_QUERY_NAME = /^[A-Za-z_][\w.[\]-]{0,31}$/;
+
+/**
+ * The request URL as logged: the path, then each query-string name with its value replaced, because
+ * a client may put a token there (`?access_token=…`, which no route accepts, or a reset token) and a
+ * request log line is written before any route could refuse it.
+ */
+function redactedUrl(url: string): string {
+  const query = url.indexOf('?');
+  if (query === -1) return url;
+  const pairs = url
+    .slice(query + 1)
+    .split('&')
+    .map((pair) => {
+      const equals = pair.indexOf('=');
+      const name = equals === -1 ? pair : pair.slice(0, equals);
+      if (!LOGGABLE_QUERY_NAME.test(name)) return '[redacted]';
+      return equals === -1 ? name : `${name}=[redacted]`;
+    });
+  return `${url.slice(0, query)}?${pairs.join('&')}`;
+}
+
+/** Fastify's own `req` log serializer, with the query string's values redacted. */
+function serializeRequest(request: FastifyRequest): Record<string, unknown> {
+  return {
+    method: request.method,
+    url: redactedUrl(request.url),
+    version: request.headers['accept-version'],
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  };
+}
+
 /** Everything the routes need: the services, and the guards of protected routes. */
 export interface AppServices extends Services {
   guards: Guards;
@@ -76,12 +111,16 @@ export async function buildApp(settings: Settings, options: BuildAppOptions = {}
       level: settings.logLevel,
       // Fastify logs no bodies, but errors and plugins may carry headers or fields: hide every secret.
       redact: { paths: LOG_REDACTIONS, censor: '[redacted]' },
+      serializers: { req: serializeRequest },
       ...(options.logStream !== undefined && { stream: options.logStream }),
     },
     // A hop count as a function: Fastify's own number form believes no X-Forwarded-For at all.
     // proxy-addr calls it with hop 0 for the socket's peer, so `hop < n` trusts the n proxies nearest to us.
     trustProxy: typeof settings.trustProxy === 'number' ? trustHops(settings.trustProxy) : settings.trustProxy,
     bodyLimit: settings.bodyLimitBytes,
+    // Errors raised before any route runs (a URL that does not decode, bytes Node's HTTP parser refuses) answer {detail, code} too.
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const services = await createServices(settings, { now, cwd: options.cwd, log: app.log });

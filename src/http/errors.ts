@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FieldError, GatepassError, type ErrorCode } from '../errors.js';
 
@@ -123,6 +125,53 @@ function toValidationIssues(context: string, errors: AjvIssue[], request: Fastif
 }
 
 /**
+ * Fastify's own failures that a request can cause, each as the `{detail, code}` API.md promises rather
+ * than Fastify's `{error, code: "FST_…", message, statusCode}` (whose message echoes the URL, query
+ * string included). The body-parsing ones with a FastAPI counterpart are mapped in the error handler.
+ */
+const FRAMEWORK_ANSWERS: Record<string, [status: number, code: string, detail: string]> = {
+  FST_ERR_BAD_URL: [400, 'invalid_url', 'Malformed URL: invalid percent-encoding'],
+  FST_ERR_MAX_PARAM_LENGTH: [414, 'uri_too_long', 'A segment of the URL path is too long'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'invalid_content_length', 'Request body size did not match Content-Length'],
+  // A constraint strategy of ours failed: a fault of the server, not of the request (none is async today).
+  FST_ERR_ASYNC_CONSTRAINT: [500, 'internal_error', 'Internal Server Error'],
+};
+
+/**
+ * For Fastify's `frameworkErrors` option: errors raised while routing, before any hook or handler
+ * runs (a URL that does not decode, an over-long path parameter), which the error handler never sees.
+ */
+export function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const [status, code, detail] = FRAMEWORK_ANSWERS[error.code] ?? [400, 'bad_request', 'Bad Request'];
+  if (status >= 500) request.log.error({ err: error }, 'framework error');
+  void sendError(reply, status, code, detail);
+}
+
+/**
+ * For Fastify's `clientErrorHandler` option: a request Node's HTTP parser refused (no Fastify request
+ * exists; the socket is written to directly, then closed), answered in the same shape. Only the error
+ * code is logged: Node's error carries the raw bytes received, which may hold an Authorization header.
+ */
+export function answerClientError(this: FastifyInstance, error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, detail] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || error.code === 'ERR_HTTP_HEADERS_TIMEOUT'
+      ? [408, 'request_timeout', 'Request timed out']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'headers_too_large', 'Request headers are too large']
+        : [400, 'bad_request', 'Malformed HTTP request'];
+  this.log.debug({ code: error.code }, 'malformed request refused by the HTTP parser');
+  if (socket.writable) {
+    const body = JSON.stringify({ detail, code });
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+/**
  * Installs the error and not-found handlers: every failure leaves as `{detail, code}` (or FastAPI's
  * 422 list), and only a genuine fault of ours becomes a 500 — never bad input.
  */
@@ -146,6 +195,8 @@ export function installErrorHandling(app: FastifyInstance): void {
       default:
         break;
     }
+    const framework = FRAMEWORK_ANSWERS[error.code];
+    if (framework !== undefined && framework[0] < 500) return sendError(reply, ...framework);
     if (error instanceof SyntaxError) {
       return sendValidationErrors(reply, [{ loc: ['body'], msg: 'JSON decode error', type: 'json_invalid' }]);
     }
