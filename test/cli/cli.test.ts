@@ -170,6 +170,26 @@ describe('the gatepass CLI (real binary, temporary SQLite database)', () => {
     assert.equal(login.statusCode, 403);
   });
 
+  it('user set-role and user deactivate refuse to leave no active admin (exit 1, a clear message); with a second admin, set-role works', async () => {
+    // root@example.com (made by "user create" above) is the only admin.
+    for (const args of [
+      ['user', 'set-role', '--email', 'root@example.com', '--role', 'teacher'],
+      ['user', 'deactivate', '--email', 'root@example.com'],
+    ]) {
+      const run = await gatepass(args);
+      assert.equal(run.code, 1, `${args.join(' ')}: ${run.stdout} ${run.stderr}`);
+      assert.match(run.stderr, /^gatepass: This is the last active admin: make another account admin first$/m, args.join(' '));
+    }
+    const login = await post(await freshApp(), '/auth/login', { email: 'root@example.com', password: 'Root-Passphrase-Long-1' });
+    assert.equal(login.statusCode, 200, login.body);
+    assert.equal(claimsOf(login.json<Tokens>().access_token).role, 'admin');
+    // With a second admin, either may be demoted.
+    assert.equal((await gatepass(['user', 'create', '--email', 'deputy@example.com', '--role', 'admin', '--password-stdin'], 'Deputy-Passphrase-Long-5')).code, 0);
+    const demoted = await gatepass(['user', 'set-role', '--email', 'deputy@example.com', '--role', 'student']);
+    assert.equal(demoted.code, 0, demoted.stderr);
+    assert.match(demoted.stdout, /now has role student/);
+  });
+
   it('token decode shows header, payload, times and says it did not verify', async () => {
     const app = await freshApp();
     const tokens = (await post(app, '/auth/login', { email: 'root@example.com', password: 'Root-Passphrase-Long-1' })).json<Tokens>();
