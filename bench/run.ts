@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BENCH_DIR, installCleanup, killAllChildren, REPO_DIR } from './lib/processes.js';
 import { fmt, ratioTable, type BenchContext, type Section, type SectionOutcome } from './lib/report.js';
+import { hostileBodiesSection } from './sections/hostile-bodies.js';
 import { loginStorm } from './sections/login-storm.js';
 import { loginTiming } from './sections/login-timing.js';
 import { memoryFootprint } from './sections/memory.js';
@@ -21,7 +22,7 @@ import { refreshRotation } from './sections/refresh-rotation.js';
 import { scaleOut } from './sections/scale-out.js';
 import { verificationFloor } from './sections/verification.js';
 
-const SECTIONS: Section[] = [verificationFloor, protectedRoute, loginStorm, refreshRotation, scaleOut, memoryFootprint, loginTiming];
+const SECTIONS: Section[] = [verificationFloor, protectedRoute, loginStorm, refreshRotation, scaleOut, memoryFootprint, loginTiming, hostileBodiesSection];
 
 const PACKAGES = ['fastify', 'kysely', 'better-sqlite3', 'pg', '@node-rs/argon2', 'autocannon', 'express', 'jsonwebtoken', 'fast-jwt', 'bcryptjs', 'tsx'];
 
