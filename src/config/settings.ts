@@ -136,14 +136,6 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
     }
     return Number(raw);
   };
-  const flag = (name: string): boolean => {
-    const raw = read(name)?.toLowerCase();
-    if (raw === undefined) return false;
-    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-    problems.push(`${name} must be true or false (got "${raw}")`);
-    return false;
-  };
 
   const envName = read('NODE_ENV') ?? 'development';
   if (envName !== 'development' && envName !== 'production' && envName !== 'test') {
