@@ -86,35 +86,38 @@ function checkFormBounds(form: Record<string, unknown>): FieldError | undefined 
 }
 
 /**
- * Location of the first string holding U+0000 in a parsed body (a value, or an object key), if any.
- * Iterative, and each node keeps only its parent and key: linear in the body's size whatever its
- * depth, and the path is built once, for the string found.
+ * Location of a string holding U+0000 in a parsed body (a value, or an object key), if any.
+ * Iterative, and only containers are stacked, each with its parent and key: linear in the body's
+ * size whatever its depth, and the path is built once, for the string found.
  */
 function findNulCharacter(body: unknown): (string | number)[] | undefined {
-  interface Node {
-    value: unknown;
+  if (typeof body === 'string') return body.includes('\u0000') ? ['body'] : undefined;
+  if (typeof body !== 'object' || body === null) return undefined;
+  interface Container {
+    value: object;
     key: string | number;
-    parent: Node | undefined;
+    parent: Container | undefined;
   }
-  const locationOf = (node: Node | undefined, last?: string): (string | number)[] => {
-    const path: (string | number)[] = last === undefined ? [] : [last];
-    for (let at = node; at !== undefined; at = at.parent) path.push(at.key);
+  const locationOf = (container: Container, last: string | number): (string | number)[] => {
+    const path: (string | number)[] = [last];
+    for (let at: Container | undefined = container; at !== undefined; at = at.parent) path.push(at.key);
     return path.reverse();
   };
-  const stack: Node[] = [{ value: body, key: 'body', parent: undefined }];
+  const stack: Container[] = [{ value: body, key: 'body', parent: undefined }];
   while (stack.length > 0) {
-    const node = stack.pop()!;
-    const { value } = node;
-    if (typeof value === 'string') {
-      if (value.includes('\u0000')) return locationOf(node);
-    } else if (Array.isArray(value)) {
-      for (let index = value.length - 1; index >= 0; index--) stack.push({ value: value[index], key: index, parent: node });
-    } else if (typeof value === 'object' && value !== null) {
-      const keys = Object.keys(value);
-      for (const key of keys) if (key.includes('\u0000')) return locationOf(node, key);
-      for (let index = keys.length - 1; index >= 0; index--) {
-        const key = keys[index]!;
-        stack.push({ value: (value as Record<string, unknown>)[key], key, parent: node });
+    const container = stack.pop()!;
+    const { value } = container;
+    const isArray = Array.isArray(value);
+    const keys: (string | number)[] = isArray ? [] : Object.keys(value);
+    const count = isArray ? value.length : keys.length;
+    for (let index = 0; index < count; index++) {
+      const key = isArray ? index : keys[index]!;
+      if (typeof key === 'string' && key.includes('\u0000')) return locationOf(container, key);
+      const item: unknown = isArray ? value[index] : (value as Record<string, unknown>)[key];
+      if (typeof item === 'string') {
+        if (item.includes('\u0000')) return locationOf(container, key);
+      } else if (typeof item === 'object' && item !== null) {
+        stack.push({ value: item, key, parent: container });
       }
     }
   }
