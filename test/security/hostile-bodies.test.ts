@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
 import { MAX_JSON_DEPTH, MAX_JSON_MEMBERS, MAX_JSON_STRING_LENGTH } from '../../src/http/body-parsing.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
@@ -218,6 +219,29 @@ describe('hostile bodies on every route that takes one', () => {
     const nul = await form('username=a%00b&password=x');
     assert.equal(nul.statusCode, 422, nul.body);
     assert.deepEqual(nul.json<{ detail: unknown[] }>().detail[0], { loc: ['body', 'username'], msg: 'String should not contain NUL characters', type: 'string_nul' });
+  });
+
+  it('agrees with the parser on random JSON: refused for depth exactly when nested past the bound, whatever the strings hold', async () => {
+    const depthOf = (value: unknown): number =>
+      typeof value === 'object' && value !== null ? 1 + Math.max(0, ...Object.values(value).map(depthOf)) : 0;
+    const boundTypes = new Set(['json_too_deep', 'json_too_wide', 'json_string_too_long']);
+    // Strings full of quotes, backslashes, brackets and escapes: what a scan that missed one would misread.
+    const tricky = fc.string({ unit: fc.constantFrom('"', '\\', '[', ']', '{', '}', ',', 'u', '0', 'a', '\n', '\u0001', 'é', '😀') });
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof({ depthSize: 'small' }, tricky, fc.integer(), fc.constant(null), fc.array(tie('node'), { maxLength: 4 }), fc.dictionary(tricky, tie('node'), { maxKeys: 4 })),
+    })).node;
+    await fc.assert(
+      fc.asyncProperty(value, fc.integer({ min: 0, max: MAX_JSON_DEPTH + 3 }), async (inner, wrappers) => {
+        const payload = `{"x":${'['.repeat(wrappers)}${JSON.stringify(inner)}${']'.repeat(wrappers)}}`;
+        const depth = 1 + wrappers + depthOf(inner);
+        const response = await t.app.inject({ method: 'POST', url: '/auth/refresh', payload, headers: { 'content-type': 'application/json' } });
+        assert.equal(response.statusCode, 422, response.body);
+        const type = response.json<{ detail: { type: string }[] }>().detail[0]?.type ?? '';
+        if (depth > MAX_JSON_DEPTH) assert.equal(type, 'json_too_deep', `depth ${depth}: ${payload.slice(0, 200)}`);
+        else assert.ok(!boundTypes.has(type), `depth ${depth} refused as ${type}: ${payload.slice(0, 200)}`);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('reports a NUL byte with the location of the string, in a value or a key', async () => {
