@@ -17,7 +17,6 @@ const INCORRECT_CREDENTIALS = 'Incorrect email or password';
 /** A deleted user's last event keeps no trace of where it came from. */
 const NO_CLIENT: ClientInfo = { ip: null, userAgent: null };
 
-/** Registration, login and the account owner's own changes; every one of them audited. */
 /**
  * Refuses a change whose password check is stale: the password was reset or changed while it was
  * being checked. Run inside the change's transaction, which holds the user's row (SessionService).
@@ -27,6 +26,7 @@ async function assertPasswordUnchanged(trx: Kysely<Database>, checked: User, wro
   if (current === undefined || current.passwordHash !== checked.passwordHash) throw new GatepassError('invalid_credentials', wrongPasswordDetail);
 }
 
+/** Registration, login and the account owner's own changes; every one of them audited. */
 export class AccountService {
   private readonly users: UserRepository;
 
@@ -35,9 +35,9 @@ export class AccountService {
     private readonly passwords: PasswordHasher,
     private readonly sessions: SessionService,
     private readonly lockout: AccountLockout,
-    private readonly audit: AuditLog,
     /** Re-authentications (password change, deletion) per account and minute, beside the lockout. */
     private readonly reauthentications: RateLimiter,
+    private readonly audit: AuditLog,
     private readonly now: Clock = Date.now,
   ) {
     this.users = new UserRepository(db);
@@ -119,8 +119,8 @@ export class AccountService {
     await this.reauthenticate(user, currentPassword, 'Current password is incorrect');
     const passwordHash = await this.hashNewPassword(newPassword, ['body', 'new_password']);
     await this.sessions.endOtherSessions(userId, keepSessionId, { event: 'password_changed', userId, client }, async (trx) => {
-      await new UserRepository(trx).update(userId, { passwordHash }, this.now());
       await assertPasswordUnchanged(trx, user, 'Current password is incorrect');
+      await new UserRepository(trx).update(userId, { passwordHash }, this.now());
     });
   }
 
@@ -145,6 +145,7 @@ export class AccountService {
     const user = await this.currentUser(userId);
     await this.reauthenticate(user, password, 'Password is incorrect');
     await this.sessions.endAllSessions(userId, { event: 'user_deleted', userId, client: NO_CLIENT }, async (trx) => {
+      await assertPasswordUnchanged(trx, user, 'Password is incorrect');
       await keepAnActiveAdmin(trx, userId);
       await this.audit.anonymize(userId, trx);
       await new UserRepository(trx).delete(userId);
@@ -187,10 +188,6 @@ export class AccountService {
     }
   }
 
-  private async hashNewPassword(password: string, loc: string[]): Promise<string> {
-    const violation = passwordPolicyViolation(password);
-    if (violation !== undefined) throw new FieldError(loc, violation.message, violation.type);
-    return this.passwords.hash(password);
   /**
    * Checks the password of a signed-in user before a sensitive change. Counted by the login lockout
    * of the account and limited per account, so a stolen access token cannot be turned into a brute
@@ -204,5 +201,9 @@ export class AccountService {
     await this.lockout.recordSuccess(email);
   }
 
+  private async hashNewPassword(password: string, loc: string[]): Promise<string> {
+    const violation = passwordPolicyViolation(password);
+    if (violation !== undefined) throw new FieldError(loc, violation.message, violation.type);
+    return this.passwords.hash(password);
   }
 }

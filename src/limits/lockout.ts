@@ -1,4 +1,5 @@
 import { GatepassError } from '../errors.js';
+import { emailKey } from '../store/email-key.js';
 import type { AttemptLock, CounterStore } from './counter-store.js';
 
 export interface LockoutPolicy {
@@ -15,7 +16,8 @@ const FAILURE_MEMORY_MS = 24 * 3600 * 1000;
 
 /**
  * Per-account lockout after consecutive failed password checks (OWASP ASVS V2.2.1), keyed by the
- * normalised email, so unknown emails lock exactly like real ones and reveal nothing.
+ * email's identity key (NFKC and case folding, as accounts are told apart), so that look-alike
+ * spellings of one address share one budget, and unknown emails lock exactly like real ones.
  *
  * An attempt is counted before its password is checked, and the attempt that reaches the threshold
  * sets the lock before its check runs: a burst of concurrent guesses, from any number of addresses
@@ -50,8 +52,8 @@ export class AccountLockout {
 }
 
 // One hash tag ({…}) for both keys, so that on a Redis Cluster they share a slot, as one script needs.
-const failuresKey = (email: string) => `lockout:{${email}}:failures`;
-const lockKey = (email: string) => `lockout:{${email}}:lock`;
+const failuresKey = (email: string) => `lockout:{${emailKey(email)}}:failures`;
+const lockKey = (email: string) => `lockout:{${emailKey(email)}}:lock`;
 
 function lockedError(remainingMs: number): GatepassError {
   const seconds = Math.max(1, Math.ceil(remainingMs / 1000));

@@ -78,6 +78,17 @@ export function defineRaceSuite(backend: Backend): void {
       assert.equal(countOf(responses, 429), 25, statuses(responses));
     });
 
+    it('look-alike spellings of one address share its budget (fullwidth, upper case)', async () => {
+      const user = await register(t.app);
+      const [local, domain] = user.email.split('@') as [string, string];
+      const spellings = [user.email, user.email.toUpperCase(), `${String.fromCodePoint(0xff41 + local.charCodeAt(0) - 0x61)}${local.slice(1)}@${domain}`];
+      const responses = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => loginFrom(t.app, { email: spellings[i % 3]!, password: `wrong-password-${i}` }, `192.0.2.${i + 1}`)),
+      );
+      assert.equal(countOf(responses, 401), 5, statuses(responses));
+      assert.equal(countOf(responses, 429), 25, statuses(responses));
+    });
+
     it('password change and account deletion share the counter: a stolen access token cannot brute-force the password', async () => {
       const user = await signUp(t.app);
       const guesses = Array.from({ length: 30 }, (_, i) =>
