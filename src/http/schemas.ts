@@ -72,7 +72,7 @@ export function userOut(user: User): Static<typeof UserOut> {
 export const TokenResponse = Type.Object(
   {
     access_token: Type.String(),
-    refresh_token: Type.Optional(Type.String({ description: 'absent in cookie mode, where it is set as the HttpOnly cookie gatepass_refresh' })),
+    refresh_token: Type.Optional(Type.String({ description: 'absent in cookie mode, where it is set as the HttpOnly cookie (__Host-gatepass_refresh over HTTPS, gatepass_refresh over HTTP)' })),
     token_type: Type.Literal('bearer'),
     expires_in: Type.Integer({ description: 'access token lifetime, seconds' }),
     refresh_expires_in: Type.Integer({ description: 'refresh token lifetime, seconds' }),
