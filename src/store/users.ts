@@ -92,12 +92,14 @@ export class UserRepository {
    * transactions each removing an admin decide one after the other, the second on the first's
    * committed result. PostgreSQL: a transaction-scoped advisory lock (the key spells "gatepass"),
    * then a fresh read (READ COMMITTED) — rather than row locks, which would take users' rows in
-   * another order than the sign-in and session code does and could deadlock with it. SQLite needs no
-   * lock: Kysely runs one transaction at a time on its single connection, and another process's
-   * writer waits on the database's own write lock.
+   * another order than the sign-in and session code does and could deadlock with it. SQLite: Kysely
+   * runs one transaction at a time on its single connection; a no-op write takes the database's write
+   * lock before the read, so that another process (the CLI) changing admins at the same moment is
+   * waited for (busy_timeout) rather than read stale and then refused with SQLITE_BUSY_SNAPSHOT.
    */
   async lockActiveAdminIds(): Promise<number[]> {
     if (this.db.getExecutor().adapter instanceof PostgresAdapter) await sql`select pg_advisory_xact_lock(7449363237673464691)`.execute(this.db);
+    else await sql`update users set id = id where 0`.execute(this.db);
     const rows = await this.db.selectFrom('users').select('id').where('role', '=', 'admin').where('is_active', '=', 1).orderBy('id').execute();
     return rows.map((row) => row.id);
   }
