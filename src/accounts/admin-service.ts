@@ -74,9 +74,10 @@ export class AdminService {
     if (!within(target.role) || (newRole !== undefined && !within(newRole))) throw new GatepassError('forbidden', 'Not enough permissions');
   }
 
-  /** Ends every session of a user; all their tokens stop working. */
+  /** Ends every session of a user; all their tokens stop working. Like a change, only of a user the actor outranks. */
   async revokeSessions(actor: { userId: number | null; client: ClientInfo }, id: number): Promise<void> {
-    await this.getUser(id);
+    const user = await this.getUser(id);
+    if (actor.userId !== null) await this.assertActorOutranks(actor.userId, user, undefined);
     await this.sessions.endAllSessions(id, { event: 'session_revoked', userId: id, actorId: actor.userId, client: actor.client, details: { all: true } });
   }
 }

@@ -218,6 +218,15 @@ export function defineAdminInvariantsSuite(backend: Backend): void {
       assert.deepEqual({ role: after.role, is_active: after.is_active }, { role: 'admin', is_active: false });
     });
 
+    it("nor end an admin's sessions: 403, and the admin stays signed in", async () => {
+      const deputy = await newAdmin(t.app, root.token);
+      assertForbidden(await send(t.app, 'POST', `/admin/users/${deputy.id}/revoke-sessions`, undefined, teacher.token));
+      assert.equal((await get(t.app, '/users/me', deputy.token)).statusCode, 200);
+      const student = await signUp(t.app);
+      assert.equal((await send(t.app, 'POST', `/admin/users/${student.id}/revoke-sessions`, undefined, teacher.token)).statusCode, 204);
+      assert.equal((await get(t.app, '/users/me', student.tokens.access_token)).statusCode, 401);
+    });
+
     it('but manages roles within their own: a student made teacher, deactivated and re-activated (200)', async () => {
       const student = await register(t.app);
       const promoted = await patchUser(t.app, student.id, { role: 'teacher' }, teacher.token);
