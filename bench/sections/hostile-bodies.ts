@@ -116,8 +116,8 @@ export const hostileBodiesSection: Section = {
         `keep-alive connection sends GET /ping every ${PROBE_INTERVAL_MS} ms (never overlapping itself) and times each answer. ` +
         `"Idle" is the same probe with no other load. Idle and each body in turn, ${plan.runs} round(s); medians over rounds. ` +
         'The bodies: the nesting of issue 12, which the raw-text scan refuses at its 33rd level, and the costliest one within the bounds ' +
-        '(parsed, walked by the NUL check, then refused by the schema). Before the bounds, the first answered 500 after about a second ' +
-        'of blocked event loop, and two such connections pushed /ping from under 1 ms to about 2 s.',
+        '(parsed, walked by the NUL check, then refused by the schema). A parse error makes Fastify close the connection, so the first ' +
+        'body also costs a new connection per request.',
       '',
       ...table(
         ['load', 'body bytes', 'bodies/s refused (422)', '/ping p50 ms', '/ping p99 ms', '/ping max ms', 'probes/run', 'probes failed', 'p99 ÷ idle p99'],
