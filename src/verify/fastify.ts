@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fastifyPlugin from 'fastify-plugin';
 import type { Permission } from '../accounts/roles.js';
 import { VerifyError, type VerifiedUser, type Verifier } from './verifier.js';
 
@@ -29,7 +30,7 @@ function send(reply: FastifyReply, error: VerifyError): FastifyReply {
 
 /**
  * Protects a Fastify app's routes with gatepass tokens: `app.register(gatepassFastify(verifier))`,
- * then `{ onRequest: app.gatepass.requireRole('teacher') }` on a route. Failures answer exactly as
+ * then `{ onRequest: app.gatepassAuth.requireRole('teacher') }` on a route. Failures answer exactly as
  * the gatepass server does.
  */
 export function gatepassFastify(verifier: Verifier): (app: FastifyInstance) => Promise<void> {
@@ -50,13 +51,14 @@ export function gatepassFastify(verifier: Verifier): (app: FastifyInstance) => P
     requireRole: (...roles) => [authenticate, check((user) => roles.includes(user.role))],
     requirePermission: (permission) => [authenticate, check((user) => verifier.can(user, permission))],
   };
-  const plugin = async (app: FastifyInstance) => {
-    app.decorateRequest('user', null);
-    app.decorate('gatepassAuth', helpers);
-  };
-  // Like fastify-plugin: the decorations belong to the app that registers it, not to a child scope.
-  Object.assign(plugin, { [Symbol.for('skip-override')]: true });
-  return plugin;
+  // Not encapsulated: the decorations belong to the app that registers it, not to a child scope.
+  return fastifyPlugin(
+    async (app: FastifyInstance) => {
+      app.decorateRequest('user', null);
+      app.decorate('gatepassAuth', helpers);
+    },
+    { name: 'gatepass-verify', fastify: '5.x' },
+  );
 }
 
 declare module 'fastify' {
