@@ -15,10 +15,12 @@ import { RevocationList } from './sessions/revocation-list.js';
 import { Revocations } from './sessions/revocations.js';
 import { SessionService } from './sessions/session-service.js';
 import { openDatabase, type DatabaseHandle } from './store/database.js';
+import { connectRedis } from './store/redis-connection.js';
 import { migrateToLatest } from './store/migrations.js';
 import { RetentionSweeper } from './store/retention.js';
 import { RevocationRepository } from './store/revocations.js';
 import { TaskRepository } from './store/tasks.js';
+import { accessTokenLifetimeMs } from './tokens/jwt-settings.js';
 import { openAccessKeys } from './tokens/key-store.js';
 import { TokenService, type Clock } from './tokens/token-service.js';
 
@@ -60,14 +62,16 @@ export async function createServices(settings: Settings, options: ServiceOptions
   // Keys first: a missing key stops the start before anything is opened that would need closing.
   const accessKeys = openAccessKeys(settings.jwt, { createIfEmpty: settings.env !== 'production', now });
   const database = openDatabase(settings.databaseUrl, options.cwd);
+  // One Redis command connection, when configured, for the revocation bus and the counters alike, so
+  // that every instance shares both; the bus's subscriber needs a connection of its own.
+  const redis = settings.redisUrl === undefined ? undefined : { url: settings.redisUrl, commands: connectRedis(settings.redisUrl) };
   const bus =
-    settings.redisUrl === undefined
+    redis === undefined
       ? new DatabaseRevocationFeed(new RevocationRepository(database.db), options.log)
-      : new RedisRevocationBus(settings.redisUrl, settings.redisPrefix, options.log);
-  // Counters live beside the revocation bus: in Redis when configured, so every instance shares them.
-  const counters = bus instanceof RedisRevocationBus ? new RedisCounterStore(bus.commands, settings.redisPrefix) : new MemoryCounterStore(now);
+      : new RedisRevocationBus(redis.commands, connectRedis(redis.url, true), settings.redisPrefix, options.log);
+  const counters = redis === undefined ? new MemoryCounterStore(now) : new RedisCounterStore(redis.commands, settings.redisPrefix);
   // An access token is honoured until exp + leeway, so a revocation must be remembered that long.
-  const revocationList = new RevocationList((settings.jwt.accessTtlSeconds + settings.jwt.leewaySeconds) * 1000, now);
+  const revocationList = new RevocationList(accessTokenLifetimeMs(settings.jwt), now);
   const revocations = new Revocations(database.db, revocationList, bus, now);
   const retention = new RetentionSweeper(database.db, now, options.log);
   const close = async () => {

@@ -1,17 +1,17 @@
 import type { Kysely } from 'kysely';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditLog, ClientInfo } from '../audit/audit-log.js';
 import { FieldError, GatepassError } from '../errors.js';
 import type { AccountLockout } from '../limits/lockout.js';
 import type { RateLimiter } from '../limits/rate-limiter.js';
 import type { PasswordHasher } from '../passwords/hashing.js';
 import { passwordPolicyViolation } from '../passwords/policy.js';
-import type { ClientInfo, SessionService } from '../sessions/session-service.js';
+import type { SessionService } from '../sessions/session-service.js';
 import type { Database } from '../store/schema.js';
 import { DuplicateEmailError, UserRepository, type User } from '../store/users.js';
 import type { Clock } from '../tokens/token-service.js';
 import { keepAnActiveAdmin } from './admin-invariants.js';
 import { normalizeEmail } from './email.js';
-import type { Role } from './roles.js';
+import type { Role } from '../tokens/roles.js';
 
 const INCORRECT_CREDENTIALS = 'Incorrect email or password';
 /** A deleted user's last event keeps no trace of where it came from. */

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { GatepassError } from '../errors.js';
 import type { Database } from '../store/schema.js';
 import { UserRepository } from '../store/users.js';
-import type { Permission, Role, RolePermissions } from './roles.js';
+import type { Permission, Role, RolePermissions } from '../tokens/roles.js';
 
 /**
  * Refuses a change that would leave no active admin: call it inside the transaction that demotes,

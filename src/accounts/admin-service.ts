@@ -1,12 +1,13 @@
 import type { Kysely } from 'kysely';
 import { GatepassError } from '../errors.js';
-import type { ClientInfo, SessionService } from '../sessions/session-service.js';
+import type { ClientInfo } from '../audit/audit-log.js';
+import type { SessionService } from '../sessions/session-service.js';
 import type { Database } from '../store/schema.js';
 import { UserRepository, type User } from '../store/users.js';
 import type { Clock } from '../tokens/token-service.js';
 import type { AccountService } from './account-service.js';
 import { keepAnActiveAdmin, roleWithin } from './admin-invariants.js';
-import type { Role, RolePermissions } from './roles.js';
+import type { Role, RolePermissions } from '../tokens/roles.js';
 
 const USER_NOT_FOUND = 'User not found';
 

@@ -1,10 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditLog, ClientInfo } from '../audit/audit-log.js';
 import { GatepassError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { Mailer } from '../mail/mailer.js';
-import type { ClientInfo } from '../sessions/session-service.js';
 import type { Database } from '../store/schema.js';
 import type { RateLimiter } from '../limits/rate-limiter.js';
 import { PasswordResetTokenRepository } from '../store/password-reset-tokens.js';

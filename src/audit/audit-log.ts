@@ -1,5 +1,4 @@
 import type { Kysely } from 'kysely';
-import type { ClientInfo } from '../sessions/session-service.js';
 import type { AuditEventRow, Database } from '../store/schema.js';
 
 export const AUDIT_EVENTS = [
@@ -21,6 +20,12 @@ export const AUDIT_EVENTS = [
   'user_deleted',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
+
+/** Where a request came from: recorded with every audit event, and on sessions for the user's own review. */
+export interface ClientInfo {
+  userAgent: string | null;
+  ip: string | null;
+}
 
 export interface AuditEntry {
   event: AuditEventName;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { isRole, ROLES, type Role } from '../accounts/roles.js';
+import { isRole, ROLES, type Role } from '../tokens/roles.js';
 import { redactUrl, type Settings } from '../config/settings.js';
 import { GatepassError } from '../errors.js';
 import type { Logger } from '../logging.js';
@@ -11,7 +11,8 @@ import { migrateToLatest } from '../store/migrations.js';
 import { UserRepository } from '../store/users.js';
 import { normalizeEmail } from '../accounts/email.js';
 import { TokenError } from '../tokens/errors.js';
-import { isHmacAlgorithm } from '../tokens/jws.js';
+import { isHmacAlgorithm } from '../tokens/algorithms.js';
+import { accessTokenLifetimeMs } from '../tokens/jwt-settings.js';
 import { KeyStore, openAccessKeys } from '../tokens/key-store.js';
 import { TokenService } from '../tokens/token-service.js';
 
@@ -88,11 +89,11 @@ export async function deactivateUser(settings: Settings, email: string): Promise
 }
 
 function keyStore(settings: Settings, createIfEmpty: boolean): KeyStore {
-  const { algorithm, keysDir, accessTtlSeconds, leewaySeconds } = settings.jwt;
+  const { algorithm, keysDir } = settings.jwt;
   if (isHmacAlgorithm(algorithm)) {
     throw new UsageError(`JWT_ALGORITHM is ${algorithm}: its key is the JWT_SECRET secret (make one with \`gatepass secret generate\`); key pairs are for RS256, PS256, ES256 and EdDSA`);
   }
-  return KeyStore.open({ dir: keysDir, algorithm, tokenLifetimeMs: (accessTtlSeconds + leewaySeconds) * 1000, createIfEmpty });
+  return KeyStore.open({ dir: keysDir, algorithm, tokenLifetimeMs: accessTokenLifetimeMs(settings.jwt), createIfEmpty });
 }
 
 /** Creates the first key pair of JWT_KEYS_DIR (for production, before the first start). */

@@ -4,28 +4,14 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
-import { parseRolePermissions, type RolePermissions } from '../accounts/roles.js';
-import { ALGORITHMS, isAlgorithm, isHmacAlgorithm, type Algorithm } from '../tokens/jws.js';
+import { ALGORITHMS, isAlgorithm, isHmacAlgorithm, type Algorithm } from '../tokens/algorithms.js';
+import type { JwtSettings } from '../tokens/jwt-settings.js';
+import { DEFAULT_ROLE_PERMISSIONS, isPermission, isRole, PERMISSIONS, ROLES, type Permission, type Role, type RolePermissions } from '../tokens/roles.js';
 
 
 export type Environment = 'development' | 'production' | 'test';
 
-export interface JwtSettings {
-  /** Signs access tokens: an HMAC secret (HS*) or the keys in `keysDir` (RS256, PS256, ES256, EdDSA). */
-  algorithm: Algorithm;
-  /** The HMAC secret of access tokens; unused with an asymmetric algorithm. */
-  accessSecret: string;
-  /** Refresh tokens are only ever verified by gatepass itself, so they are always HMAC-signed with this. */
-  refreshSecret: string;
-  /** Private keys (PEM) and their manifest, for the asymmetric algorithms (`gatepass keys`). */
-  keysDir: string;
-  accessTtlSeconds: number;
-  refreshTtlSeconds: number;
-  /** Tolerated clock skew for exp, nbf and iat. */
-  leewaySeconds: number;
-  issuer: string | undefined;
-  audience: string | undefined;
-}
+export type { JwtSettings };
 
 export interface Settings {
   env: Environment;
@@ -235,6 +221,37 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return settings;
+}
+
+/**
+ * Parses ROLE_PERMISSIONS, a JSON object from role to permission list, over the defaults.
+ * Returns the mapping, or the problems found in it.
+ */
+function parseRolePermissions(json: string | undefined): { value: RolePermissions; problems: string[] } {
+  const merged: Record<Role, Permission[]> = { ...DEFAULT_ROLE_PERMISSIONS };
+  const problems: string[] = [];
+  if (json !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(json);
+    } catch {
+      parsed = undefined;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      problems.push('ROLE_PERMISSIONS must be a JSON object like {"teacher": ["tasks:read", "users:read"]}');
+    } else {
+      for (const [role, permissions] of Object.entries(parsed)) {
+        if (!isRole(role)) problems.push(`ROLE_PERMISSIONS names an unknown role "${role}" (roles: ${ROLES.join(', ')})`);
+        else if (!Array.isArray(permissions) || !permissions.every((p): p is Permission => typeof p === 'string' && isPermission(p))) {
+          problems.push(`ROLE_PERMISSIONS.${role} must be a list of permissions from ${PERMISSIONS.join(', ')}`);
+        } else merged[role] = permissions;
+      }
+    }
+  }
+  return {
+    value: { student: new Set(merged.student), teacher: new Set(merged.teacher), admin: new Set(merged.admin) },
+    problems,
+  };
 }
 
 /** The names proxy-addr gives to the loopback, link-local and private ranges. */

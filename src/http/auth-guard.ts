@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Permission, RolePermissions } from '../accounts/roles.js';
-import { isRole } from '../accounts/roles.js';
+import type { Permission, RolePermissions } from '../tokens/roles.js';
+import { isRole } from '../tokens/roles.js';
 import { GatepassError } from '../errors.js';
 import type { Revocations } from '../sessions/revocations.js';
 import { TokenError } from '../tokens/errors.js';

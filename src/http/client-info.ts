@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { ClientInfo } from '../sessions/session-service.js';
+import type { ClientInfo } from '../audit/audit-log.js';
 
 /** Where a request came from, as sessions and the audit trail record it (bounded in size). */
 export function clientInfo(request: FastifyRequest): ClientInfo {

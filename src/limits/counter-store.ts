@@ -1,4 +1,4 @@
-import type { RedisConnection } from '../sessions/redis-connection.js';
+import type { RedisConnection } from '../store/redis-connection.js';
 import { GatepassError } from '../errors.js';
 
 /**

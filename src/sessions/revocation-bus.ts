@@ -1,5 +1,5 @@
 import type { Logger } from '../logging.js';
-import { connectRedis, type RedisConnection } from './redis-connection.js';
+import type { RedisConnection } from '../store/redis-connection.js';
 import type { Revocation, RevocationRepository } from '../store/revocations.js';
 
 export interface RevocationBusHandlers {
@@ -111,14 +111,21 @@ export class RedisRevocationBus implements RevocationBus {
   private reportedDown = false;
   private readonly channel: string;
 
+  /**
+   * `commands` is the wiring's command connection, which the counters of rate limits and lockouts
+   * share; `subscriber` is a connection of its own, as Redis requires of one in subscribe mode
+   * (opened to queue its SUBSCRIBE while offline). The bus connects both at start and ends both at
+   * close.
+   */
   constructor(
-    url: string,
+    commands: RedisConnection,
+    subscriber: RedisConnection,
     prefix: string,
     private readonly log: Logger,
   ) {
     this.channel = `${prefix}:revocations`;
-    this.publisher = connectRedis(url);
-    this.subscriber = connectRedis(url, true);
+    this.publisher = commands;
+    this.subscriber = subscriber;
   }
 
   get healthy(): boolean {
@@ -176,11 +183,6 @@ export class RedisRevocationBus implements RevocationBus {
         this.log.error({ err: error }, 'could not broadcast a revocation');
       }
     }
-  }
-
-  /** The command connection, shared with the counters of rate limits and lockouts. */
-  get commands(): RedisConnection {
-    return this.publisher;
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
+import type { AuditEntry, AuditLog, ClientInfo } from '../audit/audit-log.js';
 import { GatepassError } from '../errors.js';
 import { PasswordResetTokenRepository } from '../store/password-reset-tokens.js';
 import type { Database, RefreshTokenRow, SessionRow } from '../store/schema.js';
@@ -15,12 +15,6 @@ export interface TokenPair {
   refreshToken: string;
   expiresIn: number;
   refreshExpiresIn: number;
-}
-
-/** Where a request came from, remembered on the session for the user's own review. */
-export interface ClientInfo {
-  userAgent: string | null;
-  ip: string | null;
 }
 
 type RotationOutcome = { kind: 'issued'; pair: TokenPair } | { kind: 'reused'; sessionId: string };

@@ -7,25 +7,14 @@ import {
   verify as cryptoVerify,
   type KeyObject,
 } from 'node:crypto';
+import type { Algorithm, AsymmetricAlgorithm, HmacAlgorithm } from './algorithms.js';
 import { TokenError } from './errors.js';
 
 /** Tokens longer than this are refused before any parsing or hashing (RFC 8725 §3.1: bound the work). */
 export const MAX_TOKEN_LENGTH = 8192;
 
-export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
-export const ASYMMETRIC_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
-export const ALGORITHMS = [...HMAC_ALGORITHMS, ...ASYMMETRIC_ALGORITHMS] as const;
-export type HmacAlgorithm = (typeof HMAC_ALGORITHMS)[number];
-export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
-export type Algorithm = (typeof ALGORITHMS)[number];
-
-export function isHmacAlgorithm(algorithm: string): algorithm is HmacAlgorithm {
-  return (HMAC_ALGORITHMS as readonly string[]).includes(algorithm);
-}
-
-export function isAlgorithm(algorithm: string): algorithm is Algorithm {
-  return (ALGORITHMS as readonly string[]).includes(algorithm);
-}
+export { ALGORITHMS, ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, isAlgorithm, isHmacAlgorithm } from './algorithms.js';
+export type { Algorithm, AsymmetricAlgorithm, HmacAlgorithm } from './algorithms.js';
 
 const HMAC_DIGEST: Record<HmacAlgorithm, string> = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' };
 /** The key type each asymmetric algorithm needs (RFC 7518 §3, RFC 8037): never another. */

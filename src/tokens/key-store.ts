@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { JwtSettings } from '../config/settings.js';
+import { accessTokenLifetimeMs, type JwtSettings } from './jwt-settings.js';
 import {
   createAsymmetricSigningKey,
   createHmacKey,
@@ -258,7 +258,7 @@ export function openAccessKeys(jwt: JwtSettings, options: { createIfEmpty: boole
     dir: jwt.keysDir,
     algorithm: jwt.algorithm,
     // A rotated-out key must verify until the last token it signed expires, leeway included.
-    tokenLifetimeMs: (jwt.accessTtlSeconds + jwt.leewaySeconds) * 1000,
+    tokenLifetimeMs: accessTokenLifetimeMs(jwt),
     createIfEmpty: options.createIfEmpty,
     ...(options.now !== undefined && { now: options.now }),
   });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { JwtSettings } from '../config/settings.js';
+import type { JwtSettings } from './jwt-settings.js';
 import { checkClaims } from './claims.js';
 import { uuidv7 } from './uuid7.js';
 import { createHmacKey, isHmacAlgorithm, signJws, verifyJws, type KeyResolver, type SigningKey } from './jws.js';

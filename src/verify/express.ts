@@ -1,4 +1,4 @@
-import type { Permission } from '../accounts/roles.js';
+import type { Permission } from '../tokens/roles.js';
 import { VerifyError, type VerifiedUser, type Verifier } from './verifier.js';
 
 /** The parts of Express's request and response this middleware uses (no dependency on Express's types). */

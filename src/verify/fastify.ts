@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
-import type { Permission } from '../accounts/roles.js';
+import type { Permission } from '../tokens/roles.js';
 import { VerifyError, type VerifiedUser, type Verifier } from './verifier.js';
 
 declare module 'fastify' {

@@ -5,4 +5,4 @@
 export { createVerifier, VerifyError, type VerifiedUser, type Verifier, type VerifierOptions, type VerifyErrorCode } from './verifier.js';
 export { gatepassFastify, type FastifyGatepass } from './fastify.js';
 export { gatepassExpress, type Middleware } from './express.js';
-export type { Permission, Role } from '../accounts/roles.js';
+export type { Permission, Role } from '../tokens/roles.js';

@@ -1,5 +1,5 @@
 import { createPublicKey } from 'node:crypto';
-import { DEFAULT_ROLE_PERMISSIONS, isRole, type Permission, type Role } from '../accounts/roles.js';
+import { DEFAULT_ROLE_PERMISSIONS, isRole, type Permission, type Role } from '../tokens/roles.js';
 import { checkClaims } from '../tokens/claims.js';
 import { TokenError } from '../tokens/errors.js';
 import {

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { ROLES } from '../../accounts/roles.js';
+import { ROLES } from '../../tokens/roles.js';
 import { AUDIT_EVENTS } from '../../audit/audit-log.js';
 import type { AppServices, GatepassApp } from '../app.js';
 import { authOf } from '../auth-guard.js';
