@@ -101,11 +101,7 @@ export async function createServices(settings: Settings, options: ServiceOptions
   );
   metrics.trackActiveSessions(() => sessions.countLiveSessions());
   const passwords = new PasswordHasher(settings.passwordHashConcurrency);
-  const lockout = new AccountLockout(counters, {
-    threshold: settings.accountLockoutThreshold,
-    lockSeconds: settings.accountLockoutSeconds,
-    maxLockSeconds: 3600,
-  });
+  const lockout = new AccountLockout(counters, settings.lockout);
   const onRateLimited = (bucket: string) => metrics.countRateLimited(bucket);
   const rateLimiter = new RateLimiter(counters, settings.loginRateLimitPerMinute, onRateLimited);
   const accounts = new AccountService(database.db, passwords, sessions, lockout, rateLimiter, audit, now);

@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { ALGORITHMS, isAlgorithm, isHmacAlgorithm, type Algorithm } from '../tokens/algorithms.js';
+import type { LockoutPolicy } from '../limits/lockout.js';
 import type { JwtSettings } from '../tokens/jwt-settings.js';
 import { DEFAULT_ROLE_PERMISSIONS, isPermission, isRole, PERMISSIONS, ROLES, type Permission, type Role, type RolePermissions } from '../tokens/roles.js';
 
@@ -37,10 +38,8 @@ export interface Settings {
   loginRateLimitPerMinute: number;
   /** argon2 computations at once (default: CPU cores − 1, at least 1), so logins leave the event loop a core. */
   passwordHashConcurrency: number;
-  /** Consecutive failed logins that lock an account; 0 disables. */
-  accountLockoutThreshold: number;
-  /** The first lock's length; doubles with each further failure, up to an hour. */
-  accountLockoutSeconds: number;
+  /** Per-account lockout after failed password checks: threshold, first lock, ceiling, memory. */
+  lockout: LockoutPolicy;
   /** Upper bound on request bodies of the auth routes (API.md: 16 KiB). */
   authBodyLimitBytes: number;
   /** Upper bound on every other request body. */
@@ -195,10 +194,14 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
       .map((origin) => origin.trim())
       .filter((origin) => origin !== ''),
     loginRateLimitPerMinute: integer('LOGIN_RATE_LIMIT_PER_MINUTE', 10, 0, 1_000_000),
-    accountLockoutThreshold: integer('ACCOUNT_LOCKOUT_THRESHOLD', 5, 0, 1000),
     // One core fewer than the machine has, so that a storm of logins never takes the event loop's core.
     passwordHashConcurrency: integer('PASSWORD_HASH_CONCURRENCY', Math.max(1, availableParallelism() - 1), 1, 64),
-    accountLockoutSeconds: integer('ACCOUNT_LOCKOUT_SECONDS', 60, 1, 3600),
+    lockout: {
+      threshold: integer('ACCOUNT_LOCKOUT_THRESHOLD', 5, 0, 1000),
+      lockSeconds: integer('ACCOUNT_LOCKOUT_SECONDS', 60, 1, 86_400),
+      maxLockSeconds: integer('ACCOUNT_LOCKOUT_MAX_SECONDS', 3600, 1, 86_400),
+      memorySeconds: integer('ACCOUNT_LOCKOUT_MEMORY_SECONDS', 86_400, 60, 30 * 86_400),
+    },
     authBodyLimitBytes: 16 * 1024,
     bodyLimitBytes: 64 * 1024,
     outboxDir: path.resolve(cwd, read('OUTBOX_DIR') ?? path.join(dataDir, 'outbox')),
@@ -212,6 +215,11 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
   };
   if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(settings.databaseUrl)) {
     problems.push(`DATABASE_URL must start with sqlite: or postgres:// (got "${redactUrl(settings.databaseUrl)}")`);
+  }
+  if (settings.lockout.lockSeconds > settings.lockout.maxLockSeconds) {
+    problems.push(
+      `ACCOUNT_LOCKOUT_SECONDS (${settings.lockout.lockSeconds}) must not exceed ACCOUNT_LOCKOUT_MAX_SECONDS (${settings.lockout.maxLockSeconds}), the longest lock`,
+    );
   }
   for (const origin of settings.corsOrigins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) problems.push(`CORS_ORIGINS entries must be origins like https://app.example.com (got "${origin}")`);

@@ -2,6 +2,7 @@ import { GatepassError } from '../errors.js';
 import { emailKey } from '../store/email-key.js';
 import type { AttemptLock, CounterStore } from './counter-store.js';
 
+/** The lockout's whole policy (config/settings.ts reads it from the ACCOUNT_LOCKOUT_* settings). */
 export interface LockoutPolicy {
   /** Consecutive failures that lock the account; 0 disables lockout. */
   threshold: number;
@@ -9,10 +10,9 @@ export interface LockoutPolicy {
   lockSeconds: number;
   /** No lock lasts longer than this. */
   maxLockSeconds: number;
+  /** Failures are forgotten this long after the last one. */
+  memorySeconds: number;
 }
-
-/** Failures are forgotten after a day without any. */
-const FAILURE_MEMORY_MS = 24 * 3600 * 1000;
 
 /**
  * Per-account lockout after consecutive failed password checks (OWASP ASVS V2.2.1), keyed by the
@@ -26,12 +26,14 @@ const FAILURE_MEMORY_MS = 24 * 3600 * 1000;
  */
 export class AccountLockout {
   private readonly lock: AttemptLock;
+  private readonly memoryMs: number;
 
   constructor(
     private readonly store: CounterStore,
     private readonly policy: LockoutPolicy,
   ) {
     this.lock = { from: policy.threshold, baseMs: policy.lockSeconds * 1000, maxMs: policy.maxLockSeconds * 1000 };
+    this.memoryMs = policy.memorySeconds * 1000;
   }
 
   /**
@@ -41,7 +43,7 @@ export class AccountLockout {
    */
   async beginAttempt(email: string): Promise<void> {
     if (this.policy.threshold === 0) return;
-    const outcome = await this.store.countAttempt(failuresKey(email), lockKey(email), FAILURE_MEMORY_MS, this.lock);
+    const outcome = await this.store.countAttempt(failuresKey(email), lockKey(email), this.memoryMs, this.lock);
     if (outcome.locked) throw lockedError(outcome.remainingMs);
   }
 

@@ -131,6 +131,22 @@ describe('settings', () => {
     assert.match(problemsOf(() => loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, TRUST_PROXY: '99' }, { cwd }))[0] ?? '', /hop count must be from 0 to 32/);
   });
 
+  it('the lockout policy: threshold, first lock, ceiling and memory, each validated; the first lock within the ceiling', () => {
+    const cwd = freshDir();
+    const secrets = { JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B };
+    assert.deepEqual(loadSettings(secrets, { cwd }).lockout, { threshold: 5, lockSeconds: 60, maxLockSeconds: 3600, memorySeconds: 86_400 });
+    const custom = { ACCOUNT_LOCKOUT_THRESHOLD: '3', ACCOUNT_LOCKOUT_SECONDS: '30', ACCOUNT_LOCKOUT_MAX_SECONDS: '7200', ACCOUNT_LOCKOUT_MEMORY_SECONDS: '3600' };
+    assert.deepEqual(loadSettings({ ...secrets, ...custom }, { cwd }).lockout, { threshold: 3, lockSeconds: 30, maxLockSeconds: 7200, memorySeconds: 3600 });
+    const problems = problemsOf(() => loadSettings({ ...secrets, ACCOUNT_LOCKOUT_MAX_SECONDS: '0', ACCOUNT_LOCKOUT_MEMORY_SECONDS: 'day' }, { cwd }));
+    assert.deepEqual(problems, [
+      'ACCOUNT_LOCKOUT_MAX_SECONDS must be a whole number from 1 to 86400 (got "0")',
+      'ACCOUNT_LOCKOUT_MEMORY_SECONDS must be a whole number from 60 to 2592000 (got "day")',
+    ]);
+    assert.deepEqual(problemsOf(() => loadSettings({ ...secrets, ACCOUNT_LOCKOUT_SECONDS: '600', ACCOUNT_LOCKOUT_MAX_SECONDS: '300' }, { cwd })), [
+      'ACCOUNT_LOCKOUT_SECONDS (600) must not exceed ACCOUNT_LOCKOUT_MAX_SECONDS (300), the longest lock',
+    ]);
+  });
+
   it('hides the password of a database URL in messages', () => {
     const problems = problemsOf(() =>
       loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, DATABASE_URL: 'mysql://admin:hunter2@db/x' }, { cwd: freshDir() }),
