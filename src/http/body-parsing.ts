@@ -142,6 +142,8 @@ export async function installBodyParsing(app: FastifyInstance): Promise<void> {
     defaultJsonParser(request, text, done);
   });
   app.removeContentTypeParser('text/plain');
+  // A host app's own form parser (gatepass mounted as a plugin) gives way to ours, in this context only.
+  if (app.hasContentTypeParser('application/x-www-form-urlencoded')) app.removeContentTypeParser('application/x-www-form-urlencoded');
   await app.register(formbody);
 
   app.addHook('preValidation', async (request) => {

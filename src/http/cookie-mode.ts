@@ -36,19 +36,27 @@ export function refuseCookieQuery(request: FastifyRequest): void {
   }
 }
 
-function refreshCookieScope(request: FastifyRequest): { name: string; path: string } {
-  return request.protocol === 'https' ? { name: HOST_REFRESH_COOKIE, path: '/' } : { name: REFRESH_COOKIE, path: '/auth' };
+/** The settings cookie mode reads: which other origins may use it. */
+export type CookieModeSettings = Pick<Settings, 'corsOrigins'>;
+
+/**
+ * Name and Path of the refresh cookie. Over plain HTTP, Path is where the auth routes are mounted
+ * (`/auth`, or `<prefix>/auth` when gatepass is registered under a prefix); a `__Host-` cookie must
+ * have Path=/.
+ */
+function refreshCookieScope(request: FastifyRequest, authPath = '/auth'): { name: string; path: string } {
+  return request.protocol === 'https' ? { name: HOST_REFRESH_COOKIE, path: '/' } : { name: REFRESH_COOKIE, path: authPath };
 }
 
-/** Sets the refresh cookie; only on a request that passed assertCookieRequestAllowed. */
-export function setRefreshCookie(request: FastifyRequest, reply: FastifyReply, token: string, maxAgeSeconds: number): void {
+/** Sets the refresh cookie; only on a request that passed assertCookieRequestAllowed. `authPath` is the auth routes' path. */
+export function setRefreshCookie(request: FastifyRequest, reply: FastifyReply, token: string, maxAgeSeconds: number, authPath: string): void {
   if (!checkedRequests.has(request)) throw new Error('the refresh cookie is set only on requests that passed the cookie-mode checks');
-  const { name, path } = refreshCookieScope(request);
+  const { name, path } = refreshCookieScope(request, authPath);
   reply.setCookie(name, token, { httpOnly: true, secure: true, sameSite: 'strict', path, maxAge: maxAgeSeconds });
 }
 
-export function clearRefreshCookie(request: FastifyRequest, reply: FastifyReply): void {
-  const { name, path } = refreshCookieScope(request);
+export function clearRefreshCookie(request: FastifyRequest, reply: FastifyReply, authPath: string): void {
+  const { name, path } = refreshCookieScope(request, authPath);
   reply.clearCookie(name, { httpOnly: true, secure: true, sameSite: 'strict', path });
 }
 
@@ -85,7 +93,7 @@ export function refreshCookieOf(request: FastifyRequest): string | undefined {
  * never sets or uses the cookie, whatever its headers), and its Origin, when sent, must be this
  * server's own or one of CORS_ORIGINS. Every request that sets or reads the cookie passes here.
  */
-export function assertCookieRequestAllowed(request: FastifyRequest, settings: Settings): void {
+export function assertCookieRequestAllowed(request: FastifyRequest, settings: CookieModeSettings): void {
   if (!wantsCookieMode(request)) throw new GatepassError('csrf_failed', HEADER_NEEDED);
   const mediaType = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
   if (mediaType !== undefined && FORM_CONTENT_TYPES.has(mediaType)) {
@@ -103,7 +111,7 @@ export function assertCookieRequestAllowed(request: FastifyRequest, settings: Se
  * The checks of a route that may answer in cookie mode (login, refresh), before any work: `?cookie=`
  * is refused, and a request asking for cookie mode must pass assertCookieRequestAllowed.
  */
-export function cookieModeGate(settings: Settings): (request: FastifyRequest) => Promise<void> {
+export function cookieModeGate(settings: CookieModeSettings): (request: FastifyRequest) => Promise<void> {
   return async (request) => {
     refuseCookieQuery(request);
     if (wantsCookieMode(request)) assertCookieRequestAllowed(request, settings);

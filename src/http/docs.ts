@@ -5,6 +5,8 @@ import type { FastifyInstance } from 'fastify';
 /**
  * /openapi.json is generated from the route schemas themselves; /docs serves Swagger UI from the
  * installed package (no CDN). Its Authorize button runs the OAuth2 password flow against /auth/login.
+ * All three sit under the prefix of `app`, and the document names only the routes registered in
+ * `app` after this (gatepass's own, not a host app's).
  */
 export async function registerDocs(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
@@ -28,7 +30,7 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
           OAuth2PasswordBearer: {
             type: 'oauth2',
             description: 'Log in with email (as username) and password; the access token is sent as a Bearer token.',
-            flows: { password: { tokenUrl: '/auth/login', scopes: {} } },
+            flows: { password: { tokenUrl: `${app.prefix}/auth/login`, scopes: {} } },
           },
         },
       },

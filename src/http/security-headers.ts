@@ -47,7 +47,8 @@ export async function installSecurityHeaders(app: FastifyInstance, settings: Set
   app.addHook('onRequest', async (_request, reply) => {
     reply.headers(headers);
   });
-  if (settings.corsOrigins.length === 0) return;
+  // A host app that registered @fastify/cors itself (gatepass mounted as a plugin) keeps its own policy.
+  if (settings.corsOrigins.length === 0 || app.hasPlugin('@fastify/cors')) return;
   await app.register(cors, {
     origin: settings.corsOrigins,
     credentials: true,

@@ -1,7 +1,18 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { AppServices, GatepassApp } from '../app.js';
+import type { HealthServices, RoutePlugin } from '../types.js';
 
-export function healthRoutes(app: GatepassApp, { database, revocations, settings, tokens }: AppServices): void {
+const Readiness = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+  checks: Type.Object({ database: Type.String(), redis: Type.Optional(Type.String()) }),
+});
+
+const Jwk = Type.Object(
+  { kty: Type.String(), kid: Type.String(), alg: Type.String(), use: Type.Literal('sig'), n: Type.Optional(Type.String()), e: Type.Optional(Type.String()), crv: Type.Optional(Type.String()), x: Type.Optional(Type.String()), y: Type.Optional(Type.String()) },
+  { description: 'A public key; the response schema cannot carry a private member even by mistake' },
+);
+
+/** Liveness, readiness and the public keys: routes without a caller to check. */
+export const healthRoutes: RoutePlugin<HealthServices> = async (app, { database, revocations, redisConfigured, tokens }) => {
   app.get(
     '/ping',
     {
@@ -14,10 +25,6 @@ export function healthRoutes(app: GatepassApp, { database, revocations, settings
     () => ({ status: 'ok' as const, message: 'pong' as const }),
   );
 
-  const Readiness = Type.Object({
-    status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
-    checks: Type.Object({ database: Type.String(), redis: Type.Optional(Type.String()) }),
-  });
   app.get(
     '/health/ready',
     {
@@ -35,7 +42,7 @@ export function healthRoutes(app: GatepassApp, { database, revocations, settings
         request.log.warn({ err: error }, 'readiness check: database unreachable');
         checks.database = 'unreachable';
       }
-      if (settings.redisUrl !== undefined) checks.redis = revocations.busStatus;
+      if (redisConfigured) checks.redis = revocations.busStatus;
       const ready = Object.values(checks).every((check) => check === 'ok');
       return reply.code(ready ? 200 : 503).send({ status: ready ? ('ok' as const) : ('unavailable' as const), checks });
     },
@@ -43,10 +50,6 @@ export function healthRoutes(app: GatepassApp, { database, revocations, settings
 
   // Every public key a live access token may need, and nothing else: HMAC secrets are never
   // published, so with the HS* algorithms the set is empty (API.md).
-  const Jwk = Type.Object(
-    { kty: Type.String(), kid: Type.String(), alg: Type.String(), use: Type.Literal('sig'), n: Type.Optional(Type.String()), e: Type.Optional(Type.String()), crv: Type.Optional(Type.String()), x: Type.Optional(Type.String()), y: Type.Optional(Type.String()) },
-    { description: 'A public key; the response schema cannot carry a private member even by mistake' },
-  );
   app.get(
     '/.well-known/jwks.json',
     {
@@ -62,4 +65,4 @@ export function healthRoutes(app: GatepassApp, { database, revocations, settings
       return { keys: tokens.accessKeys.jwks() as unknown as Static<typeof Jwk>[] };
     },
   );
-}
+};

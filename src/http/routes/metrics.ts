@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { GatepassError } from '../../errors.js';
-import type { AppServices, GatepassApp } from '../app.js';
+import type { MetricsServices, RoutePlugin } from '../types.js';
 
 function sameSecret(presented: string, expected: string): boolean {
   const a = Buffer.from(presented);
@@ -13,8 +13,8 @@ function sameSecret(presented: string, expected: string): boolean {
  * (the default) asks for `Authorization: Bearer <METRICS_TOKEN>` or an access token whose role has
  * `audit:read`.
  */
-export function metricsRoutes(app: GatepassApp, { settings, metrics, guards }: AppServices): void {
-  const { mode, token } = settings.metrics;
+export const metricsRoutes: RoutePlugin<MetricsServices> = async (app, { metricsAccess, metrics, guards }) => {
+  const { mode, token } = metricsAccess;
   if (mode === 'off') return;
   app.get(
     '/metrics',
@@ -38,4 +38,4 @@ export function metricsRoutes(app: GatepassApp, { settings, metrics, guards }: A
       return metrics.render();
     },
   );
-}
+};

@@ -1,10 +1,10 @@
 import { Type } from '@sinclair/typebox';
 import { GatepassError } from '../../errors.js';
 import type { SessionRow } from '../../store/schema.js';
-import type { AppServices, GatepassApp } from '../app.js';
 import { authOf } from '../auth-guard.js';
 import { clientInfo } from '../client-info.js';
 import { BEARER_SECURITY, LoginPassword, NewPassword, errorResponses } from '../schemas.js';
+import type { RoutePlugin, SessionServices } from '../types.js';
 
 const SessionOut = Type.Object(
   {
@@ -29,79 +29,59 @@ function sessionOut(session: SessionRow, currentSessionId: string) {
   };
 }
 
+const schemaBase = { tags: ['auth'], security: BEARER_SECURITY };
+
+const listSchema = { ...schemaBase, summary: 'Your live sessions, most recently used first', response: { 200: Type.Array(SessionOut), ...errorResponses(401) } };
+
+const endOneSchema = {
+  ...schemaBase,
+  summary: 'End one of your sessions',
+  description: "Its refresh tokens and access tokens stop working at once. Another user's session answers 404.",
+  params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }),
+  response: { 204: Type.Null(), ...errorResponses(401, 404) },
+};
+
+const endAllSchema = {
+  ...schemaBase,
+  summary: 'End every session',
+  description: 'Every session and every access token of the user issued before now is refused.',
+  response: { 204: Type.Null(), ...errorResponses(401) },
+};
+
+const changePasswordSchema = {
+  ...schemaBase,
+  summary: 'Change your password',
+  description: 'Needs the current password. Every other session ends; this one stays signed in.',
+  body: Type.Object({ current_password: LoginPassword, new_password: NewPassword }),
+  response: { 204: Type.Null(), ...errorResponses(401, 413, 415, 422) },
+};
+
 /** The signed-in user's sessions: review them, end one, end all, or change the password. */
-export function sessionRoutes(app: GatepassApp, { sessions, accounts, guards, settings }: AppServices): void {
-  const common = { onRequest: guards.requireUser } as const;
-  const schemaBase = { tags: ['auth'], security: BEARER_SECURITY };
+export const sessionRoutes: RoutePlugin<SessionServices> = async (app, { sessions, accounts, guards, authBodyLimitBytes }) => {
+  const onRequest = guards.requireUser;
 
-  app.get(
-    '/auth/sessions',
-    {
-      ...common,
-      schema: { ...schemaBase, summary: 'Your live sessions, most recently used first', response: { 200: Type.Array(SessionOut), ...errorResponses(401) } },
-    },
-    async (request) => {
-      const auth = authOf(request);
-      return (await sessions.listSessions(auth.userId)).map((session) => sessionOut(session, auth.sessionId));
-    },
-  );
+  app.get('/auth/sessions', { onRequest, schema: listSchema }, async (request) => {
+    const auth = authOf(request);
+    return (await sessions.listSessions(auth.userId)).map((session) => sessionOut(session, auth.sessionId));
+  });
 
-  app.delete(
-    '/auth/sessions/:id',
-    {
-      ...common,
-      schema: {
-        ...schemaBase,
-        summary: 'End one of your sessions',
-        description: "Its refresh tokens and access tokens stop working at once. Another user's session answers 404.",
-        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }),
-        response: { 204: Type.Null(), ...errorResponses(401, 404) },
-      },
-    },
-    async (request, reply) => {
-      const { userId } = authOf(request);
-      if (!(await sessions.endSession(userId, request.params.id, { event: 'session_revoked', userId, client: clientInfo(request) }))) {
-        throw new GatepassError('not_found', 'Session not found');
-      }
-      return reply.code(204).send(null);
-    },
-  );
+  app.delete('/auth/sessions/:id', { onRequest, schema: endOneSchema }, async (request, reply) => {
+    const { userId } = authOf(request);
+    if (!(await sessions.endSession(userId, request.params.id, { event: 'session_revoked', userId, client: clientInfo(request) }))) {
+      throw new GatepassError('not_found', 'Session not found');
+    }
+    return reply.code(204).send(null);
+  });
 
-  app.post(
-    '/auth/logout-all',
-    {
-      ...common,
-      schema: {
-        ...schemaBase,
-        summary: 'End every session',
-        description: 'Every session and every access token of the user issued before now is refused.',
-        response: { 204: Type.Null(), ...errorResponses(401) },
-      },
-    },
-    async (request, reply) => {
-      const { userId } = authOf(request);
-      await sessions.endAllSessions(userId, { event: 'logout_all', userId, client: clientInfo(request) });
-      return reply.code(204).send(null);
-    },
-  );
+  app.post('/auth/logout-all', { onRequest, schema: endAllSchema }, async (request, reply) => {
+    const { userId } = authOf(request);
+    await sessions.endAllSessions(userId, { event: 'logout_all', userId, client: clientInfo(request) });
+    return reply.code(204).send(null);
+  });
 
-  app.post(
-    '/auth/password/change',
-    {
-      ...common,
-      bodyLimit: settings.authBodyLimitBytes,
-      schema: {
-        ...schemaBase,
-        summary: 'Change your password',
-        description: 'Needs the current password. Every other session ends; this one stays signed in.',
-        body: Type.Object({ current_password: LoginPassword, new_password: NewPassword }),
-        response: { 204: Type.Null(), ...errorResponses(401, 413, 415, 422) },
-      },
-    },
-    async (request, reply) => {
-      const auth = authOf(request);
-      await accounts.changePassword(auth.userId, auth.sessionId, request.body.current_password, request.body.new_password, clientInfo(request));
-      return reply.code(204).send(null);
-    },
-  );
-}
+  app.post('/auth/password/change', { onRequest, bodyLimit: authBodyLimitBytes, schema: changePasswordSchema }, async (request, reply) => {
+    const auth = authOf(request);
+    await accounts.changePassword(auth.userId, auth.sessionId, request.body.current_password, request.body.new_password, clientInfo(request));
+    return reply.code(204).send(null);
+  });
+};
