@@ -8,6 +8,7 @@ import { passwordPolicyViolation } from '../passwords/policy.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { Database } from '../store/schema.js';
 import { DuplicateEmailError, UserRepository, type User } from '../store/users.js';
+import { INVALID_CREDENTIALS } from '../tokens/failures.js';
 import type { Clock } from '../tokens/token-service.js';
 import { keepAnActiveAdmin } from './admin-invariants.js';
 import { normalizeEmail } from './email.js';
@@ -100,13 +101,13 @@ export class AccountService {
   /** The user behind an access token; a token whose user is gone is no credential at all. */
   async currentUser(userId: number): Promise<User> {
     const user = await this.users.findById(userId);
-    if (user === undefined) throw new GatepassError('invalid_token', 'Could not validate credentials');
+    if (user === undefined) throw new GatepassError('invalid_token', INVALID_CREDENTIALS);
     return user;
   }
 
   async updateProfile(userId: number, changes: { fullName: string | null }): Promise<User> {
     const user = await this.users.update(userId, { fullName: changes.fullName }, this.now());
-    if (user === undefined) throw new GatepassError('invalid_token', 'Could not validate credentials');
+    if (user === undefined) throw new GatepassError('invalid_token', INVALID_CREDENTIALS);
     return user;
   }
 

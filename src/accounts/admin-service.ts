@@ -4,6 +4,7 @@ import type { ClientInfo } from '../audit/audit-log.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { Database } from '../store/schema.js';
 import { UserRepository, type User } from '../store/users.js';
+import { ACCESS_TOKEN_DETAILS } from '../tokens/failures.js';
 import type { Clock } from '../tokens/token-service.js';
 import type { AccountService } from './account-service.js';
 import { keepAnActiveAdmin, roleWithin } from './admin-invariants.js';
@@ -72,7 +73,7 @@ export class AdminService {
   private async assertActorOutranks(actorId: number, target: User, newRole: Role | undefined): Promise<void> {
     const actor = await this.users.findById(actorId);
     const within = (role: string) => actor !== undefined && roleWithin(this.rolePermissions, role, actor.role);
-    if (!within(target.role) || (newRole !== undefined && !within(newRole))) throw new GatepassError('forbidden', 'Not enough permissions');
+    if (!within(target.role) || (newRole !== undefined && !within(newRole))) throw new GatepassError('forbidden', ACCESS_TOKEN_DETAILS.forbidden);
   }
 
   /** Ends every session of a user; all their tokens stop working. Like a change, only of a user the actor outranks. */

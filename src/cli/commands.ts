@@ -12,6 +12,7 @@ import { UserRepository } from '../store/users.js';
 import { normalizeEmail } from '../accounts/email.js';
 import { TokenError } from '../tokens/errors.js';
 import { isHmacAlgorithm } from '../tokens/algorithms.js';
+import { decodeJsonSegment } from '../tokens/jws.js';
 import { accessTokenLifetimeMs } from '../tokens/jwt-settings.js';
 import { KeyStore, openAccessKeys } from '../tokens/key-store.js';
 import { TokenService } from '../tokens/token-service.js';
@@ -137,13 +138,9 @@ function describeTime(label: string, seconds: unknown, nowSeconds: number): stri
 }
 
 function decodeSegment(segment: string | undefined, name: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(segment ?? '', 'base64url').toString('utf8'));
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {
-    // reported below
-  }
-  throw new UsageError(`not a JWT: the ${name} is not base64url-encoded JSON`);
+  const value = decodeJsonSegment(segment ?? '');
+  if (value === undefined) throw new UsageError(`not a JWT: the ${name} is not base64url-encoded JSON`);
+  return value;
 }
 
 /**

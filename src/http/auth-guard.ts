@@ -4,6 +4,7 @@ import { isRole } from '../tokens/roles.js';
 import { GatepassError } from '../errors.js';
 import type { Revocations } from '../sessions/revocations.js';
 import { TokenError } from '../tokens/errors.js';
+import { ACCESS_TOKEN_DETAILS, accessTokenFailure, bearerToken, INVALID_CREDENTIALS } from '../tokens/failures.js';
 import type { User } from '../store/users.js';
 import type { TokenService } from '../tokens/token-service.js';
 import { uuidv7Time } from '../tokens/uuid7.js';
@@ -23,8 +24,6 @@ declare module 'fastify' {
     account: User | null;
   }
 }
-
-const BEARER = /^Bearer +(\S+) *$/i;
 
 export type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
@@ -61,23 +60,23 @@ export function createGuards(options: {
   const { tokens, revocations, rolePermissions, observeVerification, findUser } = options;
 
   function authenticate(authorization: string | undefined): AuthContext {
-    const token = authorization === undefined ? undefined : BEARER.exec(authorization)?.[1];
-    if (token === undefined) throw new GatepassError('not_authenticated', 'Not authenticated');
+    const token = bearerToken(authorization);
+    if (token === undefined) throw new GatepassError('not_authenticated', ACCESS_TOKEN_DETAILS.not_authenticated);
     const started = process.hrtime.bigint();
     let claims;
     try {
       claims = tokens.verifyAccessToken(token);
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
-      if (error.code === 'token_expired') throw new GatepassError('token_expired', 'Token expired');
-      throw new GatepassError('invalid_token', 'Could not validate credentials');
+      const code = accessTokenFailure(error);
+      throw new GatepassError(code, ACCESS_TOKEN_DETAILS[code]);
     }
     if (!revocations.available) throw new GatepassError('service_unavailable', 'Revocation state unavailable; try again shortly');
     const userId = Number(claims.sub);
     // The jti is a UUIDv7 that dates the token to the millisecond (tokens/uuid7.ts).
     const revoked = revocations.isRevoked(claims.sid, userId, uuidv7Time(claims.jti) ?? claims.iat * 1000);
     observeVerification(Number(process.hrtime.bigint() - started) / 1e9);
-    if (revoked) throw new GatepassError('token_revoked', 'Token has been revoked');
+    if (revoked) throw new GatepassError('token_revoked', ACCESS_TOKEN_DETAILS.token_revoked);
     return { userId, sessionId: claims.sid, role: claims.role, tokenId: claims.jti };
   }
 
@@ -95,7 +94,7 @@ export function createGuards(options: {
       // Only a holder of the signing key could mint a token for a missing or inactive account (their
       // sessions are revoked when it goes), but data routes must never act for one.
       const account = await findUser(authOf(request).userId);
-      if (account === undefined || !account.isActive) throw new GatepassError('invalid_token', 'Could not validate credentials');
+      if (account === undefined || !account.isActive) throw new GatepassError('invalid_token', INVALID_CREDENTIALS);
       request.account = account;
     },
   ];
@@ -108,7 +107,7 @@ export function createGuards(options: {
     requirePermission: (permission) => [
       ...requireUser,
       async (request) => {
-        if (!can(authOf(request), permission)) throw new GatepassError('forbidden', 'Not enough permissions');
+        if (!can(authOf(request), permission)) throw new GatepassError('forbidden', ACCESS_TOKEN_DETAILS.forbidden);
       },
     ],
   };
@@ -116,12 +115,12 @@ export function createGuards(options: {
 
 /** The account of the caller of a route behind requireUser. */
 export function accountOf(request: FastifyRequest): User {
-  if (request.account === null) throw new GatepassError('not_authenticated', 'Not authenticated');
+  if (request.account === null) throw new GatepassError('not_authenticated', ACCESS_TOKEN_DETAILS.not_authenticated);
   return request.account;
 }
 
 /** The caller of a route behind the guard. */
 export function authOf(request: FastifyRequest): AuthContext {
-  if (request.auth === null) throw new GatepassError('not_authenticated', 'Not authenticated');
+  if (request.auth === null) throw new GatepassError('not_authenticated', ACCESS_TOKEN_DETAILS.not_authenticated);
   return request.auth;
 }

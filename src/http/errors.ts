@@ -2,15 +2,12 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FieldError, GatepassError, type ErrorCode } from '../errors.js';
+import { TaskOwnerMissingError } from '../store/tasks.js';
+import { bearerChallenge, INVALID_CREDENTIALS, TOKEN_FAILURE_STATUS } from '../tokens/failures.js';
 
 /** The one table from a service failure to its HTTP status (API.md). */
 const STATUS_BY_CODE: Record<ErrorCode, number> = {
-  not_authenticated: 401,
-  invalid_token: 401,
-  invalid_token_type: 401,
-  token_expired: 401,
-  token_revoked: 401,
-  token_reused: 401,
+  ...TOKEN_FAILURE_STATUS,
   invalid_credentials: 401,
   user_not_found: 401,
   account_disabled: 403,
@@ -18,16 +15,12 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   last_admin: 409,
   not_found: 404,
   invalid_reset_token: 400,
-  forbidden: 403,
   csrf_failed: 403,
   duplicate_cookie: 400,
   rate_limited: 429,
   account_locked: 429,
   service_unavailable: 503,
 };
-
-/** Codes meaning "a token was presented and refused" (RFC 6750 §3.1: error="invalid_token"). */
-const REJECTED_TOKEN_CODES = new Set<ErrorCode>(['invalid_token', 'invalid_token_type', 'token_expired', 'token_revoked', 'token_reused']);
 
 export interface ValidationIssue {
   loc: (string | number)[];
@@ -46,9 +39,7 @@ function sendValidationErrors(reply: FastifyReply, issues: ValidationIssue[]): F
 function sendGatepassError(reply: FastifyReply, error: GatepassError): FastifyReply {
   const status = STATUS_BY_CODE[error.code];
   if (error.retryAfterSeconds !== undefined) reply.header('Retry-After', String(error.retryAfterSeconds));
-  if (status === 401) {
-    reply.header('WWW-Authenticate', REJECTED_TOKEN_CODES.has(error.code) ? 'Bearer error="invalid_token"' : 'Bearer');
-  }
+  if (status === 401) reply.header('WWW-Authenticate', bearerChallenge(error.code));
   return sendError(reply, status, error.code, error.detail);
 }
 
@@ -180,6 +171,8 @@ export function installErrorHandling(app: FastifyInstance): void {
 
   app.setErrorHandler((error: FastifyError | GatepassError | FieldError, request, reply) => {
     if (error instanceof GatepassError) return sendGatepassError(reply, error);
+    // A genuine token of a user whose row is gone: no credential at all.
+    if (error instanceof TaskOwnerMissingError) return sendGatepassError(reply, new GatepassError('invalid_token', INVALID_CREDENTIALS));
     if (error instanceof FieldError) return sendValidationErrors(reply, [{ loc: error.loc, msg: error.msg, type: error.type }]);
     if (error.validation !== undefined) {
       return sendValidationErrors(reply, toValidationIssues(error.validationContext ?? 'body', error.validation as AjvIssue[], request));

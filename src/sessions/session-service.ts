@@ -7,6 +7,7 @@ import type { Database, RefreshTokenRow, SessionRow } from '../store/schema.js';
 import { SessionRepository } from '../store/sessions.js';
 import { UserRepository, type User } from '../store/users.js';
 import { TokenError } from '../tokens/errors.js';
+import { REFRESH_TOKEN_DETAILS } from '../tokens/failures.js';
 import type { Clock, TokenService } from '../tokens/token-service.js';
 import type { Revocations } from './revocations.js';
 
@@ -18,12 +19,6 @@ export interface TokenPair {
 }
 
 type RotationOutcome = { kind: 'issued'; pair: TokenPair } | { kind: 'reused'; sessionId: string };
-
-const REFRESH_ERRORS = {
-  token_expired: 'Refresh token has expired. Please log in again.',
-  invalid_token: 'Invalid refresh token',
-  invalid_token_type: 'Invalid token type',
-} as const;
 
 /**
  * Sessions are refresh-token families: a login starts one, every refresh rotates to a new token in
@@ -86,7 +81,7 @@ export class SessionService {
     try {
       claims = this.tokens.verifyRefreshToken(refreshToken);
     } catch (error) {
-      if (error instanceof TokenError) throw new GatepassError(error.code, REFRESH_ERRORS[error.code]);
+      if (error instanceof TokenError) throw new GatepassError(error.code, REFRESH_TOKEN_DETAILS[error.code]);
       throw error;
     }
     const userId = Number(claims.sub);
@@ -101,11 +96,11 @@ export class SessionService {
       const claimed = await sessions.claimRefreshToken(claims.jti, now);
       const record = await sessions.findRefreshToken(claims.jti);
       if (record === undefined || record.session_id !== claims.sid || record.user_id !== userId) {
-        throw new GatepassError('invalid_token', REFRESH_ERRORS.invalid_token);
+        throw new GatepassError('invalid_token', REFRESH_TOKEN_DETAILS.invalid_token);
       }
       if (!claimed) {
         // Never used, so it was revoked with its session (logout, deactivation): simply invalid.
-        if (record.used_at === null) throw new GatepassError('invalid_token', REFRESH_ERRORS.invalid_token);
+        if (record.used_at === null) throw new GatepassError('invalid_token', REFRESH_TOKEN_DETAILS.invalid_token);
         // Used before: a benign race only within the grace window of a live session; otherwise theft.
         if (record.revoked_at !== null || !this.withinGrace(record.used_at, now)) {
           if (await sessions.revokeSession(record.session_id, now, 'refresh_token_reused')) {
@@ -116,7 +111,7 @@ export class SessionService {
         }
       }
       const session = await sessions.findSession(record.session_id);
-      if (session === undefined || session.revoked_at !== null) throw new GatepassError('invalid_token', REFRESH_ERRORS.invalid_token);
+      if (session === undefined || session.revoked_at !== null) throw new GatepassError('invalid_token', REFRESH_TOKEN_DETAILS.invalid_token);
       const user = await users.findById(userId);
       if (user === undefined) throw new GatepassError('user_not_found', 'User no longer exists');
       if (!user.isActive) throw new GatepassError('account_disabled', 'Account is disabled');
@@ -124,7 +119,7 @@ export class SessionService {
       await this.audit.record({ event: 'refresh', userId, client, details: { session_id: session.id, grace: !claimed } }, trx);
       if (claimed) return { kind: 'issued', pair: await this.issuePair(sessions, user, session.id, record.jti) };
       const child = await sessions.findChildRefreshToken(session.id, record.jti);
-      if (child === undefined) throw new GatepassError('invalid_token', REFRESH_ERRORS.invalid_token);
+      if (child === undefined) throw new GatepassError('invalid_token', REFRESH_TOKEN_DETAILS.invalid_token);
       return { kind: 'issued', pair: this.pairWithRefreshToken(user, session.id, child) };
     });
     if (outcome.kind === 'reused') {

@@ -1,5 +1,4 @@
 import type { Kysely } from 'kysely';
-import { GatepassError } from '../errors.js';
 import type { Database, TaskRow } from './schema.js';
 
 export interface Task {
@@ -10,6 +9,14 @@ export interface Task {
   done: boolean;
   createdAt: number;
   updatedAt: number;
+}
+
+/** A task was written for a user id that names no user (its row is gone). */
+export class TaskOwnerMissingError extends Error {
+  constructor(readonly userId: number) {
+    super(`no user ${userId} to own the task`);
+    this.name = 'TaskOwnerMissingError';
+  }
 }
 
 function isForeignKeyViolation(error: unknown): boolean {
@@ -62,8 +69,7 @@ export class TaskRepository {
     try {
       return await this.insert(userId, input, now);
     } catch (error) {
-      // A genuine token of a user that no longer exists (its owner row is gone): no credential at all.
-      if (isForeignKeyViolation(error)) throw new GatepassError('invalid_token', 'Could not validate credentials');
+      if (isForeignKeyViolation(error)) throw new TaskOwnerMissingError(userId);
       throw error;
     }
   }

@@ -145,14 +145,14 @@ export function verifyJws(token: string, keys: KeyResolver | VerificationKey): R
   const key = resolver.byEncodedHeader(encodedHeader) ?? keyForHeader(encodedHeader, resolver);
   if (!BASE64URL.test(encodedPayload) || !BASE64URL.test(encodedSignature)) throw new TokenError('invalid_token', 'not base64url');
   if (!key.verify(token.slice(0, secondDot), encodedSignature)) throw new TokenError('invalid_token', 'bad signature');
-  const payload = parseJsonObject(encodedPayload);
+  const payload = decodeJsonSegment(encodedPayload);
   if (payload === undefined) throw new TokenError('invalid_token', 'payload is not a JSON object');
   return payload;
 }
 
 function keyForHeader(encodedHeader: string, resolver: KeyResolver): VerificationKey {
   if (!BASE64URL.test(encodedHeader)) throw new TokenError('invalid_token', 'header is not base64url');
-  const header = parseJsonObject(encodedHeader);
+  const header = decodeJsonSegment(encodedHeader);
   if (header === undefined) throw new TokenError('invalid_token', 'header is not a JSON object');
   if (header.typ !== undefined && header.typ !== 'JWT') throw new TokenError('invalid_token', 'typ is not JWT');
   // We understand no extension header, so any "crit" must be refused (RFC 7515 §4.1.11).
@@ -171,7 +171,8 @@ function keyForHeader(encodedHeader: string, resolver: KeyResolver): Verificatio
   return key;
 }
 
-function parseJsonObject(encoded: string): Record<string, unknown> | undefined {
+/** A base64url segment decoded as a JSON object (a token's header or payload); undefined for anything else. */
+export function decodeJsonSegment(encoded: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8'));
     return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;

@@ -2,10 +2,12 @@ import { createPublicKey } from 'node:crypto';
 import { DEFAULT_ROLE_PERMISSIONS, isRole, type Permission, type Role } from '../tokens/roles.js';
 import { checkClaims } from '../tokens/claims.js';
 import { TokenError } from '../tokens/errors.js';
+import { ACCESS_TOKEN_DETAILS, accessTokenFailure, bearerChallenge, bearerToken, TOKEN_FAILURE_STATUS } from '../tokens/failures.js';
 import {
   ASYMMETRIC_ALGORITHMS,
   createAsymmetricVerificationKey,
   createHmacKey,
+  decodeJsonSegment,
   isHmacAlgorithm,
   keyResolver,
   verifyJws,
@@ -17,13 +19,6 @@ import {
 
 export type VerifyErrorCode = 'not_authenticated' | 'invalid_token' | 'token_expired' | 'forbidden';
 
-const DETAILS: Record<VerifyErrorCode, string> = {
-  not_authenticated: 'Not authenticated',
-  invalid_token: 'Could not validate credentials',
-  token_expired: 'Token expired',
-  forbidden: 'Not enough permissions',
-};
-
 /** A refused request, with the status, body and header the gatepass server would answer. */
 export class VerifyError extends Error {
   readonly status: 401 | 403;
@@ -34,10 +29,10 @@ export class VerifyError extends Error {
     /** Why, for logs; never sent to the client. */
     readonly reason: string = code,
   ) {
-    super(DETAILS[code]);
+    super(ACCESS_TOKEN_DETAILS[code]);
     this.name = 'VerifyError';
-    this.status = code === 'forbidden' ? 403 : 401;
-    this.detail = DETAILS[code];
+    this.status = TOKEN_FAILURE_STATUS[code];
+    this.detail = ACCESS_TOKEN_DETAILS[code];
   }
 
   get body(): { detail: string; code: VerifyErrorCode } {
@@ -46,8 +41,7 @@ export class VerifyError extends Error {
 
   /** RFC 6750: `WWW-Authenticate` for 401s, with error="invalid_token" when a token was refused. */
   get wwwAuthenticate(): string | undefined {
-    if (this.status !== 401) return undefined;
-    return this.code === 'not_authenticated' ? 'Bearer' : 'Bearer error="invalid_token"';
+    return this.status === 401 ? bearerChallenge(this.code) : undefined;
   }
 }
 
@@ -97,15 +91,8 @@ export interface Verifier {
   can(user: VerifiedUser, permission: Permission): boolean;
 }
 
-const BEARER = /^Bearer +(\S+) *$/i;
-
 function headerOf(token: string): { alg?: unknown; kid?: unknown } {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8'));
-    return typeof value === 'object' && value !== null ? (value as { alg?: unknown; kid?: unknown }) : {};
-  } catch {
-    return {};
-  }
+  return decodeJsonSegment(token.slice(0, token.indexOf('.'))) ?? {};
 }
 
 /** Fetches and caches a JWKS; refetches on an unknown kid, at most once per `minRefetchMs`, one fetch at a time. */
@@ -208,7 +195,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
         claims: payload,
       };
     } catch (error) {
-      if (error instanceof TokenError) throw new VerifyError(error.code === 'token_expired' ? 'token_expired' : 'invalid_token', error.reason);
+      if (error instanceof TokenError) throw new VerifyError(accessTokenFailure(error), error.reason);
       // The JWKS could not be fetched: refuse (fail closed), but say why in the reason.
       throw new VerifyError('invalid_token', error instanceof Error ? error.message : String(error));
     }
@@ -217,7 +204,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   return {
     verify,
     async verifyAuthorization(header) {
-      const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
+      const token = bearerToken(header);
       if (token === undefined) throw new VerifyError('not_authenticated');
       return verify(token);
     },

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { GatepassError } from '../../errors.js';
+import { ACCESS_TOKEN_DETAILS, bearerToken } from '../../tokens/failures.js';
 import type { MetricsServices, RoutePlugin } from '../types.js';
 
 function sameSecret(presented: string, expected: string): boolean {
@@ -28,10 +29,10 @@ export const metricsRoutes: RoutePlugin<MetricsServices> = async (app, { metrics
     },
     async (request, reply) => {
       if (mode === 'protected') {
-        const presented = /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')?.[1];
+        const presented = bearerToken(request.headers.authorization);
         const scraper = token !== undefined && presented !== undefined && sameSecret(presented, token);
         if (!scraper && !guards.can(guards.authenticate(request.headers.authorization), 'audit:read')) {
-          throw new GatepassError('forbidden', 'Not enough permissions');
+          throw new GatepassError('forbidden', ACCESS_TOKEN_DETAILS.forbidden);
         }
       }
       reply.header('Content-Type', metrics.contentType).header('Cache-Control', 'no-store');
