@@ -1,5 +1,6 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import type { AuditEvent } from '../audit/audit-log.js';
+import type { SessionRow } from '../store/schema.js';
 import type { Task } from '../store/tasks.js';
 import type { User } from '../store/users.js';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../passwords/policy.js';
@@ -129,6 +130,27 @@ export function auditEventOut(event: AuditEvent): Static<typeof AuditEventOut> {
     ip: event.ip,
     user_agent: event.userAgent,
     details: event.details,
+  };
+}
+
+const NullableString = Type.Union([Type.String(), Type.Null()]);
+
+/** The fields of a session that every answer about one shows (the session list, the data export). */
+export const SessionFields = {
+  id: Type.String(),
+  created_at: Type.String({ format: 'date-time' }),
+  last_used_at: Type.String({ format: 'date-time' }),
+  user_agent: NullableString,
+  ip: NullableString,
+};
+
+export function sessionFields(session: SessionRow): Static<TObject<typeof SessionFields>> {
+  return {
+    id: session.id,
+    created_at: new Date(session.created_at).toISOString(),
+    last_used_at: new Date(session.last_used_at).toISOString(),
+    user_agent: session.user_agent,
+    ip: session.ip,
   };
 }
 

@@ -1,32 +1,18 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { GatepassError } from '../../errors.js';
 import type { SessionRow } from '../../store/schema.js';
 import { authOf } from '../auth-guard.js';
 import { clientInfo } from '../client-info.js';
-import { BEARER_SECURITY, LoginPassword, NewPassword, errorResponses } from '../schemas.js';
+import { BEARER_SECURITY, LoginPassword, NewPassword, SessionFields, errorResponses, sessionFields } from '../schemas.js';
 import type { RoutePlugin, SessionServices } from '../types.js';
 
 const SessionOut = Type.Object(
-  {
-    id: Type.String(),
-    created_at: Type.String({ format: 'date-time' }),
-    last_used_at: Type.String({ format: 'date-time' }),
-    user_agent: Type.Union([Type.String(), Type.Null()]),
-    ip: Type.Union([Type.String(), Type.Null()]),
-    current: Type.Boolean({ description: 'the session of the token making this request' }),
-  },
+  { ...SessionFields, current: Type.Boolean({ description: 'the session of the token making this request' }) },
   { $id: 'Session' },
 );
 
-function sessionOut(session: SessionRow, currentSessionId: string) {
-  return {
-    id: session.id,
-    created_at: new Date(session.created_at).toISOString(),
-    last_used_at: new Date(session.last_used_at).toISOString(),
-    user_agent: session.user_agent,
-    ip: session.ip,
-    current: session.id === currentSessionId,
-  };
+function sessionOut(session: SessionRow, currentSessionId: string): Static<typeof SessionOut> {
+  return { ...sessionFields(session), current: session.id === currentSessionId };
 }
 
 const schemaBase = { tags: ['auth'], security: BEARER_SECURITY };

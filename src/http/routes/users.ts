@@ -2,22 +2,28 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { SessionRow } from '../../store/schema.js';
 import { accountOf, authOf } from '../auth-guard.js';
 import { clientInfo } from '../client-info.js';
-import { AuditEventOut, BEARER_SECURITY, FullName, LoginPassword, MessageResponse, TaskOut, UserOut, auditEventOut, errorResponses, taskOut, userOut } from '../schemas.js';
+import {
+  AuditEventOut,
+  BEARER_SECURITY,
+  FullName,
+  LoginPassword,
+  MessageResponse,
+  SessionFields,
+  TaskOut,
+  UserOut,
+  auditEventOut,
+  errorResponses,
+  sessionFields,
+  taskOut,
+  userOut,
+} from '../schemas.js';
 import type { RoutePlugin, UserServices } from '../types.js';
 
 const schemaBase = { tags: ['users'], security: BEARER_SECURITY };
 const NullableTime = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 
-const ExportedSession = Type.Object({
-  id: Type.String(),
-  created_at: Type.String({ format: 'date-time' }),
-  last_used_at: Type.String({ format: 'date-time' }),
-  user_agent: NullableString,
-  ip: NullableString,
-  revoked_at: NullableTime,
-  revoked_reason: NullableString,
-});
+const ExportedSession = Type.Object({ ...SessionFields, revoked_at: NullableTime, revoked_reason: NullableString });
 
 const meSchema = { ...schemaBase, summary: 'The signed-in user', response: { 200: Type.Ref(UserOut), ...errorResponses(401) } };
 
@@ -67,15 +73,7 @@ const deleteSchema = {
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 function exportedSession(session: SessionRow): Static<typeof ExportedSession> {
-  return {
-    id: session.id,
-    created_at: new Date(session.created_at).toISOString(),
-    last_used_at: new Date(session.last_used_at).toISOString(),
-    user_agent: session.user_agent,
-    ip: session.ip,
-    revoked_at: iso(session.revoked_at),
-    revoked_reason: session.revoked_reason,
-  };
+  return { ...sessionFields(session), revoked_at: iso(session.revoked_at), revoked_reason: session.revoked_reason };
 }
 
 /** The signed-in user's own account: read, change, export, deactivate, delete. */
