@@ -128,3 +128,16 @@ export async function createTestApp(
     },
   };
 }
+
+/** Settings for a second app on the same database as `t`, from the same kind of environment (no login limit or lockout, as createTestApp). */
+export function sameDatabaseEnv(t: TestApp, extra: Record<string, string>): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    JWT_SECRET: t.settings.jwt.accessSecret,
+    JWT_REFRESH_SECRET: t.settings.jwt.refreshSecret,
+    DATABASE_URL: t.databaseUrl,
+    LOGIN_RATE_LIMIT_PER_MINUTE: '0',
+    ACCOUNT_LOCKOUT_THRESHOLD: '0',
+    ...extra,
+  };
+}
