@@ -2,17 +2,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import type { GatepassApp } from '../../src/http/app.js';
+import { ADMIN_EMAIL, ADMIN_ENV, ADMIN_PASSWORD, patchUser } from '../helpers/admin.js';
 import { createTestApp, type Backend, type TestApp } from '../helpers/app.js';
 import { assertError, claimsOf, get, login, register, send, signUp, type Tokens } from '../helpers/client.js';
+import { assertForbidden } from '../helpers/responses.js';
 
 /**
  * Issue 12, property 8 (admin invariants), over real HTTP handling: no action leaves zero active
  * admins, even when two admins act at once, and nobody grants or takes away more than they hold.
  */
 
-const ADMIN_EMAIL = 'root@example.com';
-const ADMIN_PASSWORD = 'Granite-Heron-Lattice-4821-quay';
-const ADMIN_ENV = { ADMIN_EMAIL, ADMIN_PASSWORD } as const;
 const LAST_ADMIN = 'This is the last active admin: make another account admin first';
 /** How many times each race is run. */
 const ROUNDS = 4;
@@ -26,16 +25,8 @@ interface UserBody {
 
 type Account = { id: number; email: string; password: string; token: string };
 
-function patchUser(app: GatepassApp, id: number, body: unknown, token: string): Promise<LightMyRequestResponse> {
-  return send(app, 'PATCH', `/admin/users/${id}`, body, token);
-}
-
 function assertLastAdmin(response: LightMyRequestResponse): void {
   assertError(response, 409, LAST_ADMIN, 'last_admin');
-}
-
-function assertForbidden(response: LightMyRequestResponse): void {
-  assertError(response, 403, 'Not enough permissions', 'forbidden');
 }
 
 async function loginAccount(app: GatepassApp, credentials: { email: string; password: string }): Promise<Account> {

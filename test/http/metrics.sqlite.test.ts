@@ -1,0 +1,3 @@
+import { defineMetricsSuite } from './metrics-suite.js';
+
+defineMetricsSuite('sqlite');

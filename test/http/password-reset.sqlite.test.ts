@@ -1,0 +1,3 @@
+import { definePasswordResetSuite } from './password-reset-suite.js';
+
+definePasswordResetSuite('sqlite');

@@ -1,0 +1,3 @@
+import { defineRoleChangeSuite } from './role-change-suite.js';
+
+defineRoleChangeSuite('sqlite');
