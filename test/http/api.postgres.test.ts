@@ -1,4 +1,0 @@
-import { describePostgres } from '../helpers/app.js';
-import { defineApiSuite } from './api-suite.js';
-
-describePostgres('HTTP API', () => defineApiSuite('postgres'));

@@ -1,0 +1,4 @@
+import { describePostgres } from '../helpers/app.js';
+import { defineHealthSuite } from './health-suite.js';
+
+describePostgres('HTTP API', () => defineHealthSuite('postgres'));

@@ -1,0 +1,3 @@
+import { defineHealthSuite } from './health-suite.js';
+
+defineHealthSuite('sqlite');

@@ -1,0 +1,3 @@
+import { defineLoginSuite } from './login-suite.js';
+
+defineLoginSuite('sqlite');

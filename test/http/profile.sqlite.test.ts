@@ -1,0 +1,3 @@
+import { defineProfileSuite } from './profile-suite.js';
+
+defineProfileSuite('sqlite');

@@ -1,0 +1,3 @@
+import { defineRefreshLogoutSuite } from './refresh-logout-suite.js';
+
+defineRefreshLogoutSuite('sqlite');

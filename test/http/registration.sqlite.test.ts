@@ -1,0 +1,3 @@
+import { defineRegistrationSuite } from './registration-suite.js';
+
+defineRegistrationSuite('sqlite');

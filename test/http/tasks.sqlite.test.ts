@@ -1,0 +1,3 @@
+import { defineTasksSuite } from './tasks-suite.js';
+
+defineTasksSuite('sqlite');
