@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,16 +9,10 @@ import { buildApp, type GatepassApp } from '../../src/http/app.js';
 import { REVOCATION_POLL_MS } from '../../src/sessions/revocation-bus.js';
 import { createHmacKey, signJws } from '../../src/tokens/jws.js';
 import { claimsOf, get, post, type Tokens } from '../helpers/client.js';
-import { REPO_ROOT, startInstance, waitFor } from '../helpers/instances.js';
+import { REPO_ROOT, runNode, startInstance, waitFor, type ProcessRun } from '../helpers/instances.js';
 
 /** The built binary (npm test builds before testing), as `npx gatepass` runs it. */
 const BIN = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('the gatepass CLI (real binary, temporary SQLite database)', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'gatepass-cli-'));
@@ -32,17 +25,8 @@ describe('the gatepass CLI (real binary, temporary SQLite database)', () => {
   };
   const apps: GatepassApp[] = [];
 
-  function gatepass(args: string[], stdin?: string): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-      child.stdin.end(stdin ?? '');
-    });
+  function gatepass(args: string[], stdin?: string): Promise<ProcessRun> {
+    return runNode([BIN, ...args], { cwd: dir, env, stdin: stdin ?? '' });
   }
 
   /** A server process's view of the same database, started after the CLI changed it. */

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHmac, createPublicKey, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { REPO_ROOT, startInstance, waitFor, type Instance } from '../helpers/instances.js';
+import { REPO_ROOT, runNode, startInstance, waitFor, type Instance } from '../helpers/instances.js';
 
 /**
  * The seeds' microservice setup as two real processes on loopback: gatepass (ES256) issues tokens,
@@ -148,19 +147,7 @@ describe('gatepass (ES256) and examples/projects-service as two processes', () =
     const oldKid = kidOf(oldToken);
     assert.equal((await projects(oldToken)).status, 200);
 
-    const rotation = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, 'keys', 'rotate'], {
-        cwd: dir,
-        env: { PATH: process.env.PATH ?? '', ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const rotation = await runNode([BIN, 'keys', 'rotate'], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env } });
     assert.equal(rotation.code, 0, rotation.stderr);
     const newKid = /new signing key (\S+);/.exec(rotation.stdout)?.[1];
     assert.ok(newKid !== undefined && newKid !== oldKid, rotation.stdout);

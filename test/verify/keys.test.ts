@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { constants, createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +11,7 @@ import { buildApp, type GatepassApp } from '../../src/http/app.js';
 import { KeyStore, KeyStoreError } from '../../src/tokens/key-store.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { login, signUp } from '../helpers/client.js';
-import { REPO_ROOT } from '../helpers/instances.js';
+import { REPO_ROOT, runNode, type ProcessRun } from '../helpers/instances.js';
 
 /**
  * Asymmetric access-token keys: what the JWKS publishes (and never publishes), key rotation and
@@ -77,34 +76,19 @@ function hs256(header: object, payload: object, secret: string | Buffer): string
   return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
 }
 
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** The real `gatepass` binary against a test app's key directory. */
-function cli(t: TestApp, args: string[]): Promise<CliRun> {
+function cli(t: TestApp, args: string[]): Promise<ProcessRun> {
   assert.ok(existsSync(BIN), `${BIN} is missing: run \`npm run build\` first (npm test does)`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: t.cwd,
-      env: {
-        PATH: process.env.PATH ?? '',
-        NODE_ENV: 'test',
-        JWT_ALGORITHM: t.settings.jwt.algorithm,
-        JWT_KEYS_DIR: t.settings.jwt.keysDir,
-        JWT_REFRESH_SECRET: t.settings.jwt.refreshSecret,
-        DATABASE_URL: t.databaseUrl,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  return runNode([BIN, ...args], {
+    cwd: t.cwd,
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'test',
+      JWT_ALGORITHM: t.settings.jwt.algorithm,
+      JWT_KEYS_DIR: t.settings.jwt.keysDir,
+      JWT_REFRESH_SECRET: t.settings.jwt.refreshSecret,
+      DATABASE_URL: t.databaseUrl,
+    },
   });
 }
 
