@@ -14,7 +14,7 @@ import type { DatabaseHandle } from '../../src/store/database.js';
 import { openDatabase } from '../../src/store/database.js';
 import { migrateToLatest } from '../../src/store/migrations.js';
 import { toUser } from '../../src/store/users.js';
-import { uuidv7Time } from '../../src/tokens/uuid7.js';
+import { mintTimeOf } from '../../src/sessions/role-change-cutoff.js';
 import { benchEmail } from './users.js';
 
 export type { GatepassApp };
@@ -59,16 +59,15 @@ export async function verificationFixture(settings: Settings, cwd: string, revok
   const { tokens, revocations, guards } = app.gatepass;
   await revokeSessions(app.gatepass, revokedSessions);
   const { token, claims } = tokens.issueAccessToken({ userId: 4242, sessionId: randomUUID(), role: 'student' });
-  // The guard dates a token by its UUIDv7 jti (to the millisecond), falling back to iat.
-  const issuedAt = (jti: string, iat: number) => uuidv7Time(jti) ?? iat * 1000;
   const userId = Number(claims.sub);
-  const claimsIssuedAt = issuedAt(claims.jti, claims.iat);
+  // Dated as the guard dates a token (sessions/role-change-cutoff.ts).
+  const claimsIssuedAt = mintTimeOf(claims);
   return {
     app,
     token,
     check(presented) {
       const verified = tokens.verifyAccessToken(presented);
-      if (revocations.isRevoked(verified.sid, Number(verified.sub), issuedAt(verified.jti, verified.iat))) throw new Error('revoked');
+      if (revocations.isRevoked(verified.sid, Number(verified.sub), mintTimeOf(verified))) throw new Error('revoked');
       return verified.jti;
     },
     verifyOnly: (presented) => tokens.verifyAccessToken(presented).jti,

@@ -3,11 +3,11 @@ import type { Permission, RolePermissions } from '../tokens/roles.js';
 import { isRole } from '../tokens/roles.js';
 import { GatepassError } from '../errors.js';
 import type { Revocations } from '../sessions/revocations.js';
+import { mintTimeOf } from '../sessions/role-change-cutoff.js';
 import { TokenError } from '../tokens/errors.js';
 import { ACCESS_TOKEN_DETAILS, accessTokenFailure, bearerToken, INVALID_CREDENTIALS } from '../tokens/failures.js';
 import type { User } from '../store/users.js';
 import type { TokenService } from '../tokens/token-service.js';
-import { uuidv7Time } from '../tokens/uuid7.js';
 
 /** Who is calling, as proven by a verified access token. */
 export interface AuthContext {
@@ -73,8 +73,7 @@ export function createGuards(options: {
     }
     if (!revocations.available) throw new GatepassError('service_unavailable', 'Revocation state unavailable; try again shortly');
     const userId = Number(claims.sub);
-    // The jti is a UUIDv7 that dates the token to the millisecond (tokens/uuid7.ts).
-    const revoked = revocations.isRevoked(claims.sid, userId, uuidv7Time(claims.jti) ?? claims.iat * 1000);
+    const revoked = revocations.isRevoked(claims.sid, userId, mintTimeOf(claims));
     observeVerification(Number(process.hrtime.bigint() - started) / 1e9);
     if (revoked) throw new GatepassError('token_revoked', ACCESS_TOKEN_DETAILS.token_revoked);
     return { userId, sessionId: claims.sid, role: claims.role, tokenId: claims.jti };

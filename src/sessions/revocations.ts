@@ -43,22 +43,14 @@ export class Revocations {
     return { kind: 'session', sessionId, userId, expiresAt: this.now() + this.list.accessTokenLifetimeMs };
   }
 
-  /**
-   * Every access token of the user minted until now (a role change: they carry the old role), this
-   * millisecond included, and those dated ahead to an earlier cutoff (see `mintTime`).
-   */
+  /** Every access token of the user minted until now (a role change: they carry the old role); see role-change-cutoff.ts. */
   userTokens(userId: number): Revocation {
-    const now = this.now();
-    return { kind: 'user', userId, issuedBefore: Math.max(now, this.list.userCutoff(userId)) + 1, expiresAt: now + this.list.accessTokenLifetimeMs };
+    return { kind: 'user', userId, issuedBefore: this.list.cutoffs.next(userId), expiresAt: this.now() + this.list.accessTokenLifetimeMs };
   }
 
-  /**
-   * The time (epoch ms) a new access token of the user is dated with: now, or the user's cutoff while
-   * that is still ahead. A cutoff refuses the whole millisecond of a role change, so a token minted
-   * in that millisecond after the change is dated to the cutoff, not mistaken for one minted before.
-   */
+  /** The time (epoch ms) a new access token of the user is dated with (role-change-cutoff.ts). */
   mintTime(userId: number): number {
-    return Math.max(this.now(), this.list.userCutoff(userId));
+    return this.list.cutoffs.mintTime(userId);
   }
 
   /** Stores revocations, in the caller's transaction when one is given. Call `announce` after commit. */
