@@ -100,7 +100,8 @@ async function gatepassPlugin(host: FastifyInstance, options: GatepassOptions): 
   const services = await createAppServices(settings, host, options);
   host.addHook('onClose', () => services.close());
   host.decorate('gatepass', services);
-  await host.register(gatepassApi, { services, docs: options.docs, prefix: options.prefix ?? '' });
+  // Without a trailing slash, so that `/auth-api/` puts the cookie at /auth-api/auth, not /auth-api//auth.
+  await host.register(gatepassApi, { services, docs: options.docs, prefix: (options.prefix ?? '').replace(/\/+$/, '') });
 }
 
 export const gatepass = fastifyPlugin(gatepassPlugin, { name: 'gatepass', fastify: '5.x' });

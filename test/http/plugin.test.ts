@@ -167,14 +167,17 @@ describe('gatepass registered into a host Fastify app under a prefix', () => {
     }
   });
 
-  it('closes its services when the host closes', async () => {
+  it('takes a prefix with a trailing slash, and closes its services when the host closes', async () => {
     const other = Fastify();
     const otherDir = mkdtempSync(path.join(tmpdir(), 'gatepass-plugin-'));
     const settings = loadSettings(
       { NODE_ENV: 'test', JWT_SECRET: randomBytes(32).toString('hex'), JWT_REFRESH_SECRET: randomBytes(32).toString('hex'), DATABASE_URL: 'sqlite:./data/test.db', LOG_LEVEL: 'silent' },
       { cwd: otherDir },
     );
-    await other.register(gatepass, { settings, cwd: otherDir });
+    await other.register(gatepass, { settings, cwd: otherDir, prefix: '/other/' });
+    assert.equal((await other.inject({ method: 'POST', url: '/other/auth/register', payload: CREDENTIALS })).statusCode, 201);
+    const login = await other.inject({ method: 'POST', url: '/other/auth/login', payload: CREDENTIALS, headers: { 'x-gatepass-cookie': '1' } });
+    assert.match(String(login.headers['set-cookie']), /Path=\/other\/auth(;|$)/);
     const { database } = other.gatepass;
     await database.ping();
     await other.close();
