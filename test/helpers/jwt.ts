@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID, sign, type KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { TestApp } from './app.js';
 
@@ -8,8 +8,22 @@ import type { TestApp } from './app.js';
 export const INVALID = { detail: 'Could not validate credentials', code: 'invalid_token' };
 export const EXPIRED = { detail: 'Token expired', code: 'token_expired' };
 
-export function b64(value: object | string): string {
+/** base64url of bytes, of a string, or of an object's JSON. */
+export function b64(value: object | string | Buffer): string {
+  if (Buffer.isBuffer(value)) return value.toString('base64url');
   return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+}
+
+/** header.payload.HS256(secret). */
+export function hs256(header: object, payload: object, secret: string | Buffer): string {
+  const input = `${b64(header)}.${b64(payload)}`;
+  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+}
+
+/** header.payload.ES256(key) with the signature in the given encoding. */
+export function es256(header: object, payload: object, key: KeyObject, encoding: 'ieee-p1363' | 'der' = 'ieee-p1363'): string {
+  const input = `${b64(header)}.${b64(payload)}`;
+  return `${input}.${sign('sha256', Buffer.from(input), { key, dsaEncoding: encoding }).toString('base64url')}`;
 }
 
 /** A token's three segments: header, payload, signature. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHmac, createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -8,7 +8,7 @@ import { createVerifier, VerifyError, type Verifier } from '../../src/verify/ind
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { login, signUp } from '../helpers/client.js';
 import { freePort, waitFor } from '../helpers/instances.js';
-import { b64, claims, decode, EXPIRED, INVALID, listen, segments } from '../helpers/jwt.js';
+import { b64, claims, decode, es256, EXPIRED, hs256, INVALID, listen, segments } from '../helpers/jwt.js';
 
 /**
  * `gatepass/verify` against a real gatepass app on a loopback port: the verifier in JWKS mode
@@ -17,16 +17,6 @@ import { b64, claims, decode, EXPIRED, INVALID, listen, segments } from '../help
  */
 
 type Jwk = Record<string, string>;
-
-function hs256(header: object, payload: object, secret: string | Buffer): string {
-  const input = `${b64(header)}.${b64(payload)}`;
-  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
-}
-
-function es256(header: object, payload: object, key: KeyObject): string {
-  const input = `${b64(header)}.${b64(payload)}`;
-  return `${input}.${sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
-}
 
 /** A fetch that counts its calls (the real fetch underneath). */
 function countingFetch(): { fetch: typeof fetch; calls: () => number } {
