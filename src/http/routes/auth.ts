@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FieldError, GatepassError } from '../../errors.js';
 import type { TokenPair } from '../../sessions/session-service.js';
+import { ACCESS_TOKEN_DETAILS } from '../../tokens/failures.js';
 import { authOf } from '../auth-guard.js';
 import { clientInfo } from '../client-info.js';
 import { assertCookieRequestAllowed, clearRefreshCookie, cookieModeGate, refreshCookieOf, setRefreshCookie, wantsCookieMode } from '../cookie-mode.js';
@@ -163,7 +164,7 @@ function presentedRefreshToken(request: FastifyRequest, fromBody: string | undef
   const fromCookie = refreshCookieOf(request);
   if (fromCookie === undefined) {
     // A browser in cookie mode without its cookie simply has no session: 401, not a malformed request.
-    if (wantsCookieMode(request)) throw new GatepassError('not_authenticated', 'Not authenticated');
+    if (wantsCookieMode(request)) throw new GatepassError('not_authenticated', ACCESS_TOKEN_DETAILS.not_authenticated);
     throw new FieldError(['body', 'refresh_token'], 'Field required', 'missing');
   }
   assertCookieRequestAllowed(request, settings);
