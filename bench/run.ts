@@ -22,9 +22,30 @@ import { refreshRotation } from './sections/refresh-rotation.js';
 import { scaleOut } from './sections/scale-out.js';
 import { verificationFloor } from './sections/verification.js';
 
-const SECTIONS: Section[] = [verificationFloor, protectedRoute, loginStorm, refreshRotation, scaleOut, memoryFootprint, loginTiming, hostileBodiesSection];
+const SECTIONS: Section[] = [
+  verificationFloor,
+  protectedRoute,
+  loginStorm,
+  refreshRotation,
+  scaleOut,
+  memoryFootprint,
+  loginTiming,
+  hostileBodiesSection,
+];
 
-const PACKAGES = ['fastify', 'kysely', 'better-sqlite3', 'pg', '@node-rs/argon2', 'autocannon', 'express', 'jsonwebtoken', 'fast-jwt', 'bcryptjs', 'tsx'];
+const PACKAGES = [
+  'fastify',
+  'kysely',
+  'better-sqlite3',
+  'pg',
+  '@node-rs/argon2',
+  'autocannon',
+  'express',
+  'jsonwebtoken',
+  'fast-jwt',
+  'bcryptjs',
+  'tsx',
+];
 
 function packageVersion(name: string): string {
   const file = name === 'gatepass' ? path.join(REPO_DIR, 'package.json') : path.join(REPO_DIR, 'node_modules', name, 'package.json');
@@ -38,8 +59,13 @@ function packageVersion(name: string): string {
 /** The commit measured, and whether src/ differed from it. */
 function gitState(): string {
   try {
-    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() !== '';
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+    const dirty =
+      execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim() !== '';
     return `${commit}${dirty ? ' with uncommitted changes in src/' : ''}`;
   } catch {
     return 'unknown (not a git checkout)';
@@ -51,7 +77,11 @@ function parseArguments(argv: string[]): { only: string[] | undefined; quick: bo
   let quick = process.env.BENCH_QUICK === '1';
   for (const argument of argv) {
     if (argument === '--quick') quick = true;
-    else if (argument.startsWith('--only=')) only = argument.slice('--only='.length).split(',').filter((s) => s !== '');
+    else if (argument.startsWith('--only='))
+      only = argument
+        .slice('--only='.length)
+        .split(',')
+        .filter((s) => s !== '');
     else throw new Error(`unknown argument ${argument}; use --only=${SECTIONS.map((s) => s.id).join(',')} and/or --quick`);
   }
   const unknown = only?.filter((id) => !SECTIONS.some((s) => s.id === id)) ?? [];
@@ -73,7 +103,10 @@ function cpuSample(): CpuSample | null {
     const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
     // /proc/self/stat: utime, stime, cutime, cstime are fields 14–17 (after the parenthesised name).
     const own = readFileSync('/proc/self/stat', 'utf8');
-    const after = own.slice(own.lastIndexOf(')') + 2).split(' ').map(Number);
+    const after = own
+      .slice(own.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
     const bench = (after[11] ?? 0) + (after[12] ?? 0) + (after[13] ?? 0) + (after[14] ?? 0);
     return { busy: total - idle, total, bench };
   } catch {
@@ -163,7 +196,10 @@ function renderMarkdown(run: {
     if (outcome.status === 'failed') lines.push(`**Failed:** ${outcome.error ?? 'unknown error'}`, '');
     lines.push(...outcome.markdown, '');
   }
-  return `${lines.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+  return `${lines
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
 }
 
 async function main(): Promise<number> {
@@ -175,7 +211,8 @@ async function main(): Promise<number> {
   const gitAtStart = gitState();
   const cpuBusy = await cpuBusyPercent(1000);
   const cpuAtStart = cpuSample();
-  if (cpuBusy !== null && cpuBusy > 15) console.log(`note: ${fmt(cpuBusy, 0)}% of the CPU is busy before the run starts; figures will be noisier`);
+  if (cpuBusy !== null && cpuBusy > 15)
+    console.log(`note: ${fmt(cpuBusy, 0)}% of the CPU is busy before the run starts; figures will be noisier`);
   const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'gatepass-bench-'));
   const context: BenchContext = {
     tmpRoot,

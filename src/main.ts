@@ -5,6 +5,8 @@ import { serve } from './server.js';
 try {
   await serve(loadSettings());
 } catch (error) {
-  console.error(error instanceof ConfigError ? error.message : `gatepass failed to start: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(
+    error instanceof ConfigError ? error.message : `gatepass failed to start: ${error instanceof Error ? error.message : String(error)}`,
+  );
   process.exit(error instanceof ConfigError ? 2 : 1);
 }

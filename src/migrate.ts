@@ -5,6 +5,8 @@ import { runMigrations } from './cli/commands.js';
 try {
   console.log(await runMigrations(loadSettings()));
 } catch (error) {
-  console.error(error instanceof ConfigError ? error.message : `migration failed: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(
+    error instanceof ConfigError ? error.message : `migration failed: ${error instanceof Error ? error.message : String(error)}`,
+  );
   process.exit(1);
 }

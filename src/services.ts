@@ -105,9 +105,15 @@ export async function createServices(settings: Settings, options: ServiceOptions
   const onRateLimited = (bucket: string) => metrics.countRateLimited(bucket);
   const rateLimiter = new RateLimiter(counters, settings.loginRateLimitPerMinute, onRateLimited);
   const accounts = new AccountService(database.db, passwords, sessions, lockout, rateLimiter, audit, now);
-  const mailer = settings.smtpUrl === undefined ? new OutboxMailer(settings.outboxDir, settings.mailFrom) : new SmtpMailer(settings.smtpUrl, settings.mailFrom);
+  const mailer =
+    settings.smtpUrl === undefined
+      ? new OutboxMailer(settings.outboxDir, settings.mailFrom)
+      : new SmtpMailer(settings.smtpUrl, settings.mailFrom);
   try {
-    if (settings.bootstrapAdmin !== undefined && (await accounts.ensureAdmin(settings.bootstrapAdmin.email, settings.bootstrapAdmin.password))) {
+    if (
+      settings.bootstrapAdmin !== undefined &&
+      (await accounts.ensureAdmin(settings.bootstrapAdmin.email, settings.bootstrapAdmin.password))
+    ) {
       options.log.info('created the admin account named by ADMIN_EMAIL');
     }
     // Compute the dummy hash before the first unknown-email login, so that login is not the slow one.

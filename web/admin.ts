@@ -9,8 +9,14 @@ export class AdminView {
   private before: number | null = null;
 
   constructor(private readonly client: GatepassClient) {
-    byId('audit-reload', HTMLButtonElement).addEventListener('click', () => void attempt(() => this.loadAudit(), 'Could not load the audit log'));
-    byId('audit-more', HTMLButtonElement).addEventListener('click', () => void attempt(() => this.loadAudit(true), 'Could not load the audit log'));
+    byId('audit-reload', HTMLButtonElement).addEventListener(
+      'click',
+      () => void attempt(() => this.loadAudit(), 'Could not load the audit log'),
+    );
+    byId('audit-more', HTMLButtonElement).addEventListener(
+      'click',
+      () => void attempt(() => this.loadAudit(true), 'Could not load the audit log'),
+    );
   }
 
   async load(): Promise<void> {

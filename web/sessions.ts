@@ -33,14 +33,20 @@ export class SessionsView {
             { class: 'session-info' },
             h('strong', {}, deviceName(session.user_agent)),
             session.current ? h('span', { class: 'badge' }, 'this browser') : null,
-            h('span', { class: 'hint' }, `IP ${session.ip ?? 'unknown'} · started ${formatTime(session.created_at)} · last used ${formatTime(session.last_used_at)}`),
+            h(
+              'span',
+              { class: 'hint' },
+              `IP ${session.ip ?? 'unknown'} · started ${formatTime(session.created_at)} · last used ${formatTime(session.last_used_at)}`,
+            ),
           ),
           h(
             'button',
             {
               type: 'button',
               class: 'secondary small',
-              'aria-label': session.current ? 'Revoke this session (logs you out)' : `Revoke the session started ${formatTime(session.created_at)}`,
+              'aria-label': session.current
+                ? 'Revoke this session (logs you out)'
+                : `Revoke the session started ${formatTime(session.created_at)}`,
               onclick: () => {
                 void attempt(async () => {
                   await this.client.revokeSession(session.id);

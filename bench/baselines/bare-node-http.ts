@@ -15,9 +15,10 @@ import { READY_MARKER } from '../lib/processes.js';
 const settings = loadSettings(process.env, { cwd: process.cwd() });
 if (!settings.databaseUrl.startsWith('sqlite:')) throw new Error('the bare server reads a SQLite database');
 const database = new SQLite(path.resolve(process.cwd(), settings.databaseUrl.slice('sqlite:'.length)));
-const findUser = database.prepare<[number], { id: number; email: string; full_name: string | null; role: string; is_active: number; created_at: number }>(
-  'select id, email, full_name, role, is_active, created_at from users where id = ?',
-);
+const findUser = database.prepare<
+  [number],
+  { id: number; email: string; full_name: string | null; role: string; is_active: number; created_at: number }
+>('select id, email, full_name, role, is_active, created_at from users where id = ?');
 const { services, guards, close } = await appServices(settings, process.cwd());
 
 function send(response: http.ServerResponse, status: number, body: unknown): void {

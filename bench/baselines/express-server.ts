@@ -66,11 +66,18 @@ const generateAccessToken = (payload: TokenPayload): string => jwt.sign(payload,
 const generateRefreshToken = (payload: TokenPayload): string => jwt.sign(payload, REFRESH_TOKEN_SECRET, { expiresIn: '7d' });
 const verifyAccessToken = (token: string): TokenPayload => {
   const decoded = jwt.verify(token, JWT_SECRET);
-  if (typeof decoded === 'string' || typeof decoded.userId !== 'number' || typeof decoded.email !== 'string') throw new Error('bad payload');
+  if (typeof decoded === 'string' || typeof decoded.userId !== 'number' || typeof decoded.email !== 'string')
+    throw new Error('bad payload');
   return { userId: decoded.userId, email: decoded.email };
 };
 
-const publicUser = (user: UserRow) => ({ id: user.id, email: user.email, firstName: user.first_name, lastName: user.last_name, createdAt: user.created_at });
+const publicUser = (user: UserRow) => ({
+  id: user.id,
+  email: user.email,
+  firstName: user.first_name,
+  lastName: user.last_name,
+  createdAt: user.created_at,
+});
 
 function authenticateToken(req: Request, res: Response, next: NextFunction): void {
   const authHeader = req.headers.authorization;

@@ -81,7 +81,10 @@ export async function verificationFixture(settings: Settings, cwd: string, revok
  * Fastify instance that never listens), for the bare node:http ceiling and the Fastify diagnostic,
  * which must run exactly the app's check.
  */
-export async function appServices(settings: Settings, cwd: string): Promise<{ services: Services; guards: Guards; close(): Promise<void> }> {
+export async function appServices(
+  settings: Settings,
+  cwd: string,
+): Promise<{ services: Services; guards: Guards; close(): Promise<void> }> {
   const app = await buildApp(settings, { cwd });
   return { services: app.gatepass, guards: app.gatepass.guards, close: () => app.close() };
 }
@@ -104,12 +107,25 @@ export async function openMigrated(databaseUrl: string, cwd: string): Promise<Da
 }
 
 /** Inserts users 1..count (emails from benchEmail) in batches, all with one password hash. */
-export async function insertUsers(database: Pick<DatabaseHandle, 'db'>, count: number, passwordHash: string, batchSize = 500): Promise<void> {
+export async function insertUsers(
+  database: Pick<DatabaseHandle, 'db'>,
+  count: number,
+  passwordHash: string,
+  batchSize = 500,
+): Promise<void> {
   const now = Date.now();
   for (let start = 1; start <= count; start += batchSize) {
     const rows = [];
     for (let i = start; i < Math.min(start + batchSize, count + 1); i++) {
-      rows.push({ email: benchEmail(i), email_key: benchEmail(i), password_hash: passwordHash, full_name: `Bench User ${i}`, is_active: 1, created_at: now, updated_at: now });
+      rows.push({
+        email: benchEmail(i),
+        email_key: benchEmail(i),
+        password_hash: passwordHash,
+        full_name: `Bench User ${i}`,
+        is_active: 1,
+        created_at: now,
+        updated_at: now,
+      });
     }
     await database.db.insertInto('users').values(rows).execute();
   }
@@ -131,7 +147,10 @@ export async function startSessions(services: Services, count: number, userCount
 export async function countRows(services: Services): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (const table of ['users', 'sessions', 'refresh_tokens', 'revocations'] as const) {
-    const row = await services.database.db.selectFrom(table).select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow();
+    const row = await services.database.db
+      .selectFrom(table)
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .executeTakeFirstOrThrow();
     counts[table] = Number(row.n);
   }
   return counts;

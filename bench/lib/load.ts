@@ -175,7 +175,12 @@ export class LatencyProbe {
 }
 
 /** A JSON request for setup steps (login, seeding), not for measurement. */
-export async function requestJson<T>(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: T }> {
+export async function requestJson<T>(
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: T }> {
   if (new URL(url).hostname !== '127.0.0.1') throw new Error('bench requests target 127.0.0.1 only');
   const response = await fetch(url, {
     method,

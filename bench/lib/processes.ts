@@ -181,8 +181,21 @@ export function tsNodeArgs(file: string, nodeFlags: string[] = []): string[] {
  * Runs a one-shot worker as a child process (its own process group, killed on timeout or exit) and
  * returns the JSON it prints after `marker`.
  */
-export async function runWorker(spec: { name: string; command: string; args: string[]; cwd: string; env?: Record<string, string>; marker: string; timeoutMs: number }): Promise<unknown> {
-  const child = spawn(spec.command, spec.args, { cwd: spec.cwd, env: { ...process.env, ...spec.env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runWorker(spec: {
+  name: string;
+  command: string;
+  args: string[];
+  cwd: string;
+  env?: Record<string, string>;
+  marker: string;
+  timeoutMs: number;
+}): Promise<unknown> {
+  const child = spawn(spec.command, spec.args, {
+    cwd: spec.cwd,
+    env: { ...process.env, ...spec.env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   running.add(child);
   const lines: string[] = [];
   let result: unknown;
@@ -208,7 +221,9 @@ export async function runWorker(spec: { name: string; command: string; args: str
     running.delete(child);
   });
   if (code !== 0 || result === undefined) {
-    throw new Error(`${spec.name} ended with ${code}${result === undefined ? ' and no result' : ''}\n--- its last output ---\n${lines.join('\n')}`);
+    throw new Error(
+      `${spec.name} ended with ${code}${result === undefined ? ' and no result' : ''}\n--- its last output ---\n${lines.join('\n')}`,
+    );
   }
   return result;
 }

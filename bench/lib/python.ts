@@ -51,7 +51,8 @@ async function importedVersions(): Promise<Record<string, string> | undefined> {
   }
 }
 
-export type PythonStatus = { available: true; versions: Record<string, string>; installed: string[] } | { available: false; reason: string };
+export type PythonStatus =
+  { available: true; versions: Record<string, string>; installed: string[] } | { available: false; reason: string };
 
 /**
  * Makes the seeds' FastAPI system runnable with Debian's packages: when an import is missing, runs
@@ -68,7 +69,7 @@ export async function ensureFastapiSeed(log: (message: string) => void): Promise
   if (process.getuid?.() !== 0) return { available: false, reason: `not root, so cannot apt-get install ${packages.join(' ')}` };
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   try {
-    log('  installing the FastAPI seed\'s Debian packages: apt-get update');
+    log("  installing the FastAPI seed's Debian packages: apt-get update");
     await run('apt-get', ['update'], { timeout: 300_000, env, maxBuffer: 16 * 1024 * 1024 });
     log(`  apt-get install -y ${packages.join(' ')}`);
     await run('apt-get', ['install', '-y', ...packages], { timeout: 600_000, env, maxBuffer: 16 * 1024 * 1024 });
@@ -77,7 +78,8 @@ export async function ensureFastapiSeed(log: (message: string) => void): Promise
     return { available: false, reason: `apt-get failed: ${detail}` };
   }
   const installed = await importedVersions();
-  if (installed === undefined) return { available: false, reason: `after apt-get install, ${DEBIAN_PYTHON} still cannot import ${Object.keys(IMPORTS).join(', ')}` };
+  if (installed === undefined)
+    return { available: false, reason: `after apt-get install, ${DEBIAN_PYTHON} still cannot import ${Object.keys(IMPORTS).join(', ')}` };
   return { available: true, versions: installed, installed: packages };
 }
 
@@ -86,6 +88,13 @@ export async function seedFastapiDatabase(databaseUrl: string, users: number, pa
   await run(DEBIAN_PYTHON, ['-m', 'app.bench_seed'], {
     cwd: FASTAPI_SEED_DIR,
     timeout: 120_000,
-    env: { ...process.env, DATABASE_URL: databaseUrl, SEED_USERS: String(users), SEED_PASSWORD: password, JWT_SECRET: 'unused-while-seeding', PYTHONDONTWRITEBYTECODE: '1' },
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      SEED_USERS: String(users),
+      SEED_PASSWORD: password,
+      JWT_SECRET: 'unused-while-seeding',
+      PYTHONDONTWRITEBYTECODE: '1',
+    },
   });
 }

@@ -74,7 +74,14 @@ export interface RunningServer {
 
 /** `readyPath`: polled until it answers 2xx (default /ping; /health/ready also waits for Redis and the database). */
 export async function startGatepass(name: string, cwd: string, env: Record<string, string>, readyPath?: string): Promise<ChildServer> {
-  return startServer({ name, command: process.execPath, args: tsNodeArgs('servers/gatepass.ts'), cwd, env, ...(readyPath !== undefined && { readyPath }) });
+  return startServer({
+    name,
+    command: process.execPath,
+    args: tsNodeArgs('servers/gatepass.ts'),
+    cwd,
+    env,
+    ...(readyPath !== undefined && { readyPath }),
+  });
 }
 
 export interface TokenPairBody {
@@ -83,13 +90,19 @@ export interface TokenPairBody {
 }
 
 export async function loginGatepass(baseUrl: string, userIndex: number): Promise<TokenPairBody> {
-  const { status, json } = await requestJson<TokenPairBody>('POST', `${baseUrl}/auth/login`, { email: benchEmail(userIndex), password: BENCH_PASSWORD });
+  const { status, json } = await requestJson<TokenPairBody>('POST', `${baseUrl}/auth/login`, {
+    email: benchEmail(userIndex),
+    password: BENCH_PASSWORD,
+  });
   if (status !== 200) throw new Error(`gatepass login answered ${status}: ${JSON.stringify(json)}`);
   return json;
 }
 
 /** gatepass on a fresh SQLite database with `users` accounts. */
-export async function gatepassOnSqlite(context: BenchContext, users: number): Promise<RunningServer & { env: Record<string, string>; cwd: string }> {
+export async function gatepassOnSqlite(
+  context: BenchContext,
+  users: number,
+): Promise<RunningServer & { env: Record<string, string>; cwd: string }> {
   const cwd = scratchDir(context, 'gatepass');
   const env = gatepassEnv('sqlite:./data/gatepass.db');
   await seedGatepass(env.DATABASE_URL ?? '', cwd, users);
@@ -107,7 +120,13 @@ export async function bareOnSqlite(context: BenchContext, users: number): Promis
   const cwd = scratchDir(context, 'bare');
   const env = gatepassEnv('sqlite:./data/gatepass.db');
   await seedGatepass(env.DATABASE_URL ?? '', cwd, users);
-  const server = await startServer({ name: 'bare node:http', command: process.execPath, args: tsNodeArgs('baselines/bare-node-http.ts'), cwd, env });
+  const server = await startServer({
+    name: 'bare node:http',
+    command: process.execPath,
+    args: tsNodeArgs('baselines/bare-node-http.ts'),
+    cwd,
+    env,
+  });
   return { server, token: readyToken(server) };
 }
 
@@ -115,7 +134,13 @@ export async function bareOnSqlite(context: BenchContext, users: number): Promis
 export async function fastifyGuardOnly(context: BenchContext): Promise<RunningServer> {
   const cwd = scratchDir(context, 'fastify-guard');
   const env = gatepassEnv('sqlite:./data/gatepass.db');
-  const server = await startServer({ name: 'Fastify + guard only', command: process.execPath, args: tsNodeArgs('servers/fastify-guard-only.ts'), cwd, env });
+  const server = await startServer({
+    name: 'Fastify + guard only',
+    command: process.execPath,
+    args: tsNodeArgs('servers/fastify-guard-only.ts'),
+    cwd,
+    env,
+  });
   return { server, token: readyToken(server) };
 }
 
@@ -136,7 +161,10 @@ export async function startExpress(context: BenchContext, users: number): Promis
     },
   });
   try {
-    const { status, json } = await requestJson<{ accessToken: string }>('POST', `${server.baseUrl}/login`, { email: benchEmail(1), password: BENCH_PASSWORD });
+    const { status, json } = await requestJson<{ accessToken: string }>('POST', `${server.baseUrl}/login`, {
+      email: benchEmail(1),
+      password: BENCH_PASSWORD,
+    });
     if (status !== 200) throw new Error(`Express login answered ${status}: ${JSON.stringify(json)}`);
     return { server, token: json.accessToken };
   } catch (error) {
@@ -157,10 +185,18 @@ export async function startFastapi(context: BenchContext, users: number): Promis
     args: ['-m', 'uvicorn', 'app.main:app', '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warning', '--no-access-log'],
     cwd: FASTAPI_SEED_DIR,
     port,
-    env: { DATABASE_URL: databaseUrl, JWT_SECRET: randomBytes(32).toString('hex'), ACCESS_TOKEN_EXPIRE_MINUTES: '30', PYTHONDONTWRITEBYTECODE: '1' },
+    env: {
+      DATABASE_URL: databaseUrl,
+      JWT_SECRET: randomBytes(32).toString('hex'),
+      ACCESS_TOKEN_EXPIRE_MINUTES: '30',
+      PYTHONDONTWRITEBYTECODE: '1',
+    },
   });
   try {
-    const { status, json } = await requestJson<{ access_token: string }>('POST', `${server.baseUrl}/login`, { email: benchEmail(1), password: BENCH_PASSWORD });
+    const { status, json } = await requestJson<{ access_token: string }>('POST', `${server.baseUrl}/login`, {
+      email: benchEmail(1),
+      password: BENCH_PASSWORD,
+    });
     if (status !== 200) throw new Error(`FastAPI login answered ${status}: ${JSON.stringify(json)}`);
     return { server, token: json.access_token };
   } catch (error) {
@@ -205,7 +241,13 @@ export async function privatePostgresSchema(postgresUrl: string): Promise<{ url:
  */
 export async function privateRedisPrefix(redisUrl: string): Promise<{ prefix: string; serverVersion: string; drop(): Promise<void> }> {
   const connect = async (): Promise<Redis> => {
-    const client = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    const client = new Redis(redisUrl, {
+      lazyConnect: true,
+      connectTimeout: 5000,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
     // ioredis reports the cause (ECONNREFUSED, …) as an event and rejects connect() with a vaguer "Connection is closed".
     let cause: Error | undefined;
     client.on('error', (error: Error) => {

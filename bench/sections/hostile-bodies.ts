@@ -61,7 +61,8 @@ async function underLoad(server: ChildServer, body: HostileBody, seconds: number
   // Every hostile body must be refused as malformed input (422): a 500 or a 413 means the bench
   // measured something else than the parser (a regression, or a body over the size limit).
   const statuses = Object.keys(load.statusCounts);
-  if (statuses.length !== 1 || statuses[0] !== '422') throw new Error(`${body.label}: expected only 422 answers, got ${JSON.stringify(load.statusCounts)}`);
+  if (statuses.length !== 1 || statuses[0] !== '422')
+    throw new Error(`${body.label}: expected only 422 answers, got ${JSON.stringify(load.statusCounts)}`);
   return { load, probe: probed };
 }
 
@@ -75,7 +76,8 @@ export const hostileBodiesSection: Section = {
   async run(context: BenchContext) {
     const plan = context.quick ? { runs: 1, seconds: 1 } : { runs: 3, seconds: 3 };
     const bodies = hostileBodies();
-    for (const body of bodies) if (body.body.length > 16 * 1024) throw new Error(`${body.label} is ${body.body.length} bytes, over the 16 KiB limit`);
+    for (const body of bodies)
+      if (body.body.length > 16 * 1024) throw new Error(`${body.label} is ${body.body.length} bytes, over the 16 KiB limit`);
 
     const gatepass = await gatepassOnSqlite(context, 1);
     const runs: HostileRun[] = [];
@@ -108,7 +110,10 @@ export const hostileBodiesSection: Section = {
         ratio: pingP99 / idleP99,
       };
     });
-    for (const s of summaries) context.log(`    ${s.body.label}: ${fmt(s.hostilePerSecond, 0)} bodies/s refused, /ping p99 ${fmt(s.pingP99, 2)} ms (idle ${fmt(idleP99, 2)} ms)`);
+    for (const s of summaries)
+      context.log(
+        `    ${s.body.label}: ${fmt(s.hostilePerSecond, 0)} bodies/s refused, /ping p99 ${fmt(s.pingP99, 2)} ms (idle ${fmt(idleP99, 2)} ms)`,
+      );
 
     const markdown = [
       `gatepass (SQLite, production settings) receives, from ${HOSTILE_CONNECTIONS} autocannon connections, the same 16 KB JSON body ` +
@@ -120,16 +125,53 @@ export const hostileBodiesSection: Section = {
         'body also costs a new connection per request.',
       '',
       ...table(
-        ['load', 'body bytes', 'bodies/s refused (422)', '/ping p50 ms', '/ping p99 ms', '/ping max ms', 'probes/run', 'probes failed', 'p99 ÷ idle p99'],
         [
-          ['idle', '—', '—', fmt(idleP50, 2), fmt(idleP99, 2), fmt(Math.max(...runs.map((r) => r.idle.maxMs)), 2), fmt(median(runs.map((r) => r.idle.samples))), fmt(runs.reduce((sum, r) => sum + r.idle.failures, 0)), '—'],
-          ...summaries.map((s) => [s.body.label, fmt(s.bytes), fmt(s.hostilePerSecond, 0), fmt(s.pingP50, 2), fmt(s.pingP99, 2), fmt(s.pingMax, 2), fmt(s.samples), fmt(s.probeFailures), fmtRatio(s.ratio)]),
+          'load',
+          'body bytes',
+          'bodies/s refused (422)',
+          '/ping p50 ms',
+          '/ping p99 ms',
+          '/ping max ms',
+          'probes/run',
+          'probes failed',
+          'p99 ÷ idle p99',
+        ],
+        [
+          [
+            'idle',
+            '—',
+            '—',
+            fmt(idleP50, 2),
+            fmt(idleP99, 2),
+            fmt(Math.max(...runs.map((r) => r.idle.maxMs)), 2),
+            fmt(median(runs.map((r) => r.idle.samples))),
+            fmt(runs.reduce((sum, r) => sum + r.idle.failures, 0)),
+            '—',
+          ],
+          ...summaries.map((s) => [
+            s.body.label,
+            fmt(s.bytes),
+            fmt(s.hostilePerSecond, 0),
+            fmt(s.pingP50, 2),
+            fmt(s.pingP99, 2),
+            fmt(s.pingMax, 2),
+            fmt(s.samples),
+            fmt(s.probeFailures),
+            fmtRatio(s.ratio),
+          ]),
         ],
       ),
     ];
     return {
       markdown,
-      data: { plan, connections: HOSTILE_CONNECTIONS, probeIntervalMs: PROBE_INTERVAL_MS, target: TARGET, runs, summaries: summaries.map(({ body, ...rest }) => ({ body: body.id, ...rest })) },
+      data: {
+        plan,
+        connections: HOSTILE_CONNECTIONS,
+        probeIntervalMs: PROBE_INTERVAL_MS,
+        target: TARGET,
+        runs,
+        summaries: summaries.map(({ body, ...rest }) => ({ body: body.id, ...rest })),
+      },
       ratios: summaries.map((s) =>
         ratio({
           section: 'hostile-bodies',

@@ -116,18 +116,37 @@ export const loginStorm: Section = {
       `${CONCURRENT_LOGINS} autocannon connections POST their login back to back (each as its own seeded user, correct password) for ${plan.seconds} s, ` +
         `${plan.runs} run(s), median shown. Meanwhile a probe on its own keep-alive connection sends GET /ping every ${PROBE_INTERVAL_MS} ms ` +
         '(never overlapping itself) and times each answer; "idle" is the same probe for 2 s before the storm. ' +
-        'gatepass hashes with argon2id (19 MiB, t=2) on libuv\'s thread pool; the Express baseline with bcryptjs (cost 10) in JavaScript. ' +
+        "gatepass hashes with argon2id (19 MiB, t=2) on libuv's thread pool; the Express baseline with bcryptjs (cost 10) in JavaScript. " +
         '"Timed out" counts logins without an answer after 10 s (autocannon\'s timeout) and "connection errors" connections the ' +
         'server dropped, both over all runs; "probes failed" counts /ping probes that got no 200 within 10 s.',
       '',
       ...table(
-        ['server', 'logins/s', 'login p50 ms', 'login p99 ms', '/ping p99 idle ms', '/ping p50 storm ms', '/ping p99 storm ms', '/ping max ms', 'probes/run', 'logins timed out', 'connection errors', 'probes failed'],
+        [
+          'server',
+          'logins/s',
+          'login p50 ms',
+          'login p99 ms',
+          '/ping p99 idle ms',
+          '/ping p50 storm ms',
+          '/ping p99 storm ms',
+          '/ping max ms',
+          'probes/run',
+          'logins timed out',
+          'connection errors',
+          'probes failed',
+        ],
         [row('gatepass', gatepassStorm), row('Express + bcryptjs', expressStorm)],
       ),
     ];
     return {
       markdown,
-      data: { plan, concurrentLogins: CONCURRENT_LOGINS, probeIntervalMs: PROBE_INTERVAL_MS, gatepass: gatepassStorm, express: expressStorm },
+      data: {
+        plan,
+        concurrentLogins: CONCURRENT_LOGINS,
+        probeIntervalMs: PROBE_INTERVAL_MS,
+        gatepass: gatepassStorm,
+        express: expressStorm,
+      },
       ratios: [
         ratio({
           section: 'login-storm',

@@ -45,7 +45,12 @@ function timedLogin(agent: http.Agent, baseUrl: string, email: string, password:
     const started = performance.now();
     const request = http.request(
       url,
-      { method: 'POST', agent, timeout: 30_000, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      {
+        method: 'POST',
+        agent,
+        timeout: 30_000,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
       (response) => {
         response.resume();
         response.on('end', () => resolve({ status: response.statusCode ?? 0, ms: performance.now() - started }));
@@ -82,7 +87,10 @@ export const loginTiming: Section = {
     let nextUser = 1;
     const login = async (kind: Kind, record: boolean): Promise<void> => {
       // A different account every time: unknown emails never seeded, seeded users in turn.
-      const email = kind === 'unknown' ? `bench-unknown-${String(nextUnknown++).padStart(6, '0')}@example.com` : benchEmail(((nextUser++ - 1) % USERS) + 1);
+      const email =
+        kind === 'unknown'
+          ? `bench-unknown-${String(nextUnknown++).padStart(6, '0')}@example.com`
+          : benchEmail(((nextUser++ - 1) % USERS) + 1);
       const { status, ms } = await timedLogin(agent, server.baseUrl, email, kind === 'correct' ? BENCH_PASSWORD : WRONG_PASSWORD);
       const expected = kind === 'correct' ? 200 : 401;
       if (status !== expected) throw new Error(`${kind} login answered ${status}, expected ${expected}`);
@@ -114,7 +122,15 @@ export const loginTiming: Section = {
     context.log(
       `    median unknown ${fmt(unknown.medianMs, 2)} ms, wrong ${fmt(wrong.medianMs, 2)} ms, ratio ${fmt(value, 3)} (${met ? 'met' : 'not met'}); correct ${fmt(correct.medianMs, 2)} ms`,
     );
-    const row = (label: string, t: Timings) => [label, fmt(t.samples), fmt(t.medianMs, 2), fmt(t.p10Ms, 2), fmt(t.p90Ms, 2), fmt(t.minMs, 2), fmt(t.maxMs, 2)];
+    const row = (label: string, t: Timings) => [
+      label,
+      fmt(t.samples),
+      fmt(t.medianMs, 2),
+      fmt(t.p10Ms, 2),
+      fmt(t.p90Ms, 2),
+      fmt(t.minMs, 2),
+      fmt(t.maxMs, 2),
+    ];
     const markdown = [
       `One gatepass server (SQLite, ${USERS} seeded users, argon2id 19 MiB t=2), ACCOUNT_LOCKOUT_THRESHOLD=0 (lockout off) and ` +
         'LOGIN_RATE_LIMIT_PER_MINUTE=1000000, so that neither ever answers in place of the password check. One request at a time over one ' +
@@ -126,11 +142,10 @@ export const loginTiming: Section = {
         'Single logins fall in two clusters (about 9.5 and 12 ms on the machine this was written on), so the median needs more than 50 ' +
         'samples to settle: with 50 of each, the ratio of unchanged code ranged from 0.87 to 1.18 over five runs.',
       '',
-      ...table(['login', 'samples', 'median ms', 'p10 ms', 'p90 ms', 'min ms', 'max ms'], [
-        row('unknown email', unknown),
-        row('known email, wrong password', wrong),
-        row('correct password (context)', correct),
-      ]),
+      ...table(
+        ['login', 'samples', 'median ms', 'p10 ms', 'p90 ms', 'min ms', 'max ms'],
+        [row('unknown email', unknown), row('known email, wrong password', wrong), row('correct password (context)', correct)],
+      ),
       '',
       `**Ratio of medians** unknown ÷ wrong: ${fmt(value, 3)} (difference ${fmt(unknown.medianMs - wrong.medianMs, 2)} ms). ` +
         `Target: within ${fmt(TOLERANCE * 100, 0)}% (|ratio − 1| ≤ ${TOLERANCE}): **${met ? 'met' : 'not met'}**.`,

@@ -1,7 +1,15 @@
 import { runLoad, summarize, type LoadOptions, type LoadResult, type RepeatedLoad } from '../lib/load.js';
 import { ensureFastapiSeed } from '../lib/python.js';
 import { fmt, fmtRatio, ratio, table, type BenchContext, type Ratio, type Section } from '../lib/report.js';
-import { assertAuthorized, bareOnSqlite, fastifyGuardOnly, gatepassOnSqlite, startExpress, startFastapi, type RunningServer } from '../lib/servers.js';
+import {
+  assertAuthorized,
+  bareOnSqlite,
+  fastifyGuardOnly,
+  gatepassOnSqlite,
+  startExpress,
+  startFastapi,
+  type RunningServer,
+} from '../lib/servers.js';
 
 const USERS = 1000;
 /** Also the total of the scale-out section, which measures the same routes with the same plan. */
@@ -27,7 +35,12 @@ const BOTH: readonly RouteId[] = ['db-free', 'users-me'];
 const SYSTEMS: System[] = [
   { id: 'bare', label: 'bare node:http, same verification (ceiling)', routes: BOTH, start: (c) => bareOnSqlite(c, USERS) },
   { id: 'gatepass', label: 'gatepass (Fastify, buildApp)', routes: BOTH, start: (c) => gatepassOnSqlite(c, USERS) },
-  { id: 'fastify-guard', label: 'diagnostic: Fastify + gatepass guard only, no app plugins', routes: ['db-free'], start: (c) => fastifyGuardOnly(c) },
+  {
+    id: 'fastify-guard',
+    label: 'diagnostic: Fastify + gatepass guard only, no app plugins',
+    routes: ['db-free'],
+    start: (c) => fastifyGuardOnly(c),
+  },
   { id: 'express', label: 'Express + jsonwebtoken + bcryptjs', routes: BOTH, start: (c) => startExpress(c, USERS) },
   { id: 'fastapi', label: 'FastAPI seed + python-jose (uvicorn)', routes: BOTH, start: (c) => startFastapi(c, USERS) },
 ];
@@ -46,7 +59,8 @@ export const protectedRoute: Section = {
     const python = await ensureFastapiSeed(context.log);
     const versions: Record<string, string> = {};
     if (python.available) {
-      for (const [name, version] of Object.entries(python.versions)) versions[name === 'python' ? 'python (/usr/bin/python3)' : `${name} (Debian)`] = version;
+      for (const [name, version] of Object.entries(python.versions))
+        versions[name === 'python' ? 'python (/usr/bin/python3)' : `${name} (Debian)`] = version;
       if (python.installed.length > 0) context.log(`  installed ${python.installed.join(' ')}`);
     } else {
       context.log(`  skipping the FastAPI baseline: ${python.reason}`);
@@ -87,7 +101,9 @@ export const protectedRoute: Section = {
         for (const target of targets) {
           const result = await runLoad(options(target, plan.seconds));
           if (result.failures > 0) {
-            throw new Error(`${target.system.label} ${target.route.path}: ${result.failures} failed requests (${JSON.stringify(result.statusCounts)})`);
+            throw new Error(
+              `${target.system.label} ${target.route.path}: ${result.failures} failed requests (${JSON.stringify(result.statusCounts)})`,
+            );
           }
           const k = key(target.system.id, target.route.id);
           runs.set(k, [...(runs.get(k) ?? []), result]);
@@ -98,7 +114,9 @@ export const protectedRoute: Section = {
     }
     for (const target of targets) {
       const load = summarize(runs.get(key(target.system.id, target.route.id)) ?? []);
-      context.log(`    ${target.system.id} ${target.route.path}: ${fmt(load.requestsPerSecond)} req/s, p50 ${fmt(load.p50Ms, 2)} ms, p99 ${fmt(load.p99Ms, 2)} ms`);
+      context.log(
+        `    ${target.system.id} ${target.route.path}: ${fmt(load.requestsPerSecond)} req/s, p50 ${fmt(load.p50Ms, 2)} ms, p99 ${fmt(load.p99Ms, 2)} ms`,
+      );
       results.set(key(target.system.id, target.route.id), { load });
     }
 
@@ -142,7 +160,7 @@ export const protectedRoute: Section = {
 
     const markdown: string[] = [
       `autocannon, ${CONNECTIONS} connections, no pipelining, one ${plan.warmup} s warm-up then ${plan.runs} runs of ${plan.seconds} s per server and route, ` +
-        'in round-robin rounds (every server and route once per round) so that the machine\'s drift hits all alike; median of the runs. Latency percentiles are over every 2xx response of a run (sub-millisecond timings), median over runs. ' +
+        "in round-robin rounds (every server and route once per round) so that the machine's drift hits all alike; median of the runs. Latency percentiles are over every 2xx response of a run (sub-millisecond timings), median over runs. " +
         `Each server is a child process (all started first; only the one under load is busy) with ${fmt(USERS)} seeded users on SQLite; gatepass logs at warn (no per-request log lines), ` +
         'uvicorn without access log. The load generator shares the 2 cores with the server.',
       '',
@@ -154,8 +172,15 @@ export const protectedRoute: Section = {
           ['server', 'req/s', 'p50 ms', 'p99 ms', 'gatepass ÷ this'],
           SYSTEMS.filter((system) => system.routes.includes(route.id)).map((system) => {
             const m = results.get(key(system.id, route.id));
-            if (m === undefined || 'skipped' in m) return [system.label, `skipped${m !== undefined ? `: ${m.skipped}` : ''}`, '—', '—', '—'];
-            return [system.label, fmt(m.load.requestsPerSecond), fmt(m.load.p50Ms, 2), fmt(m.load.p99Ms, 2), system.id === 'gatepass' ? '1.00×' : fmtRatio(over(route.id, system.id))];
+            if (m === undefined || 'skipped' in m)
+              return [system.label, `skipped${m !== undefined ? `: ${m.skipped}` : ''}`, '—', '—', '—'];
+            return [
+              system.label,
+              fmt(m.load.requestsPerSecond),
+              fmt(m.load.p50Ms, 2),
+              fmt(m.load.p99Ms, 2),
+              system.id === 'gatepass' ? '1.00×' : fmtRatio(over(route.id, system.id)),
+            ];
           }),
         ),
         '',

@@ -40,7 +40,8 @@ async function measure(server: ChildServer, plan: { warmup: number; runs: number
   const runs = [];
   for (let i = 0; i < plan.runs; i++) {
     const result = await runLoad(await refreshLoad(server, plan.seconds));
-    if (result.failures > 0) throw new Error(`${server.name}: ${result.failures} failed refreshes (${JSON.stringify(result.statusCounts)})`);
+    if (result.failures > 0)
+      throw new Error(`${server.name}: ${result.failures} failed refreshes (${JSON.stringify(result.statusCounts)})`);
     runs.push(result);
   }
   return summarize(runs);
@@ -95,7 +96,9 @@ export const refreshRotation: Section = {
     }
 
     const row = (label: string, r: RepeatedLoad | { skipped: string } | undefined) =>
-      r === undefined || 'skipped' in r ? [label, `skipped${r !== undefined ? `: ${r.skipped}` : ''}`, '—', '—'] : [label, fmt(r.requestsPerSecond), fmt(r.p50Ms, 2), fmt(r.p99Ms, 2)];
+      r === undefined || 'skipped' in r
+        ? [label, `skipped${r !== undefined ? `: ${r.skipped}` : ''}`, '—', '—']
+        : [label, fmt(r.requestsPerSecond), fmt(r.p50Ms, 2), fmt(r.p99Ms, 2)];
     for (const [name, r] of Object.entries(results)) {
       if (!('skipped' in r)) context.log(`    ${name}: ${fmt(r.requestsPerSecond)} refreshes/s, p99 ${fmt(r.p99Ms, 2)} ms`);
     }
@@ -103,9 +106,12 @@ export const refreshRotation: Section = {
       `POST /auth/refresh over ${CONNECTIONS} connections, each rotating its own session's chain (the token it presents is always the latest). ` +
         `A ${plan.warmup} s warm-up, then ${plan.runs} runs of ${plan.seconds} s, each on ${CONNECTIONS} freshly logged-in sessions; median shown. ` +
         'Every refresh is one transaction: claim the token, check the session and user, insert the next token. ' +
-        'PostgreSQL runs in a private schema of GATEPASS_TEST_POSTGRES_URL, dropped afterwards; the app\'s pool holds 10 connections.',
+        "PostgreSQL runs in a private schema of GATEPASS_TEST_POSTGRES_URL, dropped afterwards; the app's pool holds 10 connections.",
       '',
-      ...table(['database', 'refreshes/s', 'p50 ms', 'p99 ms'], [row('SQLite (WAL, file in the temp directory)', results.sqlite), row('PostgreSQL', results.postgres)]),
+      ...table(
+        ['database', 'refreshes/s', 'p50 ms', 'p99 ms'],
+        [row('SQLite (WAL, file in the temp directory)', results.sqlite), row('PostgreSQL', results.postgres)],
+      ),
     ];
     return { markdown, data: { plan, connections: CONNECTIONS, results }, ratios: [], versions };
   },

@@ -2,7 +2,16 @@ import os from 'node:os';
 import { runLoad, type LoadOptions, type LoadResult } from '../lib/load.js';
 import type { ChildServer } from '../lib/processes.js';
 import { fmt, fmtRatio, ratio, table, type BenchContext, type Ratio, type Section } from '../lib/report.js';
-import { assertAuthorized, gatepassEnv, loginGatepass, privatePostgresSchema, privateRedisPrefix, scratchDir, seedGatepass, startGatepass } from '../lib/servers.js';
+import {
+  assertAuthorized,
+  gatepassEnv,
+  loginGatepass,
+  privatePostgresSchema,
+  privateRedisPrefix,
+  scratchDir,
+  seedGatepass,
+  startGatepass,
+} from '../lib/servers.js';
 import { median, percentileOfSorted } from '../lib/stats.js';
 import { CONNECTIONS, httpPlan, ROUTES } from './protected-route.js';
 
@@ -53,7 +62,10 @@ async function measureCase(servers: ChildServer[], route: Route, token: string, 
   });
   const instances = await Promise.all(servers.map((server) => runLoad(options(server))));
   instances.forEach((result, i) => {
-    if (result.failures > 0) throw new Error(`${servers[i]?.name ?? '?'} ${route.path}: ${result.failures} failed requests (${JSON.stringify(result.statusCounts)})`);
+    if (result.failures > 0)
+      throw new Error(
+        `${servers[i]?.name ?? '?'} ${route.path}: ${result.failures} failed requests (${JSON.stringify(result.statusCounts)})`,
+      );
   });
   const merged = new Float64Array(latencies.reduce((n, l) => n + l.length, 0));
   let offset = 0;
@@ -73,7 +85,10 @@ async function measureCase(servers: ChildServer[], route: Route, token: string, 
 function summarizeCase(runs: CaseRun[]): CaseSummary {
   const requestsPerSecond = median(runs.map((r) => r.requestsPerSecond));
   const medianRun = runs.reduce<CaseRun | undefined>(
-    (best, r) => (best === undefined || Math.abs(r.requestsPerSecond - requestsPerSecond) < Math.abs(best.requestsPerSecond - requestsPerSecond) ? r : best),
+    (best, r) =>
+      best === undefined || Math.abs(r.requestsPerSecond - requestsPerSecond) < Math.abs(best.requestsPerSecond - requestsPerSecond)
+        ? r
+        : best,
     undefined,
   );
   return {
@@ -128,7 +143,9 @@ export const scaleOut: Section = {
       schema = await privatePostgresSchema(context.postgresUrl);
     } catch (error) {
       await redis.drop();
-      return skip(`PostgreSQL at ${new URL(context.postgresUrl).host} unreachable: ${error instanceof Error ? error.message : String(error)}`);
+      return skip(
+        `PostgreSQL at ${new URL(context.postgresUrl).host} unreachable: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     versions.postgresql = schema.serverVersion;
 
@@ -210,7 +227,15 @@ export const scaleOut: Section = {
         ...table(
           ['case', 'connections', 'req/s', 'req/s per instance (median run)', 'p50 ms', 'p99 ms', 'req/s ÷ one instance'],
           [
-            ['one instance', String(CONNECTIONS), fmt(r.one.requestsPerSecond), fmt(r.one.perInstance[0]), fmt(r.one.p50Ms, 2), fmt(r.one.p99Ms, 2), '1.00×'],
+            [
+              'one instance',
+              String(CONNECTIONS),
+              fmt(r.one.requestsPerSecond),
+              fmt(r.one.perInstance[0]),
+              fmt(r.one.p50Ms, 2),
+              fmt(r.one.p99Ms, 2),
+              '1.00×',
+            ],
             [
               'two instances',
               `${CONNECTIONS / 2} + ${CONNECTIONS / 2}`,

@@ -21,7 +21,13 @@ export const verificationFloor: Section = {
     const accessSecret = randomBytes(32).toString('hex');
     const cwd = scratchDir(context, 'verification');
     const settings = loadSettings(
-      { NODE_ENV: 'production', JWT_SECRET: accessSecret, JWT_REFRESH_SECRET: randomBytes(32).toString('hex'), DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'warn' },
+      {
+        NODE_ENV: 'production',
+        JWT_SECRET: accessSecret,
+        JWT_REFRESH_SECRET: randomBytes(32).toString('hex'),
+        DATABASE_URL: 'sqlite::memory:',
+        LOG_LEVEL: 'warn',
+      },
       { cwd },
     );
     // The app is built (and its services used) but never listens: this section is in process.
@@ -48,12 +54,27 @@ function measure(fixture: VerificationFixture, accessSecret: string, context: Be
   fastJwtVerify(token);
 
   const cases = [
-    { name: 'bare HMAC-SHA256, KeyObject key', fn: () => createHmac('sha256', keyObject).update(token.slice(0, token.lastIndexOf('.'))).digest() },
-    { name: 'bare HMAC-SHA256, Buffer key', fn: () => createHmac('sha256', keyBuffer).update(token.slice(0, token.lastIndexOf('.'))).digest() },
+    {
+      name: 'bare HMAC-SHA256, KeyObject key',
+      fn: () =>
+        createHmac('sha256', keyObject)
+          .update(token.slice(0, token.lastIndexOf('.')))
+          .digest(),
+    },
+    {
+      name: 'bare HMAC-SHA256, Buffer key',
+      fn: () =>
+        createHmac('sha256', keyBuffer)
+          .update(token.slice(0, token.lastIndexOf('.')))
+          .digest(),
+    },
     { name: 'gatepass: verifyAccessToken + revocation lookup', fn: () => fixture.check(token) },
     { name: 'gatepass: verifyAccessToken alone', fn: () => fixture.verifyOnly(token) },
     { name: 'gatepass: revocation lookup alone', fn: () => fixture.lookupOnly() },
-    { name: 'gatepass: guard authenticate() as a route runs it (+ Bearer parsing, /metrics timing)', fn: () => fixture.authenticate(authorization) },
+    {
+      name: 'gatepass: guard authenticate() as a route runs it (+ Bearer parsing, /metrics timing)',
+      fn: () => fixture.authenticate(authorization),
+    },
     { name: 'fast-jwt verify (createVerifier, no cache)', fn: () => fastJwtVerify(token) },
     { name: 'jsonwebtoken verify, string secret (as the seeds)', fn: () => jwt.verify(token, accessSecret, { algorithms: ['HS256'] }) },
     { name: 'jsonwebtoken verify, KeyObject secret', fn: () => jwt.verify(token, keyObject, { algorithms: ['HS256'] }) },
@@ -100,7 +121,16 @@ function measure(fixture: VerificationFixture, accessSecret: string, context: Be
 
   return {
     markdown,
-    data: { tokenLength: token.length, revokedSessions: REVOKED_SESSIONS, options, results, floor: floor.name, overFloor, lookupShare, differenceShare },
+    data: {
+      tokenLength: token.length,
+      revokedSessions: REVOKED_SESSIONS,
+      options,
+      results,
+      floor: floor.name,
+      overFloor,
+      lookupShare,
+      differenceShare,
+    },
     ratios: [
       ratio({
         section: 'verification',

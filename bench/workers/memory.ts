@@ -36,7 +36,13 @@ function record(stage: string): void {
   gc?.();
   gc?.();
   const usage = process.memoryUsage();
-  stages.push({ stage, rssBytes: usage.rss, heapUsedBytes: usage.heapUsed, externalBytes: usage.external, seconds: (performance.now() - stageStarted) / 1000 });
+  stages.push({
+    stage,
+    rssBytes: usage.rss,
+    heapUsedBytes: usage.heapUsed,
+    externalBytes: usage.external,
+    seconds: (performance.now() - stageStarted) / 1000,
+  });
   stageStarted = performance.now();
 }
 
@@ -71,9 +77,17 @@ await startSessions(app.gatepass, SESSIONS, USERS);
 record(`${SESSIONS.toLocaleString('en-US')} sessions started`);
 
 // The data is live for the app: a login and a protected read of a seeded user go through.
-const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: benchEmail(Math.ceil(USERS / 2)), password: BENCH_PASSWORD } });
+const login = await app.inject({
+  method: 'POST',
+  url: '/auth/login',
+  payload: { email: benchEmail(Math.ceil(USERS / 2)), password: BENCH_PASSWORD },
+});
 if (login.statusCode !== 200) throw new Error(`login of a seeded user answered ${login.statusCode}: ${login.body}`);
-const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${login.json<{ access_token: string }>().access_token}` } });
+const me = await app.inject({
+  method: 'GET',
+  url: '/users/me',
+  headers: { authorization: `Bearer ${login.json<{ access_token: string }>().access_token}` },
+});
 if (me.statusCode !== 200) throw new Error(`GET /users/me answered ${me.statusCode}`);
 record('after one login and GET /users/me');
 

@@ -24,7 +24,8 @@ const NO_CLIENT: ClientInfo = { ip: null, userAgent: null };
  */
 async function assertPasswordUnchanged(trx: Kysely<Database>, checked: User, wrongPasswordDetail: string): Promise<void> {
   const current = await new UserRepository(trx).findById(checked.id);
-  if (current === undefined || current.passwordHash !== checked.passwordHash) throw new GatepassError('invalid_credentials', wrongPasswordDetail);
+  if (current === undefined || current.passwordHash !== checked.passwordHash)
+    throw new GatepassError('invalid_credentials', wrongPasswordDetail);
 }
 
 /** Registration, login and the account owner's own changes; every one of them audited. */
@@ -54,7 +55,13 @@ export class AccountService {
     const passwordHash = await this.passwords.hash(input.password);
     try {
       return await this.db.transaction().execute(async (trx) => {
-        const user = await new UserRepository(trx).create({ email, passwordHash, fullName: input.fullName, role: input.role, now: this.now() });
+        const user = await new UserRepository(trx).create({
+          email,
+          passwordHash,
+          fullName: input.fullName,
+          role: input.role,
+          now: this.now(),
+        });
         await this.audit.record({ event: 'register', userId: user.id, client, details: { role: user.role } }, trx);
         return user;
       });
@@ -80,9 +87,16 @@ export class AccountService {
       throw error;
     }
     const { valid, needsRehash } =
-      user === undefined ? { valid: await this.passwords.verifyDummy(password), needsRehash: false } : await this.passwords.verify(password, user.passwordHash);
+      user === undefined
+        ? { valid: await this.passwords.verifyDummy(password), needsRehash: false }
+        : await this.passwords.verify(password, user.passwordHash);
     if (user === undefined || !valid) {
-      await this.audit.record({ event: 'login_failure', userId, client, details: { reason: user === undefined ? 'unknown_email' : 'wrong_password' } });
+      await this.audit.record({
+        event: 'login_failure',
+        userId,
+        client,
+        details: { reason: user === undefined ? 'unknown_email' : 'wrong_password' },
+      });
       throw new GatepassError('invalid_credentials', INCORRECT_CREDENTIALS);
     }
     await this.lockout.recordSuccess(email);
@@ -115,7 +129,13 @@ export class AccountService {
    * Changes the password after checking the current one, and ends every other session: whoever else
    * held one (perhaps the reason for the change) is out, the caller stays signed in.
    */
-  async changePassword(userId: number, keepSessionId: string, currentPassword: string, newPassword: string, client: ClientInfo): Promise<void> {
+  async changePassword(
+    userId: number,
+    keepSessionId: string,
+    currentPassword: string,
+    newPassword: string,
+    client: ClientInfo,
+  ): Promise<void> {
     const user = await this.currentUser(userId);
     await this.reauthenticate(user, currentPassword, 'Current password is incorrect');
     const passwordHash = await this.hashNewPassword(newPassword, ['body', 'new_password']);
@@ -126,7 +146,12 @@ export class AccountService {
   }
 
   /** Sets a new password without the old one (password reset) and ends every session. */
-  async resetPassword(user: User, newPassword: string, client: ClientInfo, inTransaction: (trx: Kysely<Database>) => Promise<void>): Promise<void> {
+  async resetPassword(
+    user: User,
+    newPassword: string,
+    client: ClientInfo,
+    inTransaction: (trx: Kysely<Database>) => Promise<void>,
+  ): Promise<void> {
     const passwordHash = await this.hashNewPassword(newPassword, ['body', 'new_password']);
     await this.sessions.endAllSessions(user.id, { event: 'password_reset', userId: user.id, client }, async (trx) => {
       await inTransaction(trx);
@@ -198,7 +223,8 @@ export class AccountService {
     await this.reauthentications.consume('reauthenticate', String(user.id));
     const email = normalizeEmail(user.email);
     await this.lockout.beginAttempt(email);
-    if (!(await this.passwords.verify(password, user.passwordHash)).valid) throw new GatepassError('invalid_credentials', wrongPasswordDetail);
+    if (!(await this.passwords.verify(password, user.passwordHash)).valid)
+      throw new GatepassError('invalid_credentials', wrongPasswordDetail);
     await this.lockout.recordSuccess(email);
   }
 

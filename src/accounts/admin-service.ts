@@ -50,7 +50,11 @@ export class AdminService {
    * (403); no change leaves zero active admins (409 last_admin, decided in the change's transaction).
    * The CLI (`actor.userId` null) is the operator and passes the first rule, not the second.
    */
-  async updateUser(actor: { userId: number | null; client: ClientInfo }, id: number, changes: { role?: Role; isActive?: boolean }): Promise<User> {
+  async updateUser(
+    actor: { userId: number | null; client: ClientInfo },
+    id: number,
+    changes: { role?: Role; isActive?: boolean },
+  ): Promise<User> {
     const user = await this.getUser(id);
     if (actor.userId !== null) await this.assertActorOutranks(actor.userId, user, changes.role);
     if (changes.role !== undefined && changes.role !== user.role) {
@@ -73,13 +77,20 @@ export class AdminService {
   private async assertActorOutranks(actorId: number, target: User, newRole: Role | undefined): Promise<void> {
     const actor = await this.users.findById(actorId);
     const within = (role: string) => actor !== undefined && roleWithin(this.rolePermissions, role, actor.role);
-    if (!within(target.role) || (newRole !== undefined && !within(newRole))) throw new GatepassError('forbidden', ACCESS_TOKEN_DETAILS.forbidden);
+    if (!within(target.role) || (newRole !== undefined && !within(newRole)))
+      throw new GatepassError('forbidden', ACCESS_TOKEN_DETAILS.forbidden);
   }
 
   /** Ends every session of a user; all their tokens stop working. Like a change, only of a user the actor outranks. */
   async revokeSessions(actor: { userId: number | null; client: ClientInfo }, id: number): Promise<void> {
     const user = await this.getUser(id);
     if (actor.userId !== null) await this.assertActorOutranks(actor.userId, user, undefined);
-    await this.sessions.endAllSessions(id, { event: 'session_revoked', userId: id, actorId: actor.userId, client: actor.client, details: { all: true } });
+    await this.sessions.endAllSessions(id, {
+      event: 'session_revoked',
+      userId: id,
+      actorId: actor.userId,
+      client: actor.client,
+      details: { all: true },
+    });
   }
 }

@@ -20,7 +20,8 @@ const EMAIL_SHAPE =
 /** True when the normalised form of `email` is an address we accept. */
 export function isValidEmail(email: string): boolean {
   const normalized = normalizeEmail(email);
-  if (normalized.length > MAX_EMAIL_LENGTH || !EMAIL_SHAPE.test(normalized) || emailKey(normalized).length > MAX_EMAIL_KEY_LENGTH) return false;
+  if (normalized.length > MAX_EMAIL_LENGTH || !EMAIL_SHAPE.test(normalized) || emailKey(normalized).length > MAX_EMAIL_KEY_LENGTH)
+    return false;
   const [local = ''] = normalized.split('@');
   return local.length <= 64 && !local.startsWith('.') && !local.endsWith('.') && !local.includes('..');
 }

@@ -47,7 +47,12 @@ export class PasswordResetService {
   /** Starts a reset for `email` if it names an active account; resolves once that work is done (tests await it, the route does not). */
   async request(emailInput: string, client: ClientInfo): Promise<void> {
     const user = await this.users.findByEmail(normalizeEmail(emailInput));
-    await this.audit.record({ event: 'password_reset_requested', userId: user?.id ?? null, client, details: { known: user !== undefined } });
+    await this.audit.record({
+      event: 'password_reset_requested',
+      userId: user?.id ?? null,
+      client,
+      details: { known: user !== undefined },
+    });
     if (user === undefined || !user.isActive) return;
     // Counted after the answer left, so a throttled request looks like any other.
     if (!(await this.emailsPerAccount.allows('password-reset-email', String(user.id)))) return;
@@ -79,13 +84,15 @@ export class PasswordResetService {
    */
   async reset(token: string, newPassword: string, client: ClientInfo): Promise<void> {
     const row = await this.tokens.findByHash(hashToken(token));
-    if (row === undefined || row.used_at !== null || row.expires_at <= this.now()) throw new GatepassError('invalid_reset_token', INVALID_RESET_TOKEN);
+    if (row === undefined || row.used_at !== null || row.expires_at <= this.now())
+      throw new GatepassError('invalid_reset_token', INVALID_RESET_TOKEN);
     const user = await this.users.findById(row.user_id);
     if (user === undefined || !user.isActive) throw new GatepassError('invalid_reset_token', INVALID_RESET_TOKEN);
     await this.accounts.resetPassword(user, newPassword, client, async (trx) => {
       // Spent in the transaction that sets the password: of concurrent resets (or a reset racing a
       // password change or logout-all, which spend it too), at most one goes through.
-      if (!(await new PasswordResetTokenRepository(trx).spend(row.token_hash, this.now()))) throw new GatepassError('invalid_reset_token', INVALID_RESET_TOKEN);
+      if (!(await new PasswordResetTokenRepository(trx).spend(row.token_hash, this.now())))
+        throw new GatepassError('invalid_reset_token', INVALID_RESET_TOKEN);
     });
   }
 }

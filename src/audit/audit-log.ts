@@ -105,7 +105,9 @@ export class AuditLog {
    */
   async forUser(userId: number): Promise<AuditEvent[]> {
     const rows = await this.db.selectFrom('audit_events').selectAll().where('user_id', '=', userId).orderBy('id').execute();
-    return rows.map(toEvent).map((event) => (event.actorId === null || event.actorId === userId ? event : { ...event, ip: null, userAgent: null }));
+    return rows
+      .map(toEvent)
+      .map((event) => (event.actorId === null || event.actorId === userId ? event : { ...event, ip: null, userAgent: null }));
   }
 
   /** Keeps a deleted user's events as facts about the system, without who, where or how. */

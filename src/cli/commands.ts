@@ -61,7 +61,10 @@ export function parseRole(value: string | undefined): Role | undefined {
   return value;
 }
 
-export async function createUser(settings: Settings, input: { email: string; password: string; role: Role; fullName: string | null }): Promise<string> {
+export async function createUser(
+  settings: Settings,
+  input: { email: string; password: string; role: Role; fullName: string | null },
+): Promise<string> {
   return withServices(settings, async ({ accounts }) => {
     const user = await accounts.register(input, CLI_CLIENT);
     return `created user ${user.id} ${user.email} (role ${user.role})`;
@@ -84,7 +87,9 @@ export async function setRole(settings: Settings, email: string, role: Role): Pr
 
 export async function deactivateUser(settings: Settings, email: string): Promise<string> {
   return withServices(settings, async (services) => {
-    const user = await services.admin.updateUser({ userId: null, client: CLI_CLIENT }, await userIdByEmail(services, email), { isActive: false });
+    const user = await services.admin.updateUser({ userId: null, client: CLI_CLIENT }, await userIdByEmail(services, email), {
+      isActive: false,
+    });
     return `user ${user.id} ${user.email} is deactivated; every session ended`;
   });
 }
@@ -92,7 +97,9 @@ export async function deactivateUser(settings: Settings, email: string): Promise
 function keyStore(settings: Settings, createIfEmpty: boolean): KeyStore {
   const { algorithm, keysDir } = settings.jwt;
   if (isHmacAlgorithm(algorithm)) {
-    throw new UsageError(`JWT_ALGORITHM is ${algorithm}: its key is the JWT_SECRET secret (make one with \`gatepass secret generate\`); key pairs are for RS256, PS256, ES256 and EdDSA`);
+    throw new UsageError(
+      `JWT_ALGORITHM is ${algorithm}: its key is the JWT_SECRET secret (make one with \`gatepass secret generate\`); key pairs are for RS256, PS256, ES256 and EdDSA`,
+    );
   }
   return KeyStore.open({ dir: keysDir, algorithm, tokenLifetimeMs: accessTokenLifetimeMs(settings.jwt), createIfEmpty });
 }
@@ -115,7 +122,9 @@ export function rotateKeys(settings: Settings): string {
 
 export function listKeys(settings: Settings): string {
   const rows = keyStore(settings, false).list();
-  return rows.map((key) => `${key.kid}  ${key.algorithm}  ${key.status.padEnd(9)}  created ${new Date(key.createdAt).toISOString()}`).join('\n');
+  return rows
+    .map((key) => `${key.kid}  ${key.algorithm}  ${key.status.padEnd(9)}  created ${new Date(key.createdAt).toISOString()}`)
+    .join('\n');
 }
 
 export function retireKey(settings: Settings, kid: string): string {
@@ -133,7 +142,13 @@ function describeTime(label: string, seconds: unknown, nowSeconds: number): stri
   const delta = seconds - nowSeconds;
   const magnitude = Math.abs(delta);
   const amount =
-    magnitude < 120 ? `${Math.round(magnitude)} seconds` : magnitude < 7200 ? `${Math.round(magnitude / 60)} minutes` : magnitude < 172_800 ? `${Math.round(magnitude / 3600)} hours` : `${Math.round(magnitude / 86_400)} days`;
+    magnitude < 120
+      ? `${Math.round(magnitude)} seconds`
+      : magnitude < 7200
+        ? `${Math.round(magnitude / 60)} minutes`
+        : magnitude < 172_800
+          ? `${Math.round(magnitude / 3600)} hours`
+          : `${Math.round(magnitude / 86_400)} days`;
   return `  ${label.padEnd(4)} ${seconds}  ${new Date(seconds * 1000).toISOString()}  (${delta >= 0 ? `in ${amount}` : `${amount} ago`})`;
 }
 
@@ -153,11 +168,17 @@ export function decodeToken(token: string, nowMs: number = Date.now()): string {
   const header = decodeSegment(parts[0], 'header');
   const payload = decodeSegment(parts[1], 'payload');
   const nowSeconds = nowMs / 1000;
-  const times = [describeTime('iat', payload.iat, nowSeconds), describeTime('nbf', payload.nbf, nowSeconds), describeTime('exp', payload.exp, nowSeconds)].filter(
-    (line): line is string => line !== undefined,
-  );
+  const times = [
+    describeTime('iat', payload.iat, nowSeconds),
+    describeTime('nbf', payload.nbf, nowSeconds),
+    describeTime('exp', payload.exp, nowSeconds),
+  ].filter((line): line is string => line !== undefined);
   const status =
-    typeof payload.exp !== 'number' ? 'no exp claim: this token never expires by itself' : payload.exp > nowSeconds ? 'not expired' : 'EXPIRED';
+    typeof payload.exp !== 'number'
+      ? 'no exp claim: this token never expires by itself'
+      : payload.exp > nowSeconds
+        ? 'not expired'
+        : 'EXPIRED';
   return [
     'Header:',
     JSON.stringify(header, null, 2),

@@ -79,7 +79,9 @@ async function readPassword(fromStdin: boolean): Promise<string> {
   if (fromStdin) {
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    return Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
   }
   if (!process.stdin.isTTY) throw new UsageError('no terminal to ask for the password on; pass --password-stdin and pipe it in');
   process.stderr.write('Password: ');
@@ -179,12 +181,15 @@ async function run(argv: string[]): Promise<number> {
         console.log(await deactivateUser(loadSettings(), email()));
         return 0;
       }
-      throw new UsageError(action === undefined ? 'user needs an action: create, set-role or deactivate' : `unknown user action "${action}"`);
+      throw new UsageError(
+        action === undefined ? 'user needs an action: create, set-role or deactivate' : `unknown user action "${action}"`,
+      );
     }
     case 'secret': {
       const parsed = options(rest, ['bytes']);
       if (parsed.values.help === true) return (console.log(help), 0);
-      if (parsed.positionals[0] !== 'generate' || parsed.positionals.length > 1) throw new UsageError('usage: gatepass secret generate [--bytes N]');
+      if (parsed.positionals[0] !== 'generate' || parsed.positionals.length > 1)
+        throw new UsageError('usage: gatepass secret generate [--bytes N]');
       const bytes = Number(parsed.values.bytes ?? 32);
       if (!Number.isInteger(bytes) || bytes < 32 || bytes > 1024) throw new UsageError('--bytes must be a whole number from 32 to 1024');
       console.log(generateSecret(bytes));
@@ -205,7 +210,10 @@ async function run(argv: string[]): Promise<number> {
       if (action === 'generate') console.log(generateKeys(settings));
       else if (action === 'rotate') console.log(rotateKeys(settings));
       else if (action === 'list') console.log(listKeys(settings));
-      else throw new UsageError(action === undefined ? 'keys needs an action: generate, rotate, list or retire' : `unknown keys action "${action}"`);
+      else
+        throw new UsageError(
+          action === undefined ? 'keys needs an action: generate, rotate, list or retire' : `unknown keys action "${action}"`,
+        );
       return 0;
     }
     case 'token': {

@@ -117,7 +117,10 @@ export class GatepassClient {
       } catch (error) {
         // The caller's own AbortSignal: theirs to recognise, as with fetch.
         if (error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')) throw error;
-        throw new GatepassNetworkError(`${init.method ?? 'GET'} ${input} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+        throw new GatepassNetworkError(
+          `${init.method ?? 'GET'} ${input} failed: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
       }
     };
     this.marginMs = (options.refreshMarginSeconds ?? 30) * 1000;
@@ -207,7 +210,10 @@ export class GatepassClient {
   async logout(): Promise<void> {
     try {
       if (this.token !== null) {
-        const response = await this.fetch('/auth/logout', { method: 'POST', headers: this.mode === 'cookie' ? { [COOKIE_HEADER]: '1' } : {} });
+        const response = await this.fetch('/auth/logout', {
+          method: 'POST',
+          headers: this.mode === 'cookie' ? { [COOKIE_HEADER]: '1' } : {},
+        });
         // A 401 means the session is already over on the server: the goal is reached.
         if (!response.ok && response.status !== 401) throw await errorFromResponse(response);
       }
@@ -308,7 +314,11 @@ export class GatepassClient {
       init = { method: 'POST', headers: { [COOKIE_HEADER]: '1' } };
     } else {
       if (this.refreshToken === null) throw new GatepassApiError(401, 'not_authenticated', 'Not signed in: no refresh token');
-      init = { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refresh_token: this.refreshToken }) };
+      init = {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ refresh_token: this.refreshToken }),
+      };
     }
     const response = await this.send(this.url('/auth/refresh'), init);
     if (!response.ok) {
@@ -321,7 +331,11 @@ export class GatepassClient {
     // A logout (or another login) happened meanwhile: this answer belongs to a finished session.
     if (generation !== this.generation) return;
     this.accept(tokens);
-    this.emit(wasSignedIn ? { type: 'refreshed', expiresAt: this.tokenExpiresAt } : { type: 'signed_in', via: 'restore', expiresAt: this.tokenExpiresAt });
+    this.emit(
+      wasSignedIn
+        ? { type: 'refreshed', expiresAt: this.tokenExpiresAt }
+        : { type: 'signed_in', via: 'restore', expiresAt: this.tokenExpiresAt },
+    );
   }
 
   /** Before a request: wait for a refresh in flight, or start one when the token is about to expire. */
@@ -392,7 +406,8 @@ export class GatepassClient {
     if (text.startsWith('/') && !text.startsWith('//')) return this.baseUrl + text;
     const target = new URL(text);
     const origin = this.baseUrl === '' ? pageOrigin() : new URL(this.baseUrl).origin;
-    if (target.origin !== origin) throw new TypeError(`GatepassClient sends its token only to ${origin ?? 'its server'}, not to ${target.origin}`);
+    if (target.origin !== origin)
+      throw new TypeError(`GatepassClient sends its token only to ${origin ?? 'its server'}, not to ${target.origin}`);
     return target.href;
   }
 
@@ -403,7 +418,11 @@ export class GatepassClient {
   }
 
   private async anonymous<T>(method: string, path: string, body: unknown): Promise<T> {
-    const response = await this.send(this.url(path), { method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await this.send(this.url(path), {
+      method,
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     return this.parse<T>(response);
   }
 
@@ -428,7 +447,9 @@ export class GatepassClient {
 async function codeOf(response: Response): Promise<string> {
   try {
     const body: unknown = await response.clone().json();
-    return typeof body === 'object' && body !== null && typeof (body as { code?: unknown }).code === 'string' ? (body as { code: string }).code : '';
+    return typeof body === 'object' && body !== null && typeof (body as { code?: unknown }).code === 'string'
+      ? (body as { code: string }).code
+      : '';
   } catch {
     return '';
   }

@@ -7,8 +7,16 @@ import { parse as parseDotenv } from 'dotenv';
 import { ALGORITHMS, isAlgorithm, isHmacAlgorithm, type Algorithm } from '../tokens/algorithms.js';
 import type { LockoutPolicy } from '../limits/lockout.js';
 import type { JwtSettings } from '../tokens/jwt-settings.js';
-import { DEFAULT_ROLE_PERMISSIONS, isPermission, isRole, PERMISSIONS, ROLES, type Permission, type Role, type RolePermissions } from '../tokens/roles.js';
-
+import {
+  DEFAULT_ROLE_PERMISSIONS,
+  isPermission,
+  isRole,
+  PERMISSIONS,
+  ROLES,
+  type Permission,
+  type Role,
+  type RolePermissions,
+} from '../tokens/roles.js';
 
 export type Environment = 'development' | 'production' | 'test';
 
@@ -138,7 +146,12 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
   let accessSecret = read('JWT_SECRET');
   let refreshSecret = read('JWT_REFRESH_SECRET');
   if (environment === 'production') {
-    const required = needsAccessSecret ? ([['JWT_SECRET', accessSecret], ['JWT_REFRESH_SECRET', refreshSecret]] as const) : ([['JWT_REFRESH_SECRET', refreshSecret]] as const);
+    const required = needsAccessSecret
+      ? ([
+          ['JWT_SECRET', accessSecret],
+          ['JWT_REFRESH_SECRET', refreshSecret],
+        ] as const)
+      : ([['JWT_REFRESH_SECRET', refreshSecret]] as const);
     for (const [name, value] of required) {
       if (value === undefined) problems.push(`${name} is required in production; ${GENERATE_HINT}`);
       else if (WELL_KNOWN_SECRETS.has(value.toLowerCase())) problems.push(`${name} is a well-known example value; ${GENERATE_HINT}`);
@@ -155,11 +168,14 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
     );
   }
   if (accessSecret !== undefined && accessSecret === refreshSecret) {
-    problems.push(`JWT_SECRET and JWT_REFRESH_SECRET must differ, so that one leaked secret cannot forge the other kind of token; ${GENERATE_HINT}`);
+    problems.push(
+      `JWT_SECRET and JWT_REFRESH_SECRET must differ, so that one leaked secret cannot forge the other kind of token; ${GENERATE_HINT}`,
+    );
   }
 
   const metricsMode = read('METRICS') ?? 'protected';
-  if (!['off', 'public', 'protected'].includes(metricsMode)) problems.push(`METRICS must be off, public or protected (got "${metricsMode}")`);
+  if (!['off', 'public', 'protected'].includes(metricsMode))
+    problems.push(`METRICS must be off, public or protected (got "${metricsMode}")`);
   const rolePermissions = parseRolePermissions(read('ROLE_PERMISSIONS'));
   problems.push(...rolePermissions.problems);
   const adminEmail = read('ADMIN_EMAIL');
@@ -222,10 +238,13 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
     );
   }
   for (const origin of settings.corsOrigins) {
-    if (!/^https?:\/\/[^/\s]+$/.test(origin)) problems.push(`CORS_ORIGINS entries must be origins like https://app.example.com (got "${origin}")`);
+    if (!/^https?:\/\/[^/\s]+$/.test(origin))
+      problems.push(`CORS_ORIGINS entries must be origins like https://app.example.com (got "${origin}")`);
   }
   if (settings.redisUrl !== undefined && !settings.redisUrl.split(',').every((node) => /^rediss?:\/\/[^,\s]+$/.test(node.trim()))) {
-    problems.push(`REDIS_URL must be redis://… or rediss://…, or a comma-separated list of them for a Redis Cluster (got "${redactUrl(settings.redisUrl)}")`);
+    problems.push(
+      `REDIS_URL must be redis://… or rediss://…, or a comma-separated list of them for a Redis Cluster (got "${redactUrl(settings.redisUrl)}")`,
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return settings;
@@ -289,7 +308,9 @@ function parseTrustProxy(raw: string | undefined, problems: string[]): TrustProx
     .filter((entry) => entry !== '');
   const invalid = entries.filter((entry) => !isTrustedProxyEntry(entry));
   if (invalid.length > 0) {
-    problems.push(`TRUST_PROXY entries must be IP addresses or CIDRs such as 10.0.0.0/8 or fd00::/8 (got ${invalid.map((e) => `"${e}"`).join(', ')}); ${TRUST_PROXY_HINT}`);
+    problems.push(
+      `TRUST_PROXY entries must be IP addresses or CIDRs such as 10.0.0.0/8 or fd00::/8 (got ${invalid.map((e) => `"${e}"`).join(', ')}); ${TRUST_PROXY_HINT}`,
+    );
     return false;
   }
   return entries;

@@ -50,7 +50,8 @@ function scanJson(text: string): FieldError | undefined {
         } else {
           i++;
         }
-        if (++characters > MAX_JSON_STRING_LENGTH) return refusal(`JSON string longer than ${MAX_JSON_STRING_LENGTH} characters`, 'json_string_too_long');
+        if (++characters > MAX_JSON_STRING_LENGTH)
+          return refusal(`JSON string longer than ${MAX_JSON_STRING_LENGTH} characters`, 'json_string_too_long');
       }
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       if (++depth > MAX_JSON_DEPTH) return refusal(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`, 'json_too_deep');
@@ -60,7 +61,8 @@ function scanJson(text: string): FieldError | undefined {
     } else if (c === COMMA && depth > 0) {
       // n commas separate n + 1 members.
       const separators = (commas[depth] ?? 0) + 1;
-      if (separators >= MAX_JSON_MEMBERS) return refusal(`JSON object or array with more than ${MAX_JSON_MEMBERS} members`, 'json_too_wide');
+      if (separators >= MAX_JSON_MEMBERS)
+        return refusal(`JSON object or array with more than ${MAX_JSON_MEMBERS} members`, 'json_too_wide');
       commas[depth] = separators;
     }
   }
@@ -79,7 +81,8 @@ function checkFormBounds(form: Record<string, unknown>): FieldError | undefined 
     fields += values.length;
     if (fields > MAX_JSON_MEMBERS) return refusal(`Form with more than ${MAX_JSON_MEMBERS} fields`, 'form_too_wide');
     for (const text of [name, ...values]) {
-      if (typeof text === 'string' && text.length > MAX_JSON_STRING_LENGTH) return refusal(`Form field longer than ${MAX_JSON_STRING_LENGTH} characters`, 'form_field_too_long');
+      if (typeof text === 'string' && text.length > MAX_JSON_STRING_LENGTH)
+        return refusal(`Form field longer than ${MAX_JSON_STRING_LENGTH} characters`, 'form_field_too_long');
     }
   }
   return undefined;
@@ -147,7 +150,11 @@ export async function installBodyParsing(app: FastifyInstance): Promise<void> {
   await app.register(formbody);
 
   app.addHook('preValidation', async (request) => {
-    if (request.body !== null && typeof request.body === 'object' && request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded') === true) {
+    if (
+      request.body !== null &&
+      typeof request.body === 'object' &&
+      request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded') === true
+    ) {
       const refused = checkFormBounds(request.body as Record<string, unknown>);
       if (refused !== undefined) throw refused;
     }

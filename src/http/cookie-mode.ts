@@ -32,7 +32,11 @@ export function wantsCookieMode(request: FastifyRequest): boolean {
 export function refuseCookieQuery(request: FastifyRequest): void {
   const query = request.query as Record<string, unknown> | undefined;
   if (query?.cookie !== undefined) {
-    throw new FieldError(['query', 'cookie'], 'Cookie mode is asked for with the header X-Gatepass-Cookie: 1, not a query parameter', 'value_error');
+    throw new FieldError(
+      ['query', 'cookie'],
+      'Cookie mode is asked for with the header X-Gatepass-Cookie: 1, not a query parameter',
+      'value_error',
+    );
   }
 }
 
@@ -49,7 +53,13 @@ function refreshCookieScope(request: FastifyRequest, authPath = '/auth'): { name
 }
 
 /** Sets the refresh cookie; only on a request that passed assertCookieRequestAllowed. `authPath` is the auth routes' path. */
-export function setRefreshCookie(request: FastifyRequest, reply: FastifyReply, token: string, maxAgeSeconds: number, authPath: string): void {
+export function setRefreshCookie(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  token: string,
+  maxAgeSeconds: number,
+  authPath: string,
+): void {
   if (!checkedRequests.has(request)) throw new Error('the refresh cookie is set only on requests that passed the cookie-mode checks');
   const { name, path } = refreshCookieScope(request, authPath);
   reply.setCookie(name, token, { httpOnly: true, secure: true, sameSite: 'strict', path, maxAge: maxAgeSeconds });

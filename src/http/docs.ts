@@ -15,8 +15,7 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
       info: {
         title: 'gatepass',
         version: '0.1.0',
-        description:
-          'JWT authentication service: register, log in, refresh with rotation and reuse detection, log out, protected routes.',
+        description: 'JWT authentication service: register, log in, refresh with rotation and reuse detection, log out, protected routes.',
       },
       tags: [
         { name: 'auth', description: 'Registration, login, refresh and logout' },

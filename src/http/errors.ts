@@ -48,11 +48,27 @@ function sendGatepassError(reply: FastifyReply, error: GatepassError): FastifyRe
  * 503, not 500. PostgreSQL class 08 (connection), 57P0x (shutdown), 40001/40P01 (serialization
  * failure, deadlock: the transaction was rolled back whole), socket errors, a busy SQLite.
  */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '53300', '57P01', '57P02', '57P03', '40001', '40P01', 'SQLITE_BUSY']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  '53300',
+  '57P01',
+  '57P02',
+  '57P03',
+  '40001',
+  '40P01',
+  'SQLITE_BUSY',
+]);
 
 function isUnavailable(error: { code?: unknown; message?: string }): boolean {
   const code = typeof error.code === 'string' ? error.code : '';
-  return UNAVAILABLE_CODES.has(code) || code.startsWith('08') || /Connection terminated|timeout exceeded when trying to connect/i.test(error.message ?? '');
+  return (
+    UNAVAILABLE_CODES.has(code) ||
+    code.startsWith('08') ||
+    /Connection terminated|timeout exceeded when trying to connect/i.test(error.message ?? '')
+  );
 }
 
 /** FastAPI names the request parts this way in `loc`. */

@@ -56,8 +56,20 @@ async function createAppServices(settings: Settings, host: FastifyInstance, opti
 async function registerRoutes(api: GatepassApp, services: AppServices): Promise<void> {
   const { settings, accounts, sessions, passwordReset, guards, rateLimiter, tasks, audit, admin, metrics, now } = services;
   const { authBodyLimitBytes } = settings;
-  await api.register(authRoutes, { accounts, sessions, passwordReset, guards, rateLimiter, settings: { authBodyLimitBytes, corsOrigins: settings.corsOrigins } });
-  await api.register(healthRoutes, { database: services.database, revocations: services.revocations, tokens: services.tokens, redisConfigured: settings.redisUrl !== undefined });
+  await api.register(authRoutes, {
+    accounts,
+    sessions,
+    passwordReset,
+    guards,
+    rateLimiter,
+    settings: { authBodyLimitBytes, corsOrigins: settings.corsOrigins },
+  });
+  await api.register(healthRoutes, {
+    database: services.database,
+    revocations: services.revocations,
+    tokens: services.tokens,
+    redisConfigured: settings.redisUrl !== undefined,
+  });
   await api.register(sessionRoutes, { sessions, accounts, guards, authBodyLimitBytes });
   await api.register(userRoutes, { accounts, sessions, tasks, audit, guards, now, authBodyLimitBytes });
   await api.register(taskRoutes, { tasks, guards, now });

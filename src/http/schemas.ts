@@ -31,7 +31,9 @@ export const ValidationErrorResponse = Type.Object(
 
 /** Declares the error answers of a route in the OpenAPI document. */
 export function errorResponses(...statuses: number[]): Record<number, TSchema> {
-  return Object.fromEntries(statuses.map((status) => [status, status === 422 ? Type.Ref(ValidationErrorResponse) : Type.Ref(ErrorResponse)]));
+  return Object.fromEntries(
+    statuses.map((status) => [status, status === 422 ? Type.Ref(ValidationErrorResponse) : Type.Ref(ErrorResponse)]),
+  );
 }
 
 export const Email = Type.String({ format: 'email', maxLength: 320, examples: ['alice@example.com'] });
@@ -73,7 +75,12 @@ export function userOut(user: User): Static<typeof UserOut> {
 export const TokenResponse = Type.Object(
   {
     access_token: Type.String(),
-    refresh_token: Type.Optional(Type.String({ description: 'absent in cookie mode, where it is set as the HttpOnly cookie (__Host-gatepass_refresh over HTTPS, gatepass_refresh over HTTP)' })),
+    refresh_token: Type.Optional(
+      Type.String({
+        description:
+          'absent in cookie mode, where it is set as the HttpOnly cookie (__Host-gatepass_refresh over HTTPS, gatepass_refresh over HTTP)',
+      }),
+    ),
     token_type: Type.Literal('bearer'),
     expires_in: Type.Integer({ description: 'access token lifetime, seconds' }),
     refresh_expires_in: Type.Integer({ description: 'refresh token lifetime, seconds' }),

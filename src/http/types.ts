@@ -1,11 +1,25 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, FastifyPluginOptions, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyPluginOptions,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
 import type { Settings } from '../config/settings.js';
 import type { Services } from '../services.js';
 import type { Guards } from './auth-guard.js';
 
 /** A Fastify instance whose route schemas type the handlers' requests (TypeBox). */
-export type GatepassApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+export type GatepassApp = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
 
 /** The services, and the guards of protected routes: what `app.gatepass` holds. */
 export interface AppServices extends Services {
@@ -26,9 +40,13 @@ export type RoutePlugin<Needs extends FastifyPluginOptions> = FastifyPluginAsync
 export type AuthRouteSettings = Pick<Settings, 'authBodyLimitBytes' | 'corsOrigins'>;
 
 export type HealthServices = Pick<AppServices, 'database' | 'revocations' | 'tokens'> & { redisConfigured: boolean };
-export type AuthServices = Pick<AppServices, 'accounts' | 'sessions' | 'passwordReset' | 'guards' | 'rateLimiter'> & { settings: AuthRouteSettings };
+export type AuthServices = Pick<AppServices, 'accounts' | 'sessions' | 'passwordReset' | 'guards' | 'rateLimiter'> & {
+  settings: AuthRouteSettings;
+};
 export type SessionServices = Pick<AppServices, 'sessions' | 'accounts' | 'guards'> & { authBodyLimitBytes: number };
-export type UserServices = Pick<AppServices, 'accounts' | 'sessions' | 'tasks' | 'audit' | 'guards' | 'now'> & { authBodyLimitBytes: number };
+export type UserServices = Pick<AppServices, 'accounts' | 'sessions' | 'tasks' | 'audit' | 'guards' | 'now'> & {
+  authBodyLimitBytes: number;
+};
 export type TaskServices = Pick<AppServices, 'tasks' | 'guards' | 'now'>;
 export type AdminServices = Pick<AppServices, 'admin' | 'audit' | 'guards'>;
 export type MetricsServices = Pick<AppServices, 'metrics' | 'guards'> & { metricsAccess: Settings['metrics'] };

@@ -27,5 +27,13 @@ export async function registerWebPage(app: FastifyInstance, pageDir: string | un
     );
     return;
   }
-  await app.register(fastifyStatic, { root, prefix: '/', wildcard: false, index: 'index.html', decorateReply: false, cacheControl: true, maxAge: 0 });
+  await app.register(fastifyStatic, {
+    root,
+    prefix: '/',
+    wildcard: false,
+    index: 'index.html',
+    decorateReply: false,
+    cacheControl: true,
+    maxAge: 0,
+  });
 }

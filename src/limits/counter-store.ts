@@ -127,7 +127,9 @@ export class RedisCounterStore implements CounterStore {
   ) {}
 
   async increment(key: string, ttlMs: number, slide = false): Promise<{ count: number; remainingMs: number }> {
-    const [count, remainingMs] = (await this.run(() => this.redis.eval(INCREMENT_SCRIPT, 1, this.key(key), String(ttlMs), slide ? '1' : '0'))) as [number, number];
+    const [count, remainingMs] = (await this.run(() =>
+      this.redis.eval(INCREMENT_SCRIPT, 1, this.key(key), String(ttlMs), slide ? '1' : '0'),
+    )) as [number, number];
     return { count, remainingMs: Math.max(remainingMs, 0) };
   }
 
@@ -145,7 +147,16 @@ export class RedisCounterStore implements CounterStore {
 
   async countAttempt(countKey: string, lockKey: string, countTtlMs: number, lock: AttemptLock): Promise<AttemptOutcome> {
     const [locked, value] = (await this.run(() =>
-      this.redis.eval(COUNT_ATTEMPT_SCRIPT, 2, this.key(countKey), this.key(lockKey), String(countTtlMs), String(lock.from), String(lock.baseMs), String(lock.maxMs)),
+      this.redis.eval(
+        COUNT_ATTEMPT_SCRIPT,
+        2,
+        this.key(countKey),
+        this.key(lockKey),
+        String(countTtlMs),
+        String(lock.from),
+        String(lock.baseMs),
+        String(lock.maxMs),
+      ),
     )) as [number, number];
     return locked === 1 ? { locked: true, remainingMs: value } : { locked: false, count: value };
   }

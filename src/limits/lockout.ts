@@ -59,5 +59,9 @@ const lockKey = (email: string) => `lockout:{${emailKey(email)}}:lock`;
 
 function lockedError(remainingMs: number): GatepassError {
   const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
-  return new GatepassError('account_locked', `Account temporarily locked after repeated failed logins; try again in ${seconds} seconds`, seconds);
+  return new GatepassError(
+    'account_locked',
+    `Account temporarily locked after repeated failed logins; try again in ${seconds} seconds`,
+    seconds,
+  );
 }

@@ -77,7 +77,11 @@ export class DatabaseRevocationFeed implements RevocationBus {
       if (this.failing) this.log.info('revocations readable again; caught up with the database');
       this.failing = false;
     } catch (error) {
-      if (!this.failing) this.log.error({ err: error }, 'cannot read revocations from the database: refusing requests that need revocation state until it answers');
+      if (!this.failing)
+        this.log.error(
+          { err: error },
+          'cannot read revocations from the database: refusing requests that need revocation state until it answers',
+        );
       this.failing = true;
     }
   }
@@ -90,7 +94,6 @@ export class DatabaseRevocationFeed implements RevocationBus {
     await this.reading;
   }
 }
-
 
 function isRevocation(value: unknown): value is Revocation {
   const r = value as Partial<Record<string, unknown>> | null;
@@ -142,7 +145,10 @@ export class RedisRevocationBus implements RevocationBus {
       this.synced = false;
       if (!this.reportedDown && !this.closing) {
         this.reportedDown = true;
-        this.log.error({ err: error ?? new Error('connection closed') }, 'Redis unreachable: refusing requests that need revocation state until it returns');
+        this.log.error(
+          { err: error ?? new Error('connection closed') },
+          'Redis unreachable: refusing requests that need revocation state until it returns',
+        );
       }
     };
     for (const connection of [this.publisher, this.subscriber]) {

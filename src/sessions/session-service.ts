@@ -61,7 +61,8 @@ export class SessionService {
     const sessionId = randomUUID();
     return this.db.transaction().execute(async (trx) => {
       const user = await new UserRepository(trx).findLocked(checked.id, this.shareLock);
-      if (user === undefined || user.passwordHash !== checked.passwordHash) throw new GatepassError('invalid_credentials', 'Incorrect email or password');
+      if (user === undefined || user.passwordHash !== checked.passwordHash)
+        throw new GatepassError('invalid_credentials', 'Incorrect email or password');
       if (!user.isActive) throw new GatepassError('account_disabled', 'Account is disabled');
       const sessions = this.sessions.withExecutor(trx);
       await sessions.createSession({ id: sessionId, userId: user.id, ...client, now: this.now() });
@@ -111,7 +112,8 @@ export class SessionService {
         }
       }
       const session = await sessions.findSession(record.session_id);
-      if (session === undefined || session.revoked_at !== null) throw new GatepassError('invalid_token', REFRESH_TOKEN_DETAILS.invalid_token);
+      if (session === undefined || session.revoked_at !== null)
+        throw new GatepassError('invalid_token', REFRESH_TOKEN_DETAILS.invalid_token);
       const user = await users.findById(userId);
       if (user === undefined) throw new GatepassError('user_not_found', 'User no longer exists');
       if (!user.isActive) throw new GatepassError('account_disabled', 'Account is disabled');
@@ -189,7 +191,12 @@ export class SessionService {
   }
 
   /** Ends every session of a user but one (password change from that session), with `change` in the same transaction. */
-  async endOtherSessions(userId: number, keepSessionId: string, entry: AuditEntry, change: (trx: Kysely<Database>) => Promise<void>): Promise<void> {
+  async endOtherSessions(
+    userId: number,
+    keepSessionId: string,
+    entry: AuditEntry,
+    change: (trx: Kysely<Database>) => Promise<void>,
+  ): Promise<void> {
     await this.endSessionsExcept(userId, keepSessionId, entry, change);
   }
 
@@ -239,7 +246,12 @@ export class SessionService {
   }
 
   private async issuePair(sessions: SessionRepository, user: User, sessionId: string, parentJti: string | null): Promise<TokenPair> {
-    const access = this.tokens.issueAccessToken({ userId: user.id, sessionId, role: user.role, mintedAt: this.revocations.mintTime(user.id) });
+    const access = this.tokens.issueAccessToken({
+      userId: user.id,
+      sessionId,
+      role: user.role,
+      mintedAt: this.revocations.mintTime(user.id),
+    });
     const refresh = this.tokens.issueRefreshToken({ userId: user.id, sessionId });
     await sessions.insertRefreshToken({
       jti: refresh.claims.jti,
@@ -254,7 +266,12 @@ export class SessionService {
 
   /** A new access token beside an already issued refresh token (the grace answer). */
   private pairWithRefreshToken(user: User, sessionId: string, refresh: RefreshTokenRow): TokenPair {
-    const access = this.tokens.issueAccessToken({ userId: user.id, sessionId, role: user.role, mintedAt: this.revocations.mintTime(user.id) });
+    const access = this.tokens.issueAccessToken({
+      userId: user.id,
+      sessionId,
+      role: user.role,
+      mintedAt: this.revocations.mintTime(user.id),
+    });
     const reissued = this.tokens.signRefreshToken({
       userId: user.id,
       sessionId,

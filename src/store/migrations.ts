@@ -175,7 +175,9 @@ export async function migrateToLatest(handle: DatabaseHandle, options: { log?: M
   // Kysely looks for its bookkeeping tables in every schema unless told which one; name the current
   // one, so that a database holding several gatepass schemas (search_path) migrates each on its own.
   const schema =
-    handle.dialect === 'postgres' ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(handle.db)).rows[0]?.schema : undefined;
+    handle.dialect === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(handle.db)).rows[0]?.schema
+      : undefined;
   const migrator = new Migrator({
     db: handle.db,
     provider: new InCodeMigrations(handle.dialect, options.log ?? consoleLog),

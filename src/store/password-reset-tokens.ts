@@ -18,12 +18,22 @@ export class PasswordResetTokenRepository {
 
   /** Spends one token if nobody has yet: of concurrent spends, exactly one returns true. */
   async spend(tokenHash: string, now: number): Promise<boolean> {
-    const result = await this.db.updateTable('password_reset_tokens').set({ used_at: now }).where('token_hash', '=', tokenHash).where('used_at', 'is', null).executeTakeFirst();
+    const result = await this.db
+      .updateTable('password_reset_tokens')
+      .set({ used_at: now })
+      .where('token_hash', '=', tokenHash)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 
   /** Spends every open token of a user. */
   async spendAllOf(userId: number, now: number): Promise<void> {
-    await this.db.updateTable('password_reset_tokens').set({ used_at: now }).where('user_id', '=', userId).where('used_at', 'is', null).execute();
+    await this.db
+      .updateTable('password_reset_tokens')
+      .set({ used_at: now })
+      .where('user_id', '=', userId)
+      .where('used_at', 'is', null)
+      .execute();
   }
 }

@@ -55,7 +55,12 @@ export class SessionRepository {
 
   /** The refresh token that rotation issued in exchange for `parentJti`. */
   async findChildRefreshToken(sessionId: string, parentJti: string): Promise<RefreshTokenRow | undefined> {
-    return this.db.selectFrom('refresh_tokens').selectAll().where('session_id', '=', sessionId).where('parent_jti', '=', parentJti).executeTakeFirst();
+    return this.db
+      .selectFrom('refresh_tokens')
+      .selectAll()
+      .where('session_id', '=', sessionId)
+      .where('parent_jti', '=', parentJti)
+      .executeTakeFirst();
   }
 
   /**
@@ -82,14 +87,27 @@ export class SessionRepository {
       .where('id', '=', id)
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
-    await this.db.updateTable('refresh_tokens').set({ revoked_at: now }).where('session_id', '=', id).where('revoked_at', 'is', null).execute();
+    await this.db
+      .updateTable('refresh_tokens')
+      .set({ revoked_at: now })
+      .where('session_id', '=', id)
+      .where('revoked_at', 'is', null)
+      .execute();
     return Number(result.numUpdatedRows) === 1;
   }
 
   /** Ends every live session of a user, but `exceptSessionId`; returns the ids it ended. */
   async revokeUserSessions(userId: number, now: number, reason: string, exceptSessionId?: string): Promise<string[]> {
-    let sessions = this.db.updateTable('sessions').set({ revoked_at: now, revoked_reason: reason }).where('user_id', '=', userId).where('revoked_at', 'is', null);
-    let tokens = this.db.updateTable('refresh_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+    let sessions = this.db
+      .updateTable('sessions')
+      .set({ revoked_at: now, revoked_reason: reason })
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null);
+    let tokens = this.db
+      .updateTable('refresh_tokens')
+      .set({ revoked_at: now })
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null);
     if (exceptSessionId !== undefined) {
       sessions = sessions.where('id', '!=', exceptSessionId);
       tokens = tokens.where('session_id', '!=', exceptSessionId);
@@ -126,5 +144,4 @@ export class SessionRepository {
       .orderBy('last_used_at', 'desc')
       .execute();
   }
-
 }

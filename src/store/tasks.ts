@@ -42,14 +42,7 @@ export class TaskRepository {
 
   async list(userId: number, page: { limit: number; offset: number }): Promise<{ items: Task[]; total: number }> {
     const [rows, count] = await Promise.all([
-      this.db
-        .selectFrom('tasks')
-        .selectAll()
-        .where('user_id', '=', userId)
-        .orderBy('id')
-        .limit(page.limit)
-        .offset(page.offset)
-        .execute(),
+      this.db.selectFrom('tasks').selectAll().where('user_id', '=', userId).orderBy('id').limit(page.limit).offset(page.offset).execute(),
       this.db
         .selectFrom('tasks')
         .select((eb) => eb.fn.countAll<number | string>().as('total'))

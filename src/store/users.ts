@@ -48,7 +48,13 @@ export class UserRepository {
     this.findByIdSql = db.selectFrom('users').selectAll().where('id', '=', 0).compile().sql;
   }
 
-  async create(input: { email: string; passwordHash: string; fullName: string | null; role?: string | undefined; now: number }): Promise<User> {
+  async create(input: {
+    email: string;
+    passwordHash: string;
+    fullName: string | null;
+    role?: string | undefined;
+    now: number;
+  }): Promise<User> {
     try {
       const row = await this.db
         .insertInto('users')
@@ -98,9 +104,16 @@ export class UserRepository {
    * waited for (busy_timeout) rather than read stale and then refused with SQLITE_BUSY_SNAPSHOT.
    */
   async lockActiveAdminIds(): Promise<number[]> {
-    if (this.db.getExecutor().adapter instanceof PostgresAdapter) await sql`select pg_advisory_xact_lock(7449363237673464691)`.execute(this.db);
+    if (this.db.getExecutor().adapter instanceof PostgresAdapter)
+      await sql`select pg_advisory_xact_lock(7449363237673464691)`.execute(this.db);
     else await sql`update users set id = id where 0`.execute(this.db);
-    const rows = await this.db.selectFrom('users').select('id').where('role', '=', 'admin').where('is_active', '=', 1).orderBy('id').execute();
+    const rows = await this.db
+      .selectFrom('users')
+      .select('id')
+      .where('role', '=', 'admin')
+      .where('is_active', '=', 1)
+      .orderBy('id')
+      .execute();
     return rows.map((row) => row.id);
   }
 

@@ -29,8 +29,10 @@ export function checkClaims(payload: Record<string, unknown>, rules: ClaimRules)
   if (typeof payload.sub !== 'string' || !/^[1-9]\d{0,9}$/.test(payload.sub) || Number(payload.sub) > 2_147_483_647) {
     throw new TokenError('invalid_token', 'bad sub');
   }
-  if (typeof payload.sid !== 'string' || payload.sid.length === 0 || payload.sid.length > 64) throw new TokenError('invalid_token', 'bad sid');
-  if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 64) throw new TokenError('invalid_token', 'bad jti');
+  if (typeof payload.sid !== 'string' || payload.sid.length === 0 || payload.sid.length > 64)
+    throw new TokenError('invalid_token', 'bad sid');
+  if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 64)
+    throw new TokenError('invalid_token', 'bad jti');
   if (issuer !== undefined && payload.iss !== issuer) throw new TokenError('invalid_token', 'wrong issuer');
   if (audience !== undefined && !audienceMatches(payload.aud, audience)) throw new TokenError('invalid_token', 'wrong audience');
   if (payload.type !== rules.type) throw new TokenError('invalid_token_type', `type is not ${rules.type}`);

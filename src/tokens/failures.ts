@@ -7,7 +7,8 @@ import type { TokenError, TokenErrorCode } from './errors.js';
  * Details are generic, so that a failure reveals nothing about the check that failed; a TokenError's
  * reason is for logs only.
  */
-export type TokenFailureCode = 'not_authenticated' | 'invalid_token' | 'invalid_token_type' | 'token_expired' | 'token_revoked' | 'token_reused' | 'forbidden';
+export type TokenFailureCode =
+  'not_authenticated' | 'invalid_token' | 'invalid_token_type' | 'token_expired' | 'token_revoked' | 'token_reused' | 'forbidden';
 
 export const TOKEN_FAILURE_STATUS: Readonly<Record<TokenFailureCode, 401 | 403>> = {
   not_authenticated: 401,
@@ -44,7 +45,13 @@ export function accessTokenFailure(error: TokenError): 'token_expired' | 'invali
 }
 
 /** Codes meaning "a token was presented and refused" (RFC 6750 §3.1: error="invalid_token"). */
-const REFUSED_TOKEN_CODES: ReadonlySet<string> = new Set(['invalid_token', 'invalid_token_type', 'token_expired', 'token_revoked', 'token_reused']);
+const REFUSED_TOKEN_CODES: ReadonlySet<string> = new Set([
+  'invalid_token',
+  'invalid_token_type',
+  'token_expired',
+  'token_revoked',
+  'token_reused',
+]);
 
 /** The `WWW-Authenticate` of a 401 answered with `code` (RFC 6750 §3): a plain `Bearer` when no token was refused. */
 export function bearerChallenge(code: string): string {

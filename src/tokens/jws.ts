@@ -44,7 +44,9 @@ export interface KeyResolver {
 }
 
 function encodeHeader(algorithm: Algorithm, kid: string | undefined): string {
-  return Buffer.from(JSON.stringify(kid === undefined ? { alg: algorithm, typ: 'JWT' } : { alg: algorithm, typ: 'JWT', kid })).toString('base64url');
+  return Buffer.from(JSON.stringify(kid === undefined ? { alg: algorithm, typ: 'JWT' } : { alg: algorithm, typ: 'JWT', kid })).toString(
+    'base64url',
+  );
 }
 
 export function createHmacKey(algorithm: HmacAlgorithm, secret: string): SigningKey {
@@ -65,7 +67,8 @@ export function createHmacKey(algorithm: HmacAlgorithm, secret: string): Signing
 }
 
 function assertKeyFits(algorithm: AsymmetricAlgorithm, key: KeyObject): void {
-  const fits = key.asymmetricKeyType === KEY_TYPE[algorithm] && (algorithm !== 'ES256' || key.asymmetricKeyDetails?.namedCurve === 'prime256v1');
+  const fits =
+    key.asymmetricKeyType === KEY_TYPE[algorithm] && (algorithm !== 'ES256' || key.asymmetricKeyDetails?.namedCurve === 'prime256v1');
   if (!fits) throw new Error(`a ${key.asymmetricKeyType ?? 'secret'} key cannot be used for ${algorithm}`);
 }
 
@@ -103,7 +106,12 @@ export function createAsymmetricVerificationKey(algorithm: AsymmetricAlgorithm, 
   };
 }
 
-export function createAsymmetricSigningKey(algorithm: AsymmetricAlgorithm, privateKey: KeyObject, publicKey: KeyObject, kid: string): SigningKey {
+export function createAsymmetricSigningKey(
+  algorithm: AsymmetricAlgorithm,
+  privateKey: KeyObject,
+  publicKey: KeyObject,
+  kid: string,
+): SigningKey {
   assertKeyFits(algorithm, privateKey);
   const options = signatureOptions(algorithm, privateKey);
   return {
@@ -167,7 +175,8 @@ function keyForHeader(encodedHeader: string, resolver: KeyResolver): Verificatio
   if (typeof header.alg !== 'string') throw new TokenError('invalid_token', 'alg is not a string');
   const key = resolver.byHeader(header.alg, header.kid);
   // Only strings are quoted into the reason: an attacker's object could not be turned into text safely.
-  if (key === undefined) throw new TokenError('invalid_token', `no key for algorithm ${header.alg.slice(0, 20)} and kid ${(header.kid ?? '').slice(0, 64)}`);
+  if (key === undefined)
+    throw new TokenError('invalid_token', `no key for algorithm ${header.alg.slice(0, 20)} and kid ${(header.kid ?? '').slice(0, 64)}`);
   return key;
 }
 

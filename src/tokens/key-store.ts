@@ -101,7 +101,13 @@ export class KeyStore implements AccessKeys {
    * Opens the key directory. With `createIfEmpty` (development, `keys generate`), an empty one gets
    * its first key; otherwise a missing key is an error that says how to make one.
    */
-  static open(options: { dir: string; algorithm: AsymmetricAlgorithm; tokenLifetimeMs: number; createIfEmpty: boolean; now?: () => number }): KeyStore {
+  static open(options: {
+    dir: string;
+    algorithm: AsymmetricAlgorithm;
+    tokenLifetimeMs: number;
+    createIfEmpty: boolean;
+    now?: () => number;
+  }): KeyStore {
     const store = new KeyStore(options.dir, options.algorithm, options.tokenLifetimeMs, options.now ?? Date.now);
     if (!existsSync(path.join(options.dir, MANIFEST))) {
       if (!options.createIfEmpty) {
@@ -137,7 +143,12 @@ export class KeyStore implements AccessKeys {
     const now = this.now();
     return this.manifest.keys.map((info) => ({
       ...info,
-      status: info.kid === this.manifest.active ? 'active' : info.deactivatedAt !== null && info.deactivatedAt + this.tokenLifetimeMs > now ? 'verifying' : 'expired',
+      status:
+        info.kid === this.manifest.active
+          ? 'active'
+          : info.deactivatedAt !== null && info.deactivatedAt + this.tokenLifetimeMs > now
+            ? 'verifying'
+            : 'expired',
     }));
   }
 
@@ -158,7 +169,9 @@ export class KeyStore implements AccessKeys {
 
   private liveKeys(): KeyInfo[] {
     const now = this.now();
-    return this.manifest.keys.filter((info) => info.kid === this.manifest.active || (info.deactivatedAt !== null && info.deactivatedAt + this.tokenLifetimeMs > now));
+    return this.manifest.keys.filter(
+      (info) => info.kid === this.manifest.active || (info.deactivatedAt !== null && info.deactivatedAt + this.tokenLifetimeMs > now),
+    );
   }
 
   private addKey(activate: boolean): KeyInfo {
@@ -222,7 +235,9 @@ export class KeyStore implements AccessKeys {
     if (!manifest.keys.some((info) => info.kid === manifest.active)) throw new KeyStoreError(`${file} names no active key`);
     for (const info of manifest.keys) {
       if (info.algorithm !== this.algorithm) {
-        throw new KeyStoreError(`${file} holds ${info.algorithm} keys but JWT_ALGORITHM is ${this.algorithm}; rotate to a new key of the configured algorithm`);
+        throw new KeyStoreError(
+          `${file} holds ${info.algorithm} keys but JWT_ALGORITHM is ${this.algorithm}; rotate to a new key of the configured algorithm`,
+        );
       }
     }
     this.manifest = manifest;

@@ -75,7 +75,13 @@ export class TokenService {
 
   issueRefreshToken(subject: { userId: number; sessionId: string }): IssuedToken<RefreshClaims> {
     const iat = Math.floor(this.now() / 1000);
-    return this.signRefreshToken({ userId: subject.userId, sessionId: subject.sessionId, jti: randomUUID(), iat, exp: iat + this.settings.refreshTtlSeconds });
+    return this.signRefreshToken({
+      userId: subject.userId,
+      sessionId: subject.sessionId,
+      jti: randomUUID(),
+      iat,
+      exp: iat + this.settings.refreshTtlSeconds,
+    });
   }
 
   /**
@@ -84,7 +90,14 @@ export class TokenService {
    * within the grace window answers, so that the session stays one chain.
    */
   signRefreshToken(record: { userId: number; sessionId: string; jti: string; iat: number; exp: number }): IssuedToken<RefreshClaims> {
-    const claims: RefreshClaims = { sub: String(record.userId), type: 'refresh', sid: record.sessionId, jti: record.jti, iat: record.iat, exp: record.exp };
+    const claims: RefreshClaims = {
+      sub: String(record.userId),
+      type: 'refresh',
+      sid: record.sessionId,
+      jti: record.jti,
+      iat: record.iat,
+      exp: record.exp,
+    };
     return { token: signJws(this.withIssuerAndAudience(claims), this.refreshKey), claims };
   }
 

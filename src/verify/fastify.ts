@@ -45,7 +45,8 @@ export function gatepassFastify(verifier: Verifier): (app: FastifyInstance) => P
   };
   const check =
     (allowed: (user: VerifiedUser) => boolean): Hook =>
-    async (request, reply) => (request.user !== null && !allowed(request.user) ? send(reply, new VerifyError('forbidden')) : undefined);
+    async (request, reply) =>
+      request.user !== null && !allowed(request.user) ? send(reply, new VerifyError('forbidden')) : undefined;
   const helpers: FastifyGatepass = {
     authenticate,
     requireRole: (...roles) => [authenticate, check((user) => roles.includes(user.role))],

@@ -128,7 +128,10 @@ class RemoteKeySet {
 
   private async load(): Promise<void> {
     this.fetchedAt = this.now();
-    const response = await this.fetchImpl(this.url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.timeoutMs) });
+    const response = await this.fetchImpl(this.url, {
+      headers: { accept: 'application/json' },
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
     if (!response.ok) throw new Error(`JWKS ${this.url} answered ${response.status}`);
     const body = (await response.json()) as { keys?: unknown };
     const keys: VerificationKey[] = [];
@@ -137,7 +140,9 @@ class RemoteKeySet {
       // Only asymmetric public keys, of an accepted algorithm, with a kid: a JWKS never supplies an HMAC key.
       if (typeof kid !== 'string' || typeof alg !== 'string' || kty === 'oct' || !(this.algorithms as string[]).includes(alg)) continue;
       try {
-        keys.push(createAsymmetricVerificationKey(alg as AsymmetricAlgorithm, createPublicKey({ key: jwk as object, format: 'jwk' } as never), kid));
+        keys.push(
+          createAsymmetricVerificationKey(alg as AsymmetricAlgorithm, createPublicKey({ key: jwk as object, format: 'jwk' } as never), kid),
+        );
       } catch {
         // A key that does not fit its algorithm is skipped, never trusted.
       }

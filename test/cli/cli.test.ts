@@ -47,7 +47,16 @@ describe('the gatepass CLI (real binary, temporary SQLite database)', () => {
   it('prints help for the program and for every command, and exits 0', async () => {
     const main = await gatepass(['--help']);
     assert.equal(main.code, 0);
-    for (const command of ['serve', 'migrate', 'user create', 'user set-role', 'user deactivate', 'secret generate', 'token decode', 'token verify']) {
+    for (const command of [
+      'serve',
+      'migrate',
+      'user create',
+      'user set-role',
+      'user deactivate',
+      'secret generate',
+      'token decode',
+      'token verify',
+    ]) {
       assert.ok(main.stdout.includes(command), `--help lists ${command}`);
     }
     for (const command of ['serve', 'migrate', 'user', 'secret', 'token']) {
@@ -92,7 +101,10 @@ describe('the gatepass CLI (real binary, temporary SQLite database)', () => {
   });
 
   it('user create makes an account the server accepts, with the role asked for', async () => {
-    const run = await gatepass(['user', 'create', '--email', 'Root@Example.com', '--role', 'admin', '--full-name', 'Root', '--password-stdin'], 'Root-Passphrase-Long-1\n');
+    const run = await gatepass(
+      ['user', 'create', '--email', 'Root@Example.com', '--role', 'admin', '--full-name', 'Root', '--password-stdin'],
+      'Root-Passphrase-Long-1\n',
+    );
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^created user \d+ root@example\.com \(role admin\)$/m);
     const app = await freshApp();
@@ -112,7 +124,10 @@ describe('the gatepass CLI (real binary, temporary SQLite database)', () => {
   });
 
   it('user set-role changes the role; a running server refuses the older access token within about a second, and a refresh carries the new role', async () => {
-    assert.equal((await gatepass(['user', 'create', '--email', 'pupil@example.com', '--password-stdin'], 'Pupil-Passphrase-Long-3')).code, 0);
+    assert.equal(
+      (await gatepass(['user', 'create', '--email', 'pupil@example.com', '--password-stdin'], 'Pupil-Passphrase-Long-3')).code,
+      0,
+    );
     const running = await freshApp();
     const tokens = (await post(running, '/auth/login', { email: 'pupil@example.com', password: 'Pupil-Passphrase-Long-3' })).json<Tokens>();
     assert.equal(claimsOf(tokens.access_token).role, 'student');
@@ -138,15 +153,20 @@ describe('the gatepass CLI (real binary, temporary SQLite database)', () => {
   });
 
   it('user deactivate ends the account: a running server refuses its access token within about a second, login answers 403', async () => {
-    assert.equal((await gatepass(['user', 'create', '--email', 'leaver@example.com', '--password-stdin'], 'Leaver-Passphrase-Long-4')).code, 0);
+    assert.equal(
+      (await gatepass(['user', 'create', '--email', 'leaver@example.com', '--password-stdin'], 'Leaver-Passphrase-Long-4')).code,
+      0,
+    );
     const running = await freshApp();
-    const tokens = (await post(running, '/auth/login', { email: 'leaver@example.com', password: 'Leaver-Passphrase-Long-4' })).json<Tokens>();
+    const tokens = (
+      await post(running, '/auth/login', { email: 'leaver@example.com', password: 'Leaver-Passphrase-Long-4' })
+    ).json<Tokens>();
     const run = await gatepass(['user', 'deactivate', '--email', 'leaver@example.com']);
     assert.equal(run.code, 0, run.stderr);
     // Data routes refuse it at once (they look the account up); the revocation of its sessions
     // arrives within about a second, and from then on the token check alone refuses it.
     await waitFor(
-      'the running server to refuse the deactivated account\'s token',
+      "the running server to refuse the deactivated account's token",
       async () => (await post(running, '/auth/logout', {}, tokens.access_token)).json<{ code?: string }>().code === 'token_revoked',
       REVOCATION_POLL_MS * 3,
     );
@@ -168,7 +188,15 @@ describe('the gatepass CLI (real binary, temporary SQLite database)', () => {
     assert.equal(login.statusCode, 200, login.body);
     assert.equal(claimsOf(login.json<Tokens>().access_token).role, 'admin');
     // With a second admin, either may be demoted.
-    assert.equal((await gatepass(['user', 'create', '--email', 'deputy@example.com', '--role', 'admin', '--password-stdin'], 'Deputy-Passphrase-Long-5')).code, 0);
+    assert.equal(
+      (
+        await gatepass(
+          ['user', 'create', '--email', 'deputy@example.com', '--role', 'admin', '--password-stdin'],
+          'Deputy-Passphrase-Long-5',
+        )
+      ).code,
+      0,
+    );
     const demoted = await gatepass(['user', 'set-role', '--email', 'deputy@example.com', '--role', 'student']);
     assert.equal(demoted.code, 0, demoted.stderr);
     assert.match(demoted.stdout, /now has role student/);
@@ -214,7 +242,18 @@ describe('the gatepass CLI (real binary, temporary SQLite database)', () => {
     const tampered = await gatepass(['token', 'verify', `${h}.${p}.${s.slice(0, -2)}${s.endsWith('AA') ? 'BB' : 'AA'}`]);
     assert.equal(tampered.code, 1);
     assert.match(tampered.stdout, /^invalid token\n {2}as access token: invalid_token/);
-    const forged = signJws({ sub: '1', type: 'access', sid: 's', jti: 'j', role: 'admin', iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60 }, createHmacKey('HS256', 'guessed-secret'));
+    const forged = signJws(
+      {
+        sub: '1',
+        type: 'access',
+        sid: 's',
+        jti: 'j',
+        role: 'admin',
+        iat: Math.floor(Date.now() / 1000),
+        exp: Math.floor(Date.now() / 1000) + 60,
+      },
+      createHmacKey('HS256', 'guessed-secret'),
+    );
     assert.equal((await gatepass(['token', 'verify', forged])).code, 1);
   });
 });

@@ -3,7 +3,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { GatepassApiError, GatepassClient, GatepassNetworkError, type AuthEvent, type FetchFunction, type GatepassClientOptions } from '../../src/client/index.js';
+import {
+  GatepassApiError,
+  GatepassClient,
+  GatepassNetworkError,
+  type AuthEvent,
+  type FetchFunction,
+  type GatepassClientOptions,
+} from '../../src/client/index.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { claimsOf, newCredentials } from '../helpers/client.js';
 import { REPO_ROOT, freePort, waitFor } from '../helpers/instances.js';
@@ -22,7 +29,11 @@ interface Call {
 }
 
 /** Node's fetch, recording every request the client makes and the answer it got. */
-function recordingFetch(rewrite?: (path: string, headers: Headers) => void): { fetch: FetchFunction; calls: Call[]; count(path: string): number } {
+function recordingFetch(rewrite?: (path: string, headers: Headers) => void): {
+  fetch: FetchFunction;
+  calls: Call[];
+  count(path: string): number;
+} {
   const calls: Call[] = [];
   return {
     calls,
@@ -36,7 +47,10 @@ function recordingFetch(rewrite?: (path: string, headers: Headers) => void): { f
       const response = await fetch(input, { ...init, headers });
       call.status = response.status;
       if (!response.ok) {
-        const body: unknown = await response.clone().json().catch(() => undefined);
+        const body: unknown = await response
+          .clone()
+          .json()
+          .catch(() => undefined);
         if (typeof body === 'object' && body !== null && 'code' in body && typeof body.code === 'string') call.code = body.code;
       }
       return response;
@@ -109,13 +123,19 @@ describe('gatepass/client against a real server (body mode, Node fetch)', () => 
     assert.equal(claimsOf(token).sub, String(created.id));
     const expiresAt = client.expiresAt;
     assert.ok(expiresAt !== null && Math.abs(expiresAt - (Date.now() + ACCESS_SECONDS * 1000)) < 5000, `expiresAt ${expiresAt}`);
-    assert.deepEqual(events.map((event) => event.type), ['signed_in']);
+    assert.deepEqual(
+      events.map((event) => event.type),
+      ['signed_in'],
+    );
     assert.equal(events[0]?.type === 'signed_in' && events[0].via, 'login');
 
     assert.equal((await client.me()).email, credentials.email);
     const login = recorder.calls.find((call) => call.path === '/auth/login');
     assert.equal(login?.authorization, null, 'login sends no token');
-    assert.equal(recorder.calls.filter((call) => call.path === '/users/me').every((call) => call.authorization === `Bearer ${token}`), true);
+    assert.equal(
+      recorder.calls.filter((call) => call.path === '/users/me').every((call) => call.authorization === `Bearer ${token}`),
+      true,
+    );
 
     await client.logout();
     assert.equal(client.isSignedIn, false);
@@ -125,7 +145,10 @@ describe('gatepass/client against a real server (body mode, Node fetch)', () => 
     assert.equal(recorder.calls.at(-1)?.status, 204);
     // The server ended the session: the old token is refused, and the client sends none any more.
     assert.deepEqual(await statusOf(token), { status: 401, code: 'token_revoked' });
-    await assert.rejects(client.me(), (error: unknown) => error instanceof GatepassApiError && error.status === 401 && error.code === 'not_authenticated');
+    await assert.rejects(
+      client.me(),
+      (error: unknown) => error instanceof GatepassApiError && error.status === 401 && error.code === 'not_authenticated',
+    );
   });
 
   it('a wrong password is a typed error carrying status 401, code invalid_credentials and the detail', async () => {
@@ -156,7 +179,10 @@ describe('gatepass/client against a real server (body mode, Node fetch)', () => 
     await assert.rejects(client.register({ email: newCredentials().email, password: 'short' }), (error: unknown) => {
       assert.ok(error instanceof GatepassApiError);
       assert.deepEqual([error.status, error.code], [422, 'validation_error']);
-      assert.deepEqual(error.issues.map((issue) => issue.loc), [['body', 'password']]);
+      assert.deepEqual(
+        error.issues.map((issue) => issue.loc),
+        [['body', 'password']],
+      );
       assert.match(error.message, /^password: String should have at least 8 characters$/);
       return true;
     });
@@ -181,7 +207,10 @@ describe('gatepass/client against a real server (body mode, Node fetch)', () => 
     assert.notEqual(client.accessToken, first);
     assert.equal(me?.authorization, `Bearer ${client.accessToken}`, 'the request carries the new token');
     assert.equal(me?.status, 200);
-    assert.deepEqual(events.map((event) => event.type), ['signed_in', 'refreshed']);
+    assert.deepEqual(
+      events.map((event) => event.type),
+      ['signed_in', 'refreshed'],
+    );
     // The refreshed token is good for a full lifetime again.
     await client.me();
     assert.equal(recorder.count('/auth/refresh'), 1);
@@ -198,7 +227,10 @@ describe('gatepass/client against a real server (body mode, Node fetch)', () => 
       recorder.calls.slice(callsAfterLogin).map((call) => `${call.path} ${call.status}`),
       ['/auth/refresh 200', '/auth/refresh 200'],
     );
-    assert.deepEqual(events.map((event) => event.type), ['signed_in', 'refreshed', 'refreshed']);
+    assert.deepEqual(
+      events.map((event) => event.type),
+      ['signed_in', 'refreshed', 'refreshed'],
+    );
     assert.notEqual(client.accessToken, first);
     assert.equal((await statusOf(client.accessToken ?? '')).status, 200);
   });
@@ -274,10 +306,14 @@ describe('gatepass/client against a real server (body mode, Node fetch)', () => 
     assert.ok(calls.slice(1).every((call) => call.authorization === `Bearer ${client.accessToken}`));
   });
 
-  it('an unreachable server is a GatepassNetworkError; the caller\'s abort stays an AbortError', async () => {
+  it("an unreachable server is a GatepassNetworkError; the caller's abort stays an AbortError", async () => {
     const nowhere = new GatepassClient({ baseUrl: `http://127.0.0.1:${await freePort()}` });
     clients.push(nowhere);
-    await assert.rejects(nowhere.login(newCredentials()), (error: unknown) => error instanceof GatepassNetworkError && /ECONNREFUSED|fetch failed/.test(`${error.message} ${String(error.cause)}`));
+    await assert.rejects(
+      nowhere.login(newCredentials()),
+      (error: unknown) =>
+        error instanceof GatepassNetworkError && /ECONNREFUSED|fetch failed/.test(`${error.message} ${String(error.cause)}`),
+    );
     const { client } = await signedIn();
     const controller = new AbortController();
     controller.abort();

@@ -2,7 +2,17 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { it } from 'node:test';
 import { describeNeeding } from '../helpers/app.js';
-import { ADMIN, refreshCookieOf, registerAndLogIn, responseTo, screenshot, SCREENSHOTS, stateOf, TEST_TIMEOUT_MS, useInstanceAndBrowser } from '../helpers/browser.js';
+import {
+  ADMIN,
+  refreshCookieOf,
+  registerAndLogIn,
+  responseTo,
+  screenshot,
+  SCREENSHOTS,
+  stateOf,
+  TEST_TIMEOUT_MS,
+  useInstanceAndBrowser,
+} from '../helpers/browser.js';
 import { claimsOf, newCredentials } from '../helpers/client.js';
 
 /** The web page and Swagger UI in Chromium: the whole flow, errors, the admin views, Authorize, and a phone-width screen. */
@@ -103,7 +113,10 @@ describeNeeding('the web page, Swagger UI and the cookie defences in Chromium', 
       await register.getByLabel('Email').fill(newCredentials().email);
       await register.getByLabel('Password').fill('short');
       await register.getByRole('button', { name: 'Create account' }).click();
-      await page.getByRole('alert').filter({ hasText: 'password: String should have at least 8 characters (422 validation_error)' }).waitFor();
+      await page
+        .getByRole('alert')
+        .filter({ hasText: 'password: String should have at least 8 characters (422 validation_error)' })
+        .waitFor();
       await screenshot(page, '2-error-alert');
       assert.deepEqual(problems, []);
     } finally {
@@ -113,7 +126,11 @@ describeNeeding('the web page, Swagger UI and the cookie defences in Chromium', 
 
   it('an admin sees the users and the audit log, and changes a role', { timeout: TEST_TIMEOUT_MS }, async () => {
     const student = newCredentials();
-    const created = await fetch(`${e2e.instance.url}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(student) });
+    const created = await fetch(`${e2e.instance.url}/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(student),
+    });
     assert.equal(created.status, 201);
     const studentId = ((await created.json()) as { id: number }).id;
 
@@ -132,12 +149,19 @@ describeNeeding('the web page, Swagger UI and the cookie defences in Chromium', 
       const select = row.getByLabel(`Role of ${student.email}`);
       assert.equal(await select.inputValue(), 'student');
       await select.selectOption('teacher');
-      await page.getByRole('status').filter({ hasText: `${student.email} is now teacher.` }).waitFor();
+      await page
+        .getByRole('status')
+        .filter({ hasText: `${student.email} is now teacher.` })
+        .waitFor();
       await page.locator('#audit-table tbody tr', { hasText: 'role_changed' }).first().waitFor();
       await screenshot(page, '3-admin');
 
       // The change is real: the student's next login carries the new role.
-      const answer = await fetch(`${e2e.instance.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(student) });
+      const answer = await fetch(`${e2e.instance.url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(student),
+      });
       assert.equal(claimsOf(((await answer.json()) as { access_token: string }).access_token).role, 'teacher');
       assert.deepEqual(problems, []);
     } finally {
@@ -147,7 +171,11 @@ describeNeeding('the web page, Swagger UI and the cookie defences in Chromium', 
 
   it('Swagger UI at /docs: Authorize with the password flow, then Try it out on GET /users/me', { timeout: TEST_TIMEOUT_MS }, async () => {
     const credentials = newCredentials();
-    const created = await fetch(`${e2e.instance.url}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(credentials) });
+    const created = await fetch(`${e2e.instance.url}/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(credentials),
+    });
     assert.equal(created.status, 201);
     const { context, page, problems } = await e2e.newPage();
     try {
@@ -156,7 +184,9 @@ describeNeeding('the web page, Swagger UI and the cookie defences in Chromium', 
       const dialog = page.locator('.modal-ux');
       await dialog.locator('#oauth_username').fill(credentials.email);
       await dialog.locator('#oauth_password').fill(credentials.password);
-      const login = await responseTo(page, `${e2e.instance.url}/auth/login`, () => dialog.getByRole('button', { name: 'Apply given OAuth2 credentials' }).click());
+      const login = await responseTo(page, `${e2e.instance.url}/auth/login`, () =>
+        dialog.getByRole('button', { name: 'Apply given OAuth2 credentials' }).click(),
+      );
       assert.equal(login.status(), 200);
       await dialog.getByText('Authorized').waitFor();
       await screenshot(page, '4-swagger-authorized');
@@ -165,13 +195,21 @@ describeNeeding('the web page, Swagger UI and the cookie defences in Chromium', 
       const operation = page.locator('#operations-users-get_users_me');
       await operation.locator('.opblock-summary').first().click();
       await operation.getByRole('button', { name: 'Try it out' }).click();
-      const answer = await responseTo(page, `${e2e.instance.url}/users/me`, () => operation.getByRole('button', { name: 'Execute' }).click(), 'GET');
+      const answer = await responseTo(
+        page,
+        `${e2e.instance.url}/users/me`,
+        () => operation.getByRole('button', { name: 'Execute' }).click(),
+        'GET',
+      );
       assert.equal(answer.status(), 200);
       assert.match(answer.request().headers().authorization ?? '', /^Bearer eyJ/);
       const status = operation.locator('.live-responses-table tbody .response .response-col_status').first();
       await status.waitFor();
       assert.equal((await status.innerText()).trim(), '200');
-      assert.match(await operation.locator('.live-responses-table tbody .response .response-col_description').first().innerText(), new RegExp(credentials.email.replace(/\./g, '\\.')));
+      assert.match(
+        await operation.locator('.live-responses-table tbody .response .response-col_description').first().innerText(),
+        new RegExp(credentials.email.replace(/\./g, '\\.')),
+      );
       await operation.screenshot({ path: path.join(SCREENSHOTS, 'browser-4-swagger-try-it-out.png') });
       assert.deepEqual(problems, []);
     } finally {
@@ -179,37 +217,45 @@ describeNeeding('the web page, Swagger UI and the cookie defences in Chromium', 
     }
   });
 
-  it('at phone width (375 px) the login form fits, works from the keyboard, and the page never scrolls sideways', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const { context, page, problems } = await e2e.newPage({ width: 375, height: 740 });
-    try {
-      const credentials = newCredentials();
-      const created = await fetch(`${e2e.instance.url}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(credentials) });
-      assert.equal(created.status, 201);
-      await page.goto(`${e2e.instance.url}/`);
-      await stateOf(page, 'signed-out');
-      const form = page.locator('#login-form');
-      for (const part of [form, form.getByLabel('Email'), form.getByLabel('Password'), form.getByRole('button', { name: 'Log in' })]) {
-        assert.equal(await part.isVisible(), true);
-        const box = await part.boundingBox();
-        assert.ok(box !== null && box.x >= 0 && box.x + box.width <= 375 && box.width > 0, `inside 375 px: ${JSON.stringify(box)}`);
-      }
-      const pageWidth = () => page.evaluate<number>('document.documentElement.scrollWidth');
-      assert.ok((await pageWidth()) <= 375, `page width ${await pageWidth()}`);
-      await screenshot(page, '6-phone-login');
+  it(
+    'at phone width (375 px) the login form fits, works from the keyboard, and the page never scrolls sideways',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const { context, page, problems } = await e2e.newPage({ width: 375, height: 740 });
+      try {
+        const credentials = newCredentials();
+        const created = await fetch(`${e2e.instance.url}/auth/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(credentials),
+        });
+        assert.equal(created.status, 201);
+        await page.goto(`${e2e.instance.url}/`);
+        await stateOf(page, 'signed-out');
+        const form = page.locator('#login-form');
+        for (const part of [form, form.getByLabel('Email'), form.getByLabel('Password'), form.getByRole('button', { name: 'Log in' })]) {
+          assert.equal(await part.isVisible(), true);
+          const box = await part.boundingBox();
+          assert.ok(box !== null && box.x >= 0 && box.x + box.width <= 375 && box.width > 0, `inside 375 px: ${JSON.stringify(box)}`);
+        }
+        const pageWidth = () => page.evaluate<number>('document.documentElement.scrollWidth');
+        assert.ok((await pageWidth()) <= 375, `page width ${await pageWidth()}`);
+        await screenshot(page, '6-phone-login');
 
-      // Keyboard only: the email field has focus after load; Tab to the password, Enter to submit.
-      await page.locator('#login-email:focus').waitFor();
-      await page.keyboard.type(credentials.email);
-      await page.keyboard.press('Tab');
-      await page.keyboard.type(credentials.password);
-      await page.keyboard.press('Enter');
-      await stateOf(page, 'signed-in');
-      await page.locator('#session-list li').first().waitFor();
-      assert.ok((await pageWidth()) <= 375, `signed-in page width ${await pageWidth()}`);
-      await screenshot(page, '6-phone-signed-in');
-      assert.deepEqual(problems, []);
-    } finally {
-      await context.close();
-    }
-  });
+        // Keyboard only: the email field has focus after load; Tab to the password, Enter to submit.
+        await page.locator('#login-email:focus').waitFor();
+        await page.keyboard.type(credentials.email);
+        await page.keyboard.press('Tab');
+        await page.keyboard.type(credentials.password);
+        await page.keyboard.press('Enter');
+        await stateOf(page, 'signed-in');
+        await page.locator('#session-list li').first().waitFor();
+        assert.ok((await pageWidth()) <= 375, `signed-in page width ${await pageWidth()}`);
+        await screenshot(page, '6-phone-signed-in');
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    },
+  );
 });

@@ -51,7 +51,9 @@ describe('the web page as served at /', () => {
     const post = await t.app.inject({ method: 'POST', url: '/', payload: {} });
     assert.equal(post.statusCode, 404);
     assert.equal((await t.app.inject({ method: 'GET', url: '/ping' })).json<{ message: string }>().message, 'pong');
-    const paths = Object.keys((await t.app.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, unknown> }>().paths);
+    const paths = Object.keys(
+      (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, unknown> }>().paths,
+    );
     assert.ok(paths.includes('/users/me'));
     assert.ok(!paths.includes('/') && !paths.some((p) => p.startsWith('/assets')), paths.join(' '));
   });

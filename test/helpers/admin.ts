@@ -28,7 +28,13 @@ export async function loginAdmin(app: GatepassApp): Promise<{ id: number; tokens
 }
 
 /** PATCH /admin/users/{id}. */
-export function patchUser(app: GatepassApp, id: number | string, body: unknown, token: string, userAgent?: string): Promise<LightMyRequestResponse> {
+export function patchUser(
+  app: GatepassApp,
+  id: number | string,
+  body: unknown,
+  token: string,
+  userAgent?: string,
+): Promise<LightMyRequestResponse> {
   return call(app, 'PATCH', `/admin/users/${id}`, { body, token, ...(userAgent !== undefined && { userAgent }) });
 }
 
@@ -42,7 +48,10 @@ export async function setRole(app: GatepassApp, adminToken: string, id: number, 
 }
 
 /** Registers a user, makes them a teacher, and logs them in again (their first token says student). */
-export async function signUpTeacher(app: GatepassApp, adminToken: string): Promise<{ email: string; password: string; id: number; tokens: Tokens }> {
+export async function signUpTeacher(
+  app: GatepassApp,
+  adminToken: string,
+): Promise<{ email: string; password: string; id: number; tokens: Tokens }> {
   const user = await register(app);
   await setRole(app, adminToken, user.id, 'teacher');
   const tokens = await login(app, user);

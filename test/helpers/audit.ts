@@ -23,7 +23,11 @@ export interface AuditPage {
 }
 
 /** One page of GET /admin/audit with `query`; every event has exactly the audit keys. */
-export async function auditPage(app: GatepassApp, token: string, query: Record<string, string | number>): Promise<{ raw: string; body: AuditPage }> {
+export async function auditPage(
+  app: GatepassApp,
+  token: string,
+  query: Record<string, string | number>,
+): Promise<{ raw: string; body: AuditPage }> {
   const search = new URLSearchParams(Object.entries(query).map(([key, value]): [string, string] => [key, String(value)])).toString();
   const response = await get(app, `/admin/audit${search === '' ? '' : `?${search}`}`, token);
   assert.equal(response.statusCode, 200, response.body);
@@ -54,7 +58,8 @@ export async function allAuditPages(
     raws.push(raw);
     items.push(...body.items);
     assert.ok(body.items.length <= limit, raw);
-    if (body.items.length === limit) assert.equal(body.next_before, body.items.at(-1)?.id, `a full page must point past its last event: ${raw}`);
+    if (body.items.length === limit)
+      assert.equal(body.next_before, body.items.at(-1)?.id, `a full page must point past its last event: ${raw}`);
     else assert.equal(body.next_before, null, `a short page is the last one: ${raw}`);
     if (body.next_before === null) return { raws, items };
     cursor = body.next_before;

@@ -12,7 +12,15 @@ import { REPO_ROOT, startInstance, type Instance } from './instances.js';
 /** A gatepass process serving the built web page, and Debian's Chromium driven by playwright-core. */
 
 export const SCREENSHOTS = path.join(REPO_ROOT, 'test-results');
-const CHROME_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROME_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 export const ADMIN = { email: 'admin@example.com', password: 'Adm1n-e2e-Pass-Word' };
 export const TEST_TIMEOUT_MS = 90_000;
 
@@ -41,7 +49,10 @@ export async function registerAndLogIn(page: Page, credentials: { email: string;
   await register.getByLabel('Password').fill(credentials.password);
   await register.getByLabel('Full name').fill('Erin Example');
   await register.getByRole('button', { name: 'Create account' }).click();
-  await page.getByRole('status').filter({ hasText: `Account ${credentials.email} created` }).waitFor();
+  await page
+    .getByRole('status')
+    .filter({ hasText: `Account ${credentials.email} created` })
+    .waitFor();
   const login = page.locator('#login-form');
   assert.equal(await login.getByLabel('Email').inputValue(), credentials.email, 'the login form is prefilled');
   await login.getByLabel('Password').fill(credentials.password);
@@ -59,11 +70,16 @@ export interface AttackResult {
 
 /** Runs `action` and returns the response of the first request to `url` it causes (no promise is left dangling). */
 export async function responseTo(page: Page, url: string, action: () => Promise<unknown>, method = 'POST'): Promise<Response> {
-  const [response] = await Promise.all([page.waitForResponse((candidate) => candidate.url() === url && candidate.request().method() === method), action()]);
+  const [response] = await Promise.all([
+    page.waitForResponse((candidate) => candidate.url() === url && candidate.request().method() === method),
+    action(),
+  ]);
   return response;
 }
 
-export async function refreshCookieOf(context: BrowserContext): Promise<{ value: string; httpOnly: boolean; sameSite: string; path: string; secure: boolean } | undefined> {
+export async function refreshCookieOf(
+  context: BrowserContext,
+): Promise<{ value: string; httpOnly: boolean; sameSite: string; path: string; secure: boolean } | undefined> {
   return (await context.cookies()).find((cookie) => cookie.name === 'gatepass_refresh');
 }
 
@@ -122,10 +138,16 @@ export function useInstanceAndBrowser(): BrowserFixture {
     },
     async auditedEvents(userId, event) {
       const url = fixture.instance.url;
-      const login = await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
+      const login = await fetch(`${url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(ADMIN),
+      });
       assert.equal(login.status, 200);
       const { access_token: token } = (await login.json()) as { access_token: string };
-      const audit = await fetch(`${url}/admin/audit?user_id=${userId}&event=${event}&limit=200`, { headers: { authorization: `Bearer ${token}` } });
+      const audit = await fetch(`${url}/admin/audit?user_id=${userId}&event=${event}&limit=200`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       assert.equal(audit.status, 200);
       return ((await audit.json()) as { items: unknown[] }).items.length;
     },

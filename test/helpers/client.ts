@@ -112,7 +112,10 @@ export function call(app: GatepassApp, method: Method, url: string, options: Req
 
 /** Logs in with an explicit User-Agent, as a browser or app would send it. */
 export async function loginAs(app: GatepassApp, credentials: { email: string; password: string }, userAgent: string): Promise<Tokens> {
-  const response = await call(app, 'POST', '/auth/login', { body: { email: credentials.email, password: credentials.password }, userAgent });
+  const response = await call(app, 'POST', '/auth/login', {
+    body: { email: credentials.email, password: credentials.password },
+    userAgent,
+  });
   assert.equal(response.statusCode, 200, response.body);
   return response.json<Tokens>();
 }
@@ -136,13 +139,20 @@ export const USER_KEYS = ['created_at', 'email', 'full_name', 'id', 'is_active',
 export const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 /** POST /auth/password/forgot, from a given User-Agent or client address when set. */
-export function forgot(app: GatepassApp, email: string, options: { userAgent?: string; remoteAddress?: string } = {}): Promise<LightMyRequestResponse> {
+export function forgot(
+  app: GatepassApp,
+  email: string,
+  options: { userAgent?: string; remoteAddress?: string } = {},
+): Promise<LightMyRequestResponse> {
   return call(app, 'POST', '/auth/password/forgot', { body: { email }, ...options });
 }
 
 /** POST /auth/password/reset. */
 export function resetPassword(app: GatepassApp, token: string, newPassword: string, userAgent?: string): Promise<LightMyRequestResponse> {
-  return call(app, 'POST', '/auth/password/reset', { body: { token, new_password: newPassword }, ...(userAgent !== undefined && { userAgent }) });
+  return call(app, 'POST', '/auth/password/reset', {
+    body: { token, new_password: newPassword },
+    ...(userAgent !== undefined && { userAgent }),
+  });
 }
 
 /** A POST with an `application/x-www-form-urlencoded` body, as OAuth2 password-flow clients send it. */

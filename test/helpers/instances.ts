@@ -29,7 +29,12 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
 }
 
 /** Polls `probe` every `intervalMs` until it returns a value (not undefined) and returns it, or fails after `timeoutMs`. */
-export async function waitForValue<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number, intervalMs = 20): Promise<T> {
+export async function waitForValue<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs: number,
+  intervalMs = 20,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -52,7 +57,11 @@ export interface ProcessRun {
  */
 export function runNode(args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; stdin?: string }): Promise<ProcessRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: options.cwd, env: options.env, stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -103,10 +112,15 @@ export async function startInstance(
       }),
   };
   try {
-    await waitFor(`${url} to be ready`, async () => {
-      if (child.exitCode !== null) throw new Error(`instance exited: ${output}`);
-      return (await fetch(`${url}${readyPath}`)).status === 200;
-    }, 30_000, 100);
+    await waitFor(
+      `${url} to be ready`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`instance exited: ${output}`);
+        return (await fetch(`${url}${readyPath}`)).status === 200;
+      },
+      30_000,
+      100,
+    );
   } catch (error) {
     await instance.stop();
     throw new Error(`${(error as Error).message}\n${output}`);
@@ -117,17 +131,28 @@ export async function startInstance(
 /** A private redis-server on a free port that a test may kill and restart. */
 export async function startRedisServer(port?: number): Promise<{ url: string; port: number; stop(): Promise<void> }> {
   const chosen = port ?? (await freePort());
-  const child = spawn('redis-server', ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const child = spawn('redis-server', ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
   const stop = () =>
     new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());
       child.kill('SIGKILL');
     });
-  await waitFor(`redis-server on ${chosen}`, () => new Promise((resolve) => {
-    const socket = net.connect(chosen, '127.0.0.1');
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => resolve(false));
-  }), 10_000, 50);
+  await waitFor(
+    `redis-server on ${chosen}`,
+    () =>
+      new Promise((resolve) => {
+        const socket = net.connect(chosen, '127.0.0.1');
+        socket.once('connect', () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once('error', () => resolve(false));
+      }),
+    10_000,
+    50,
+  );
   return { url: `redis://127.0.0.1:${chosen}`, port: chosen, stop };
 }

@@ -2,7 +2,22 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { GatepassApp } from '../../src/http/app.js';
 import { type Backend, createTestApp, type TestApp } from '../helpers/app.js';
-import { assertError, claimsOf, get, ISO_UTC, login, loginAs, post, refresh, refreshed, register, send, signUp, type SignedUpUser, type Tokens } from '../helpers/client.js';
+import {
+  assertError,
+  claimsOf,
+  get,
+  ISO_UTC,
+  login,
+  loginAs,
+  post,
+  refresh,
+  refreshed,
+  register,
+  send,
+  signUp,
+  type SignedUpUser,
+  type Tokens,
+} from '../helpers/client.js';
 import { assertNotAuthenticated, assertRevoked, assertTokenRejected, assertValidation, assertWorks } from '../helpers/responses.js';
 import { idsOf, listSessions, sidOf } from '../helpers/sessions.js';
 
@@ -63,7 +78,10 @@ export function defineAccountSuite(backend: Backend): void {
     });
 
     it('a new password of 7 characters answers 422 at ["body","new_password"]', async () => {
-      assertValidation(await change({ current_password: user.password, new_password: 'Zq7!vR2' }), { loc: ['body', 'new_password'], type: 'string_too_short' });
+      assertValidation(await change({ current_password: user.password, new_password: 'Zq7!vR2' }), {
+        loc: ['body', 'new_password'],
+        type: 'string_too_short',
+      });
     });
 
     it('a very common new password (password123) answers 422 at ["body","new_password"]', async () => {
@@ -88,7 +106,12 @@ export function defineAccountSuite(backend: Backend): void {
       const pair = await refreshed(t.app, user.tokens.refresh_token);
       await assertWorks(t.app, pair.access_token, "the caller's refreshed session");
 
-      assertError(await post(t.app, '/auth/login', { email: user.email, password: user.password }), 401, INCORRECT_LOGIN, 'invalid_credentials');
+      assertError(
+        await post(t.app, '/auth/login', { email: user.email, password: user.password }),
+        401,
+        INCORRECT_LOGIN,
+        'invalid_credentials',
+      );
       const fresh = await login(t.app, { email: user.email, password: newPassword });
       await assertWorks(t.app, fresh.access_token, 'a login with the new password');
     });
@@ -142,7 +165,13 @@ export function defineAccountSuite(backend: Backend): void {
       // Nothing secret in the raw body: no hash, no password, no token of any session.
       assert.ok(!response.body.includes('$argon2'), response.body);
       assert.ok(!response.body.includes(user.password), response.body);
-      for (const token of [current.access_token, current.refresh_token, ended.access_token, ended.refresh_token, endedRotated.refresh_token]) {
+      for (const token of [
+        current.access_token,
+        current.refresh_token,
+        ended.access_token,
+        ended.refresh_token,
+        endedRotated.refresh_token,
+      ]) {
         assert.ok(!response.body.includes(token), 'a token appears in the export');
       }
       assert.ok(!response.body.includes('eyJ'), response.body);
@@ -166,7 +195,12 @@ export function defineAccountSuite(backend: Backend): void {
     it('a wrong password answers 401 Password is incorrect, and nothing is deleted', async () => {
       const user = await signUp(t.app);
       const task = await createTask(t.app, user.tokens.access_token, 'kept');
-      assertError(await deleteMe({ password: `${user.password}x` }, user.tokens.access_token), 401, 'Password is incorrect', 'invalid_credentials');
+      assertError(
+        await deleteMe({ password: `${user.password}x` }, user.tokens.access_token),
+        401,
+        'Password is incorrect',
+        'invalid_credentials',
+      );
       await assertWorks(t.app, user.tokens.access_token, 'the account after a refused deletion');
       const list = await get(t.app, '/tasks', user.tokens.access_token);
       assert.deepEqual(list.json(), [task]);
@@ -176,7 +210,11 @@ export function defineAccountSuite(backend: Backend): void {
 
     it('a missing body or password answers 422', async () => {
       const user = await signUp(t.app);
-      const bare = await t.app.inject({ method: 'DELETE', url: '/users/me', headers: { authorization: `Bearer ${user.tokens.access_token}` } });
+      const bare = await t.app.inject({
+        method: 'DELETE',
+        url: '/users/me',
+        headers: { authorization: `Bearer ${user.tokens.access_token}` },
+      });
       assertValidation(bare, { loc: ['body'] });
       assertValidation(await deleteMe({}, user.tokens.access_token), { loc: ['body', 'password'], type: 'missing' });
       await assertWorks(t.app, user.tokens.access_token, 'the account after a 422');
@@ -200,7 +238,12 @@ export function defineAccountSuite(backend: Backend): void {
         assertRevoked(await post(t.app, '/tasks', { title: 'ghost' }, tokens.access_token));
         assertTokenRejected(await refresh(t.app, tokens.refresh_token), INVALID_REFRESH, 'invalid_token');
       }
-      assertError(await post(t.app, '/auth/login', { email: user.email, password: user.password }), 401, INCORRECT_LOGIN, 'invalid_credentials');
+      assertError(
+        await post(t.app, '/auth/login', { email: user.email, password: user.password }),
+        401,
+        INCORRECT_LOGIN,
+        'invalid_credentials',
+      );
 
       const again = await post(t.app, '/auth/register', { email: user.email, password: user.password });
       assert.equal(again.statusCode, 201, again.body);

@@ -124,7 +124,11 @@ export function defineAdminInvariantsSuite(backend: Backend): void {
       const responses = await Promise.all(race(a, b));
       const statuses = responses.map((response) => response.statusCode);
       const winners = statuses.flatMap((status, index) => (status === 200 || status === 204 ? [index] : []));
-      assert.equal(winners.length, 1, `${what}: exactly one of the two succeeds: ${responses.map((r) => `${r.statusCode} ${r.body}`).join(' | ')}`);
+      assert.equal(
+        winners.length,
+        1,
+        `${what}: exactly one of the two succeeds: ${responses.map((r) => `${r.statusCode} ${r.body}`).join(' | ')}`,
+      );
       const loser = responses[1 - (winners[0] ?? 0)];
       assert.ok(loser !== undefined);
       // The loser decided on the winner's result: refused as the last admin (409), or, having lost its
@@ -162,7 +166,10 @@ export function defineAdminInvariantsSuite(backend: Backend): void {
           `round ${round}`,
           (a, b) =>
             round % 2 === 0
-              ? [send(t.app, 'PUT', '/users/me/deactivate', undefined, a.token), send(t.app, 'DELETE', '/users/me', { password: b.password }, b.token)]
+              ? [
+                  send(t.app, 'PUT', '/users/me/deactivate', undefined, a.token),
+                  send(t.app, 'DELETE', '/users/me', { password: b.password }, b.token),
+                ]
               : [patchUser(t.app, a.id, { role: 'student' }, a.token), send(t.app, 'PUT', '/users/me/deactivate', undefined, b.token)],
           (_a, b) => b,
         );
@@ -176,7 +183,10 @@ export function defineAdminInvariantsSuite(backend: Backend): void {
     let teacher: Account;
     before(async () => {
       // Teachers may write users here, but hold no audit:read: less than an admin.
-      t = await createTestApp(backend, { ...ADMIN_ENV, ROLE_PERMISSIONS: '{"teacher":["tasks:read","tasks:write","users:read","users:write"]}' });
+      t = await createTestApp(backend, {
+        ...ADMIN_ENV,
+        ROLE_PERMISSIONS: '{"teacher":["tasks:read","tasks:write","users:read","users:write"]}',
+      });
       root = await loginAccount(t.app, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
       const user = await register(t.app);
       assert.equal((await patchUser(t.app, user.id, { role: 'teacher' }, root.token)).statusCode, 200);

@@ -5,11 +5,45 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadSettings } from '../../src/config/settings.js';
 import { buildApp, type GatepassApp } from '../../src/http/app.js';
-import { ADMIN_EMAIL, ADMIN_ENV, ADMIN_PASSWORD, listUsers, loginAdmin, PAGE_KEYS, patchUser, type Role, setRole, signUpTeacher, type UserPage } from '../helpers/admin.js';
+import {
+  ADMIN_EMAIL,
+  ADMIN_ENV,
+  ADMIN_PASSWORD,
+  listUsers,
+  loginAdmin,
+  PAGE_KEYS,
+  patchUser,
+  type Role,
+  setRole,
+  signUpTeacher,
+  type UserPage,
+} from '../helpers/admin.js';
 import { type Backend, createTestApp, sameDatabaseEnv, type TestApp } from '../helpers/app.js';
 import { eventsOf } from '../helpers/audit.js';
-import { assertError, claimsOf, get, ISO_UTC, login, type Method, post, refresh, register, send, signUp, type Tokens, USER_KEYS, type UserBody } from '../helpers/client.js';
-import { assertForbidden, assertNotAuthenticated, assertRevoked, assertTokenRejected, assertValidation, assertWorks } from '../helpers/responses.js';
+import {
+  assertError,
+  claimsOf,
+  get,
+  ISO_UTC,
+  login,
+  type Method,
+  post,
+  refresh,
+  register,
+  send,
+  signUp,
+  type Tokens,
+  USER_KEYS,
+  type UserBody,
+} from '../helpers/client.js';
+import {
+  assertForbidden,
+  assertNotAuthenticated,
+  assertRevoked,
+  assertTokenRejected,
+  assertValidation,
+  assertWorks,
+} from '../helpers/responses.js';
 
 /**
  * Roles and the admin API (API.md "Roles and admin"): the bootstrap admin from ADMIN_EMAIL/ADMIN_PASSWORD,
@@ -62,7 +96,12 @@ export function defineAdminSuite(backend: Backend): void {
       const deputyTokens = await login(t.app, deputy);
       // The admin changes their password and is then demoted by the other admin.
       const rootPassword = 'Quarry-Bellwether-Nimbus-3907';
-      const change = await post(t.app, '/auth/password/change', { current_password: ADMIN_PASSWORD, new_password: rootPassword }, root.tokens.access_token);
+      const change = await post(
+        t.app,
+        '/auth/password/change',
+        { current_password: ADMIN_PASSWORD, new_password: rootPassword },
+        root.tokens.access_token,
+      );
       assert.equal(change.statusCode, 204, change.body);
       await setRole(t.app, deputyTokens.access_token, root.id, 'teacher');
       const rootBefore = (await listUsers(t.app, deputyTokens.access_token, `?email=${encodeURIComponent(ADMIN_EMAIL)}`)).items;
@@ -75,11 +114,20 @@ export function defineAdminSuite(backend: Backend): void {
         restarted.push(app);
 
         const deputyHere = await login(app, deputy);
-        assert.equal((await listUsers(app, deputyHere.access_token)).total, totalBefore, `ADMIN_EMAIL=${adminEmail}: a user was added at start`);
+        assert.equal(
+          (await listUsers(app, deputyHere.access_token)).total,
+          totalBefore,
+          `ADMIN_EMAIL=${adminEmail}: a user was added at start`,
+        );
         const found = await listUsers(app, deputyHere.access_token, '?email=root%40example');
         assert.deepEqual(found.items, rootBefore, `ADMIN_EMAIL=${adminEmail}: the existing admin account was changed at start`);
         assert.equal(found.items[0]?.role, 'teacher');
-        assertError(await post(app, '/auth/login', { email: ADMIN_EMAIL, password: ADMIN_PASSWORD }), 401, INCORRECT_LOGIN, 'invalid_credentials');
+        assertError(
+          await post(app, '/auth/login', { email: ADMIN_EMAIL, password: ADMIN_PASSWORD }),
+          401,
+          INCORRECT_LOGIN,
+          'invalid_credentials',
+        );
         const rootHere = await login(app, { email: ADMIN_EMAIL, password: rootPassword });
         assert.equal(claimsOf(rootHere.access_token).role, 'teacher');
         assert.equal((await eventsOf(app, deputyHere.access_token, root.id, 'register')).length, 1);
@@ -104,11 +152,31 @@ export function defineAdminSuite(backend: Backend): void {
     const routes: { name: string; method: Method; url: () => string; body?: unknown; allowed: Role[]; ok: number }[] = [
       { name: 'GET /admin/users', method: 'GET', url: () => '/admin/users', allowed: ['teacher', 'admin'], ok: 200 },
       { name: 'GET /admin/users/{id}', method: 'GET', url: () => `/admin/users/${targetId}`, allowed: ['teacher', 'admin'], ok: 200 },
-      { name: 'PATCH /admin/users/{id}', method: 'PATCH', url: () => `/admin/users/${targetId}`, body: { is_active: true }, allowed: ['admin'], ok: 200 },
-      { name: 'POST /admin/users/{id}/revoke-sessions', method: 'POST', url: () => `/admin/users/${targetId}/revoke-sessions`, allowed: ['admin'], ok: 204 },
+      {
+        name: 'PATCH /admin/users/{id}',
+        method: 'PATCH',
+        url: () => `/admin/users/${targetId}`,
+        body: { is_active: true },
+        allowed: ['admin'],
+        ok: 200,
+      },
+      {
+        name: 'POST /admin/users/{id}/revoke-sessions',
+        method: 'POST',
+        url: () => `/admin/users/${targetId}/revoke-sessions`,
+        allowed: ['admin'],
+        ok: 204,
+      },
       { name: 'GET /admin/audit', method: 'GET', url: () => '/admin/audit', allowed: ['admin'], ok: 200 },
       { name: 'GET /tasks', method: 'GET', url: () => '/tasks', allowed: ['student', 'teacher', 'admin'], ok: 200 },
-      { name: 'POST /tasks', method: 'POST', url: () => '/tasks', body: { title: 'matrix' }, allowed: ['student', 'teacher', 'admin'], ok: 201 },
+      {
+        name: 'POST /tasks',
+        method: 'POST',
+        url: () => '/tasks',
+        body: { title: 'matrix' },
+        allowed: ['student', 'teacher', 'admin'],
+        ok: 201,
+      },
     ];
 
     for (const role of ['student', 'teacher', 'admin'] as const) {
@@ -129,7 +197,12 @@ export function defineAdminSuite(backend: Backend): void {
     });
 
     it('a garbage token: 401 Could not validate credentials on every admin route', async () => {
-      for (const route of routes) assertTokenRejected(await send(t.app, route.method, route.url(), route.body, 'not.a.jwt'), 'Could not validate credentials', 'invalid_token');
+      for (const route of routes)
+        assertTokenRejected(
+          await send(t.app, route.method, route.url(), route.body, 'not.a.jwt'),
+          'Could not validate credentials',
+          'invalid_token',
+        );
     });
 
     it('a student cannot promote themselves (403 before any body check), and stays a student', async () => {
@@ -176,7 +249,12 @@ export function defineAdminSuite(backend: Backend): void {
     it('an unknown role, an unknown permission, a non-object or non-JSON value make loadSettings throw ConfigError', () => {
       const cwd = mkdtempSync(path.join(tmpdir(), 'gatepass-roles-'));
       try {
-        const base = { NODE_ENV: 'test', JWT_SECRET: 'a'.repeat(64), JWT_REFRESH_SECRET: 'b'.repeat(64), DATABASE_URL: 'sqlite:./data/x.db' };
+        const base = {
+          NODE_ENV: 'test',
+          JWT_SECRET: 'a'.repeat(64),
+          JWT_REFRESH_SECRET: 'b'.repeat(64),
+          DATABASE_URL: 'sqlite:./data/x.db',
+        };
         assert.doesNotThrow(() => loadSettings({ ...base, ROLE_PERMISSIONS: '{"student":["tasks:read"]}' }, { cwd }));
         for (const [value, mention] of [
           ['{"superuser":["tasks:read"]}', /superuser/],
@@ -223,7 +301,10 @@ export function defineAdminSuite(backend: Backend): void {
       assert.equal(all.total, 4);
       assert.equal(all.limit, 50);
       assert.equal(all.offset, 0);
-      assert.deepEqual(all.items.map((user) => user.id), [admin.id, alice.id, bob.id, carol.id]);
+      assert.deepEqual(
+        all.items.map((user) => user.id),
+        [admin.id, alice.id, bob.id, carol.id],
+      );
       for (const user of all.items) {
         assertUserObject(user, response.body);
         assert.match(user.created_at, ISO_UTC);
@@ -238,7 +319,10 @@ export function defineAdminSuite(backend: Backend): void {
 
       // Case-insensitive substring; LIKE wildcards are literal.
       const byEmail = await listUsers(t.app, token, `?email=${encodeURIComponent(`ZEPHYR.QUILL.${PID}`)}`);
-      assert.deepEqual(byEmail.items.map((user) => user.id), [alice.id]);
+      assert.deepEqual(
+        byEmail.items.map((user) => user.id),
+        [alice.id],
+      );
       assert.equal(byEmail.total, 1);
       assert.equal((await listUsers(t.app, token, '?email=zephyr_quill')).total, 0);
       assert.equal((await listUsers(t.app, token, '?email=%25')).total, 0);
@@ -246,12 +330,24 @@ export function defineAdminSuite(backend: Backend): void {
 
       await setRole(t.app, token, bob.id, 'teacher');
       const teachers = await listUsers(t.app, token, '?role=teacher');
-      assert.deepEqual(teachers.items.map((user) => user.id), [bob.id]);
+      assert.deepEqual(
+        teachers.items.map((user) => user.id),
+        [bob.id],
+      );
       assert.equal(teachers.total, 1);
-      assert.deepEqual((await listUsers(t.app, token, '?role=student')).items.map((user) => user.id), [alice.id, carol.id]);
-      assert.deepEqual((await listUsers(t.app, token, '?role=admin')).items.map((user) => user.id), [admin.id]);
+      assert.deepEqual(
+        (await listUsers(t.app, token, '?role=student')).items.map((user) => user.id),
+        [alice.id, carol.id],
+      );
+      assert.deepEqual(
+        (await listUsers(t.app, token, '?role=admin')).items.map((user) => user.id),
+        [admin.id],
+      );
       const combined = await listUsers(t.app, token, '?role=student&email=ZEPHYR&limit=5');
-      assert.deepEqual(combined.items.map((user) => user.id), [alice.id]);
+      assert.deepEqual(
+        combined.items.map((user) => user.id),
+        [alice.id],
+      );
     });
 
     it('GET /admin/users: role=bogus, limit=0, limit=101, offset=-1 answer 422 at the query field', async () => {
@@ -304,9 +400,19 @@ export function defineAdminSuite(backend: Backend): void {
       assertRevoked(await get(t.app, '/users/me', user.tokens.access_token));
       assertRevoked(await get(t.app, '/tasks', user.tokens.access_token));
       assertTokenRejected(await refresh(t.app, user.tokens.refresh_token), INVALID_REFRESH, 'invalid_token');
-      assertError(await post(t.app, '/auth/login', { email: user.email, password: user.password }), 403, 'Account is disabled', 'account_disabled');
+      assertError(
+        await post(t.app, '/auth/login', { email: user.email, password: user.password }),
+        403,
+        'Account is disabled',
+        'account_disabled',
+      );
       // A wrong password still says only "incorrect": disabled is revealed after a correct one alone.
-      assertError(await post(t.app, '/auth/login', { email: user.email, password: `${user.password}x` }), 401, INCORRECT_LOGIN, 'invalid_credentials');
+      assertError(
+        await post(t.app, '/auth/login', { email: user.email, password: `${user.password}x` }),
+        401,
+        INCORRECT_LOGIN,
+        'invalid_credentials',
+      );
       assert.equal((await listUsers(t.app, token, `?email=${encodeURIComponent(user.email)}`)).items[0]?.is_active, false);
 
       const on = await patchUser(t.app, user.id, { is_active: true }, token);

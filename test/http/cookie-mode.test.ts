@@ -34,7 +34,12 @@ describe('cookie mode (browser): refresh token in an HttpOnly cookie, CSRF defen
 
   /** A JSON login asking for cookie mode, with extra headers. */
   function login(headers: Record<string, string> = {}, url = '/auth/login'): Promise<LightMyRequestResponse> {
-    return t.app.inject({ method: 'POST', url, payload: { email: user.email, password: user.password }, headers: { ...COOKIE_MODE, ...headers } });
+    return t.app.inject({
+      method: 'POST',
+      url,
+      payload: { email: user.email, password: user.password },
+      headers: { ...COOKIE_MODE, ...headers },
+    });
   }
 
   function refresh(cookie: string, headers: Record<string, string>): Promise<LightMyRequestResponse> {
@@ -44,7 +49,9 @@ describe('cookie mode (browser): refresh token in an HttpOnly cookie, CSRF defen
   /** How many sessions the user has (asked with a body-mode session of its own, made once). */
   let observer: string | undefined;
   async function sessionCount(): Promise<number> {
-    observer ??= (await t.app.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: user.password } })).json<CookieTokens>().access_token;
+    observer ??= (
+      await t.app.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: user.password } })
+    ).json<CookieTokens>().access_token;
     const response = await get(t.app, '/auth/sessions', observer);
     assert.equal(response.statusCode, 200, response.body);
     return response.json<unknown[]>().length;
@@ -67,10 +74,21 @@ describe('cookie mode (browser): refresh token in an HttpOnly cookie, CSRF defen
   it('?cookie=true no longer asks for cookie mode: it is refused, with or without the header, and sets no cookie', async () => {
     const before = await sessionCount();
     for (const headers of [{}, COOKIE_MODE]) {
-      const response = await t.app.inject({ method: 'POST', url: '/auth/login?cookie=true', payload: { email: user.email, password: user.password }, headers });
+      const response = await t.app.inject({
+        method: 'POST',
+        url: '/auth/login?cookie=true',
+        payload: { email: user.email, password: user.password },
+        headers,
+      });
       assert.equal(response.statusCode, 422, response.body);
       assert.deepEqual(response.json(), {
-        detail: [{ loc: ['query', 'cookie'], msg: 'Cookie mode is asked for with the header X-Gatepass-Cookie: 1, not a query parameter', type: 'value_error' }],
+        detail: [
+          {
+            loc: ['query', 'cookie'],
+            msg: 'Cookie mode is asked for with the header X-Gatepass-Cookie: 1, not a query parameter',
+            type: 'value_error',
+          },
+        ],
         code: 'validation_error',
       });
       assertNoCookieSet(response);
@@ -100,19 +118,34 @@ describe('cookie mode (browser): refresh token in an HttpOnly cookie, CSRF defen
       ['text/plain', JSON.stringify({ email: user.email, password: user.password })],
       ['multipart/form-data; boundary=x', `--x\r\nContent-Disposition: form-data; name="username"\r\n\r\n${user.email}\r\n--x--\r\n`],
     ]) {
-      const response = await t.app.inject({ method: 'POST', url: '/auth/login', payload, headers: { ...COOKIE_MODE, 'content-type': contentType ?? '' } });
+      const response = await t.app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        payload,
+        headers: { ...COOKIE_MODE, 'content-type': contentType ?? '' },
+      });
       assert.ok(response.statusCode >= 400 && response.statusCode < 500, `${contentType}: ${response.statusCode} ${response.body}`);
       assertNoCookieSet(response);
     }
     // The OAuth2 form itself is refused with a clear reason.
     assertError(
-      await t.app.inject({ method: 'POST', url: '/auth/login', payload: form, headers: { ...COOKIE_MODE, 'content-type': 'application/x-www-form-urlencoded' } }),
+      await t.app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        payload: form,
+        headers: { ...COOKIE_MODE, 'content-type': 'application/x-www-form-urlencoded' },
+      }),
       403,
       'Cookie mode takes a JSON body or none: a form body never sets or uses the refresh cookie',
       'csrf_failed',
     );
     // Without the header the form logs in as before (Swagger UI, OAuth2 clients), in body mode: no cookie.
-    const plain = await t.app.inject({ method: 'POST', url: '/login', payload: form, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' } });
+    const plain = await t.app.inject({
+      method: 'POST',
+      url: '/login',
+      payload: form,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' },
+    });
     assert.equal(plain.statusCode, 200, plain.body);
     assert.equal(claimsOf(plain.json<CookieTokens>().refresh_token ?? '').type, 'refresh');
     assertNoCookieSet(plain);
@@ -120,7 +153,9 @@ describe('cookie mode (browser): refresh token in an HttpOnly cookie, CSRF defen
   });
 
   it('a refresh with the token in the body that asks for cookie mode passes the same checks', async () => {
-    const tokens = (await t.app.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: user.password } })).json<CookieTokens>();
+    const tokens = (
+      await t.app.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: user.password } })
+    ).json<CookieTokens>();
     const refused = await t.app.inject({
       method: 'POST',
       url: '/auth/refresh',
@@ -130,7 +165,12 @@ describe('cookie mode (browser): refresh token in an HttpOnly cookie, CSRF defen
     assertError(refused, 403, 'Origin not allowed', 'csrf_failed');
     assertNoCookieSet(refused);
     // The token was not spent: its owner refreshes with it.
-    const allowed = await t.app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: tokens.refresh_token }, headers: COOKIE_MODE });
+    const allowed = await t.app.inject({
+      method: 'POST',
+      url: '/auth/refresh',
+      payload: { refresh_token: tokens.refresh_token },
+      headers: COOKIE_MODE,
+    });
     assert.equal(allowed.statusCode, 200, allowed.body);
     assert.equal(claimsOf(refreshCookie(allowed).value).sid, claimsOf(tokens.refresh_token ?? '').sid);
   });
@@ -140,15 +180,36 @@ describe('cookie mode (browser): refresh token in an HttpOnly cookie, CSRF defen
     const cookie = refreshCookie(response).value;
     const access = response.json<CookieTokens>().access_token;
     const planted = refreshCookie(await login()).value;
-    for (const header of [`gatepass_refresh=${planted}; gatepass_refresh=${cookie}`, `a=1; gatepass_refresh=${cookie};gatepass_refresh=${cookie}`]) {
+    for (const header of [
+      `gatepass_refresh=${planted}; gatepass_refresh=${cookie}`,
+      `a=1; gatepass_refresh=${cookie};gatepass_refresh=${cookie}`,
+    ]) {
       const refused = await t.app.inject({ method: 'POST', url: '/auth/refresh', headers: { ...COOKIE_MODE, cookie: header } });
-      assertError(refused, 400, 'The request carries more than one gatepass_refresh cookie; refusing to guess which is genuine', 'duplicate_cookie');
+      assertError(
+        refused,
+        400,
+        'The request carries more than one gatepass_refresh cookie; refusing to guess which is genuine',
+        'duplicate_cookie',
+      );
       assertNoCookieSet(refused);
-      const logout = await t.app.inject({ method: 'POST', url: '/auth/logout', headers: { ...COOKIE_MODE, cookie: header, authorization: `Bearer ${access}` } });
-      assertError(logout, 400, 'The request carries more than one gatepass_refresh cookie; refusing to guess which is genuine', 'duplicate_cookie');
+      const logout = await t.app.inject({
+        method: 'POST',
+        url: '/auth/logout',
+        headers: { ...COOKIE_MODE, cookie: header, authorization: `Bearer ${access}` },
+      });
+      assertError(
+        logout,
+        400,
+        'The request carries more than one gatepass_refresh cookie; refusing to guess which is genuine',
+        'duplicate_cookie',
+      );
     }
     // Other cookies, and names that merely contain the refresh cookie's, are no duplicates.
-    const fine = await t.app.inject({ method: 'POST', url: '/auth/refresh', headers: { ...COOKIE_MODE, cookie: `x_gatepass_refresh=1; gatepass_refresh=${cookie}; gatepass_refresh_old=2` } });
+    const fine = await t.app.inject({
+      method: 'POST',
+      url: '/auth/refresh',
+      headers: { ...COOKIE_MODE, cookie: `x_gatepass_refresh=1; gatepass_refresh=${cookie}; gatepass_refresh_old=2` },
+    });
     assert.equal(fine.statusCode, 200, fine.body);
     assert.equal((await get(t.app, '/users/me', access)).statusCode, 200, 'the refused logout ended nothing');
   });
@@ -181,7 +242,12 @@ describe('cookie mode (browser): refresh token in an HttpOnly cookie, CSRF defen
       payload: '',
     });
     assertError(formPost, 403, 'Requests authenticated by cookie need the header X-Gatepass-Cookie: 1', 'csrf_failed');
-    const logout = await t.app.inject({ method: 'POST', url: '/auth/logout', cookies: { gatepass_refresh: cookie }, headers: { origin: 'https://evil.example' } });
+    const logout = await t.app.inject({
+      method: 'POST',
+      url: '/auth/logout',
+      cookies: { gatepass_refresh: cookie },
+      headers: { origin: 'https://evil.example' },
+    });
     assert.equal(logout.statusCode, 401);
     // The cookie still works for its owner.
     assert.equal((await refresh(cookie, { 'x-gatepass-cookie': '1' })).statusCode, 200);
@@ -189,7 +255,12 @@ describe('cookie mode (browser): refresh token in an HttpOnly cookie, CSRF defen
 
   it('a script on another origin is refused even with the custom header', async () => {
     const cookie = refreshCookie(await login()).value;
-    assertError(await refresh(cookie, { 'x-gatepass-cookie': '1', origin: 'https://evil.example' }), 403, 'Origin not allowed', 'csrf_failed');
+    assertError(
+      await refresh(cookie, { 'x-gatepass-cookie': '1', origin: 'https://evil.example' }),
+      403,
+      'Origin not allowed',
+      'csrf_failed',
+    );
   });
 
   it('refresh and logout by cookie with a form body are refused even with the header', async () => {
@@ -198,10 +269,22 @@ describe('cookie mode (browser): refresh token in an HttpOnly cookie, CSRF defen
     const access = response.json<CookieTokens>().access_token;
     const form = { ...COOKIE_MODE, 'content-type': 'application/x-www-form-urlencoded' };
     const detail = 'Cookie mode takes a JSON body or none: a form body never sets or uses the refresh cookie';
-    const refreshed = await t.app.inject({ method: 'POST', url: '/auth/refresh', cookies: { gatepass_refresh: cookie }, headers: form, payload: '' });
+    const refreshed = await t.app.inject({
+      method: 'POST',
+      url: '/auth/refresh',
+      cookies: { gatepass_refresh: cookie },
+      headers: form,
+      payload: '',
+    });
     assertError(refreshed, 403, detail, 'csrf_failed');
     assertNoCookieSet(refreshed);
-    const logout = await t.app.inject({ method: 'POST', url: '/auth/logout', cookies: { gatepass_refresh: cookie }, headers: { ...form, authorization: `Bearer ${access}` }, payload: '' });
+    const logout = await t.app.inject({
+      method: 'POST',
+      url: '/auth/logout',
+      cookies: { gatepass_refresh: cookie },
+      headers: { ...form, authorization: `Bearer ${access}` },
+      payload: '',
+    });
     assertError(logout, 403, detail, 'csrf_failed');
     assertNoCookieSet(logout);
     const foreign = await t.app.inject({
@@ -221,7 +304,12 @@ describe('cookie mode (browser): refresh token in an HttpOnly cookie, CSRF defen
     const response = await login();
     const cookie = refreshCookie(response).value;
     const other = (await login()).json<CookieTokens>().access_token;
-    const logout = await t.app.inject({ method: 'POST', url: '/auth/logout', cookies: { gatepass_refresh: cookie }, headers: { authorization: `Bearer ${other}` } });
+    const logout = await t.app.inject({
+      method: 'POST',
+      url: '/auth/logout',
+      cookies: { gatepass_refresh: cookie },
+      headers: { authorization: `Bearer ${other}` },
+    });
     assert.equal(logout.statusCode, 204);
     assertNoCookieSet(logout);
     assert.equal((await refresh(cookie, COOKIE_MODE)).statusCode, 200, "the cookie's session goes on");
@@ -247,7 +335,9 @@ describe('cookie mode (browser): refresh token in an HttpOnly cookie, CSRF defen
   it('a refresh with neither body nor cookie is a 422, or a 401 when it asks for cookie mode (no session)', async () => {
     const response = await t.app.inject({ method: 'POST', url: '/auth/refresh' });
     assert.equal(response.statusCode, 422);
-    assert.deepEqual(response.json<{ detail: unknown }>().detail, [{ loc: ['body', 'refresh_token'], msg: 'Field required', type: 'missing' }]);
+    assert.deepEqual(response.json<{ detail: unknown }>().detail, [
+      { loc: ['body', 'refresh_token'], msg: 'Field required', type: 'missing' },
+    ]);
     const browser = await t.app.inject({ method: 'POST', url: '/auth/refresh', headers: { 'x-gatepass-cookie': '1' } });
     assertError(browser, 401, 'Not authenticated', 'not_authenticated');
   });
@@ -277,18 +367,33 @@ describe('cookie mode over HTTPS (behind a trusted proxy): the __Host- cookie', 
     }
     assert.doesNotMatch(cookie.attributes, /Domain=|Path=\/auth/);
 
-    const refreshed = await t.app.inject({ method: 'POST', url: '/auth/refresh', cookies: { '__Host-gatepass_refresh': cookie.value }, headers: { ...HTTPS, origin: 'https://localhost:80' } });
+    const refreshed = await t.app.inject({
+      method: 'POST',
+      url: '/auth/refresh',
+      cookies: { '__Host-gatepass_refresh': cookie.value },
+      headers: { ...HTTPS, origin: 'https://localhost:80' },
+    });
     assert.equal(refreshed.statusCode, 200, refreshed.body);
     const rotated = refreshCookie(refreshed, '__Host-gatepass_refresh');
     assert.equal(claimsOf(rotated.value).sid, claimsOf(cookie.value).sid);
     assert.ok(rotated.attributes.split('; ').includes('Path=/'));
 
     // Its own origin is now https://…: the plain-HTTP origin of the same host is another origin.
-    const http = await t.app.inject({ method: 'POST', url: '/auth/refresh', cookies: { '__Host-gatepass_refresh': rotated.value }, headers: { ...HTTPS, origin: 'http://localhost:80' } });
+    const http = await t.app.inject({
+      method: 'POST',
+      url: '/auth/refresh',
+      cookies: { '__Host-gatepass_refresh': rotated.value },
+      headers: { ...HTTPS, origin: 'http://localhost:80' },
+    });
     assertError(http, 403, 'Origin not allowed', 'csrf_failed');
 
     const access = refreshed.json<CookieTokens>().access_token;
-    const logout = await t.app.inject({ method: 'POST', url: '/auth/logout', cookies: { '__Host-gatepass_refresh': rotated.value }, headers: { ...HTTPS, authorization: `Bearer ${access}` } });
+    const logout = await t.app.inject({
+      method: 'POST',
+      url: '/auth/logout',
+      cookies: { '__Host-gatepass_refresh': rotated.value },
+      headers: { ...HTTPS, authorization: `Bearer ${access}` },
+    });
     assert.equal(logout.statusCode, 204);
     const cleared = refreshCookie(logout, '__Host-gatepass_refresh');
     assert.equal(cleared.value, '');
@@ -300,7 +405,10 @@ describe('cookie mode over HTTPS (behind a trusted proxy): the __Host- cookie', 
     const response = await t.app.inject({ method: 'POST', url: '/auth/refresh', cookies: { gatepass_refresh: plain }, headers: HTTPS });
     assertError(response, 401, 'Not authenticated', 'not_authenticated');
     // It is still this plain-HTTP login's cookie over plain HTTP.
-    assert.equal((await t.app.inject({ method: 'POST', url: '/auth/refresh', cookies: { gatepass_refresh: plain }, headers: COOKIE_MODE })).statusCode, 200);
+    assert.equal(
+      (await t.app.inject({ method: 'POST', url: '/auth/refresh', cookies: { gatepass_refresh: plain }, headers: COOKIE_MODE })).statusCode,
+      200,
+    );
   });
 
   it('two __Host- refresh cookies are refused', async () => {
@@ -310,7 +418,12 @@ describe('cookie mode over HTTPS (behind a trusted proxy): the __Host- cookie', 
       url: '/auth/refresh',
       headers: { ...HTTPS, cookie: `__Host-gatepass_refresh=${cookie}; __Host-gatepass_refresh=${cookie}` },
     });
-    assertError(response, 400, 'The request carries more than one __Host-gatepass_refresh cookie; refusing to guess which is genuine', 'duplicate_cookie');
+    assertError(
+      response,
+      400,
+      'The request carries more than one __Host-gatepass_refresh cookie; refusing to guess which is genuine',
+      'duplicate_cookie',
+    );
   });
 
   it('X-Forwarded-Proto from a peer that is not a trusted proxy is not believed', async () => {
@@ -318,7 +431,13 @@ describe('cookie mode over HTTPS (behind a trusted proxy): the __Host- cookie', 
     try {
       const credentials = await register(untrusted.app);
       const answer = (remoteAddress: string) =>
-        untrusted.app.inject({ method: 'POST', url: '/auth/login', remoteAddress, payload: { email: credentials.email, password: credentials.password }, headers: HTTPS });
+        untrusted.app.inject({
+          method: 'POST',
+          url: '/auth/login',
+          remoteAddress,
+          payload: { email: credentials.email, password: credentials.password },
+          headers: HTTPS,
+        });
       refreshCookie(await answer('198.51.100.1'), 'gatepass_refresh');
       refreshCookie(await answer('10.0.0.1'), '__Host-gatepass_refresh');
     } finally {

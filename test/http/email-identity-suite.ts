@@ -33,7 +33,9 @@ async function signedInAs(app: GatepassApp, email: string, password = PASSWORD):
 
 /** `text` with its ASCII letters and digits in fullwidth form (U+FF01…), as a look-alike attack writes them. */
 function fullwidth(text: string, pick: (index: number) => boolean = () => true): string {
-  return [...text].map((char, index) => (/[A-Za-z0-9]/.test(char) && pick(index) ? String.fromCodePoint(char.codePointAt(0)! + 0xfee0) : char)).join('');
+  return [...text]
+    .map((char, index) => (/[A-Za-z0-9]/.test(char) && pick(index) ? String.fromCodePoint(char.codePointAt(0)! + 0xfee0) : char))
+    .join('');
 }
 
 export function defineEmailIdentitySuite(backend: Backend): void {
@@ -49,7 +51,12 @@ export function defineEmailIdentitySuite(backend: Backend): void {
       const id = await registered(t.app, email);
       for (const lookAlike of [`ｃarol.${PID}@example.com`, fullwidth(email), fullwidth(email.toUpperCase(), (i) => i % 2 === 0)]) {
         assert.notEqual(lookAlike.normalize('NFC').toLowerCase(), email, 'a look-alike, not the same NFC lower-case text');
-        assertError(await post(t.app, '/auth/register', { email: lookAlike, password: PASSWORD }), 409, 'Email already registered', 'email_taken');
+        assertError(
+          await post(t.app, '/auth/register', { email: lookAlike, password: PASSWORD }),
+          409,
+          'Email already registered',
+          'email_taken',
+        );
       }
       assert.equal(await signedInAs(t.app, email), id);
     });
@@ -59,12 +66,22 @@ export function defineEmailIdentitySuite(backend: Backend): void {
       const id = await registered(t.app, email);
       assert.equal(await signedInAs(t.app, fullwidth(email)), id);
       assert.equal(await signedInAs(t.app, `ｄave.${PID}@ｅxample.com`), id);
-      assertError(await post(t.app, '/auth/login', { email: fullwidth(email), password: 'Not-The-Password-9' }), 401, 'Incorrect email or password', 'invalid_credentials');
+      assertError(
+        await post(t.app, '/auth/login', { email: fullwidth(email), password: 'Not-The-Password-9' }),
+        401,
+        'Incorrect email or password',
+        'invalid_credentials',
+      );
     });
 
     it('case folding beyond lower-casing: ß is ss, so strasse@ and straße@ are one address', async () => {
       const id = await registered(t.app, `strasse.${PID}@example.com`);
-      assertError(await post(t.app, '/auth/register', { email: `straße.${PID}@example.com`, password: PASSWORD }), 409, 'Email already registered', 'email_taken');
+      assertError(
+        await post(t.app, '/auth/register', { email: `straße.${PID}@example.com`, password: PASSWORD }),
+        409,
+        'Email already registered',
+        'email_taken',
+      );
       assert.equal(await signedInAs(t.app, `STRAßE.${PID}@example.com`), id);
     });
 
@@ -73,7 +90,12 @@ export function defineEmailIdentitySuite(backend: Backend): void {
       const response = await post(t.app, '/auth/register', { email, password: PASSWORD });
       assert.equal(response.statusCode, 201, response.body);
       assert.equal(response.json<{ email: string }>().email, email);
-      assertError(await post(t.app, '/auth/register', { email: `eve.${PID}@example.com`, password: PASSWORD }), 409, 'Email already registered', 'email_taken');
+      assertError(
+        await post(t.app, '/auth/register', { email: `eve.${PID}@example.com`, password: PASSWORD }),
+        409,
+        'Email already registered',
+        'email_taken',
+      );
     });
   });
 
@@ -88,7 +110,12 @@ export function defineEmailIdentitySuite(backend: Backend): void {
       const email = `heidi.${PID}@example.com`;
       await registered(t.app, email);
       for (const form of [fullwidth(email, (i) => i === 0), fullwidth(email, (i) => i === 1)]) {
-        assertError(await post(t.app, '/auth/login', { email: form, password: 'Not-The-Password-9' }), 401, 'Incorrect email or password', 'invalid_credentials');
+        assertError(
+          await post(t.app, '/auth/login', { email: form, password: 'Not-The-Password-9' }),
+          401,
+          'Incorrect email or password',
+          'invalid_credentials',
+        );
       }
       const locked = await post(t.app, '/auth/login', { email, password: PASSWORD });
       assert.equal(locked.statusCode, 429, locked.body);
@@ -109,13 +136,28 @@ export function defineEmailIdentitySuite(backend: Backend): void {
         await migrateToLatest(handle, { upTo: '0004_retention_indexes' });
         const hash = await new PasswordHasher(1).hash(PASSWORD);
         const db = handle.db as unknown as Kysely<{
-          users: { id?: number; email: string; password_hash: string; full_name: string | null; is_active: number; created_at: number; updated_at: number };
+          users: {
+            id?: number;
+            email: string;
+            password_hash: string;
+            full_name: string | null;
+            is_active: number;
+            created_at: number;
+            updated_at: number;
+          };
         }>;
         for (const email of ['carol@example.com', 'frank@example.com', 'ｃarol@example.com', 'ＣＡＲＯＬ@example.com']) {
           const now = Date.now();
           const row = await db
             .insertInto('users')
-            .values({ email: email.normalize('NFC').toLowerCase(), password_hash: hash, full_name: null, is_active: 1, created_at: now, updated_at: now })
+            .values({
+              email: email.normalize('NFC').toLowerCase(),
+              password_hash: hash,
+              full_name: null,
+              is_active: 1,
+              created_at: now,
+              updated_at: now,
+            })
             .returning('id')
             .executeTakeFirstOrThrow();
           seeded.push({ email, id: row.id ?? 0 });
@@ -159,7 +201,12 @@ export function defineEmailIdentitySuite(backend: Backend): void {
       assert.ok(carol);
       // A form that is exactly none of them names the owner of the address: the oldest account.
       assert.equal(await signedInAs(app, 'Ｃａｒｏl@example.com'), carol.id);
-      assertError(await post(app, '/auth/register', { email: 'ｃａrol@example.com', password: PASSWORD }), 409, 'Email already registered', 'email_taken');
+      assertError(
+        await post(app, '/auth/register', { email: 'ｃａrol@example.com', password: PASSWORD }),
+        409,
+        'Email already registered',
+        'email_taken',
+      );
       assert.equal((await post(app, '/auth/register', { email: 'grace@example.com', password: PASSWORD })).statusCode, 201);
     });
   });

@@ -99,7 +99,11 @@ describe('CORS_ORIGINS and production headers', () => {
       assert.equal(preflight.headers['access-control-allow-origin'], origin);
       assert.equal(preflight.headers['access-control-allow-credentials'], 'true');
     }
-    const other = await t.app.inject({ method: 'OPTIONS', url: '/auth/login', headers: { origin: 'https://app.example.com.evil.example', 'access-control-request-method': 'POST' } });
+    const other = await t.app.inject({
+      method: 'OPTIONS',
+      url: '/auth/login',
+      headers: { origin: 'https://app.example.com.evil.example', 'access-control-request-method': 'POST' },
+    });
     assert.equal(other.headers['access-control-allow-origin'], undefined);
   });
 

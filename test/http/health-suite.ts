@@ -13,7 +13,13 @@ import { assertValidation } from '../helpers/responses.js';
  */
 
 /** A request with a raw body and explicit headers, for the robustness checks. */
-function raw(app: GatepassApp, method: Method, url: string, payload: string, headers: Record<string, string>): Promise<LightMyRequestResponse> {
+function raw(
+  app: GatepassApp,
+  method: Method,
+  url: string,
+  payload: string,
+  headers: Record<string, string>,
+): Promise<LightMyRequestResponse> {
   return app.inject({ method, url, payload, headers });
 }
 
@@ -46,7 +52,8 @@ export function defineHealthSuite(backend: Backend): void {
         assert.equal(keys.length, 1);
         assert.equal(keys[0]?.alg, t.settings.jwt.algorithm);
         assert.equal(keys[0]?.use, 'sig');
-        for (const privateMember of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) assert.equal(keys[0]?.[privateMember], undefined, privateMember);
+        for (const privateMember of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'])
+          assert.equal(keys[0]?.[privateMember], undefined, privateMember);
       }
       assert.ok(!response.body.includes(t.settings.jwt.accessSecret));
       assert.ok(!response.body.includes(t.settings.jwt.refreshSecret));

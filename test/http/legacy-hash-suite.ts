@@ -33,7 +33,15 @@ export function defineLegacyHashSuite(backend: Backend): void {
       const email = `imported${n}@example.com`;
       await database.db
         .insertInto('users')
-        .values({ email, email_key: email, password_hash: hash, full_name: 'Imported', is_active: 1, created_at: Date.now(), updated_at: Date.now() })
+        .values({
+          email,
+          email_key: email,
+          password_hash: hash,
+          full_name: 'Imported',
+          is_active: 1,
+          created_at: Date.now(),
+          updated_at: Date.now(),
+        })
         .execute();
       return email;
     }
@@ -61,7 +69,12 @@ export function defineLegacyHashSuite(backend: Backend): void {
     it('a wrong password against a bcrypt hash fails and leaves the hash alone', async () => {
       const fixture = PASSLIB_HASHES[0]!;
       const email = await importUser(fixture.hash);
-      assertError(await post(t.app, '/auth/login', { email, password: 'SecurePass123?' }), 401, 'Incorrect email or password', 'invalid_credentials');
+      assertError(
+        await post(t.app, '/auth/login', { email, password: 'SecurePass123?' }),
+        401,
+        'Incorrect email or password',
+        'invalid_credentials',
+      );
       assert.equal(await storedHash(email), fixture.hash);
     });
 
@@ -77,7 +90,12 @@ export function defineLegacyHashSuite(backend: Backend): void {
 
     it('an unrecognised stored hash never logs in', async () => {
       const email = await importUser('plaintext-password');
-      assertError(await post(t.app, '/auth/login', { email, password: 'plaintext-password' }), 401, 'Incorrect email or password', 'invalid_credentials');
+      assertError(
+        await post(t.app, '/auth/login', { email, password: 'plaintext-password' }),
+        401,
+        'Incorrect email or password',
+        'invalid_credentials',
+      );
     });
   });
 }

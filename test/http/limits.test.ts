@@ -30,7 +30,11 @@ describe('login rate limit per client (in-process, controlled clock)', () => {
     assertError(limited, 429, 'Too many requests; try again in 60 seconds', 'rate_limited');
     assert.equal(limited.headers['retry-after'], '60');
     // Malformed requests are counted too, before their body is read.
-    assert.equal((await t.app.inject({ method: 'POST', url: '/auth/login', payload: '{bad', headers: { 'content-type': 'application/json' } })).statusCode, 429);
+    assert.equal(
+      (await t.app.inject({ method: 'POST', url: '/auth/login', payload: '{bad', headers: { 'content-type': 'application/json' } }))
+        .statusCode,
+      429,
+    );
     clock += 30_000;
     assert.equal((await attempt(t.app, user.email, user.password)).headers['retry-after'], '30');
     clock += 30_000;
@@ -46,7 +50,11 @@ describe('login rate limit per client (in-process, controlled clock)', () => {
   it('limits registration in its own bucket', async () => {
     clock += 60_000;
     for (let i = 0; i < 3; i += 1) await register(t.app);
-    const limited = await t.app.inject({ method: 'POST', url: '/auth/register', payload: { email: 'late@example.com', password: 'Another-Long-Passphrase-1' } });
+    const limited = await t.app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { email: 'late@example.com', password: 'Another-Long-Passphrase-1' },
+    });
     assert.equal(limited.statusCode, 429);
     assert.equal((await attempt(t.app, 'nobody@example.com', 'whatever-password')).statusCode, 401);
   });
@@ -61,7 +69,8 @@ describe('login rate limit behind a trusted proxy', () => {
 
   it('counts each forwarded client separately', async () => {
     for (const client of ['203.0.113.1', '203.0.113.2']) {
-      for (let i = 0; i < 2; i += 1) assert.equal((await attempt(t.app, 'x@example.com', 'whatever-password', { 'x-forwarded-for': client })).statusCode, 401);
+      for (let i = 0; i < 2; i += 1)
+        assert.equal((await attempt(t.app, 'x@example.com', 'whatever-password', { 'x-forwarded-for': client })).statusCode, 401);
     }
     assert.equal((await attempt(t.app, 'x@example.com', 'whatever-password', { 'x-forwarded-for': '203.0.113.1' })).statusCode, 429);
     assert.equal((await attempt(t.app, 'x@example.com', 'whatever-password', { 'x-forwarded-for': '203.0.113.3' })).statusCode, 401);
@@ -78,7 +87,8 @@ describe('account lockout (in-process, controlled clock)', () => {
 
   it('locks after 3 consecutive failures, refusing even the right password, and recovers', async () => {
     const user = await register(t.app);
-    for (let i = 0; i < 3; i += 1) assertError(await attempt(t.app, user.email, 'wrong-password'), 401, 'Incorrect email or password', 'invalid_credentials');
+    for (let i = 0; i < 3; i += 1)
+      assertError(await attempt(t.app, user.email, 'wrong-password'), 401, 'Incorrect email or password', 'invalid_credentials');
     assertLocked(await attempt(t.app, user.email, user.password), 10);
     assertLocked(await attempt(t.app, user.email.toUpperCase(), user.password), 10);
     clock += 4_000;

@@ -3,7 +3,22 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { isHmacAlgorithm } from '../../src/tokens/jws.js';
 import { type Backend, createTestApp, type TestApp } from '../helpers/app.js';
-import { assertError, claimsOf, get, login, type Method, post, postForm, refresh, register, send, signUp, type SignedUpUser, type Tokens, type UserBody } from '../helpers/client.js';
+import {
+  assertError,
+  claimsOf,
+  get,
+  login,
+  type Method,
+  post,
+  postForm,
+  refresh,
+  register,
+  send,
+  signUp,
+  type SignedUpUser,
+  type Tokens,
+  type UserBody,
+} from '../helpers/client.js';
 import { accessClaims, forge, nowSeconds } from '../helpers/forge.js';
 import { assertNotAuthenticated, assertTokenRejected, assertTokenResponse, assertValidation } from '../helpers/responses.js';
 
@@ -56,7 +71,11 @@ export function defineLoginSuite(backend: Backend): void {
     });
 
     it('the form with a grant_type other than password answers 422', async () => {
-      const response = await postForm(t.app, '/auth/login', { username: user.email, password: user.password, grant_type: 'client_credentials' });
+      const response = await postForm(t.app, '/auth/login', {
+        username: user.email,
+        password: user.password,
+        grant_type: 'client_credentials',
+      });
       assertValidation(response, { loc: ['body', 'grant_type'] });
     });
 
@@ -139,7 +158,10 @@ export function defineLoginSuite(backend: Backend): void {
         assert.equal(service.verifyRefreshToken(tokens.refresh_token).sub, String(user.id));
         assert.throws(() => service.verifyAccessToken(tokens.refresh_token));
         assert.throws(() => service.verifyRefreshToken(tokens.access_token));
-        assert.equal(JSON.parse(Buffer.from(tokens.access_token.split('.')[0] ?? '', 'base64url').toString()).alg, t.settings.jwt.algorithm);
+        assert.equal(
+          JSON.parse(Buffer.from(tokens.access_token.split('.')[0] ?? '', 'base64url').toString()).alg,
+          t.settings.jwt.algorithm,
+        );
         return;
       }
       const [, , accessSignature] = tokens.access_token.split('.');
@@ -184,7 +206,15 @@ export function defineLoginSuite(backend: Backend): void {
 
     it('a malformed token answers 401 invalid_token with error="invalid_token"', async () => {
       const [header, payload] = user.tokens.access_token.split('.');
-      for (const token of ['not-a-jwt', 'a.b.c', 'a.b', `${user.tokens.access_token}.extra`, '...', `${header}.${payload}`, `${header}.${payload}.`]) {
+      for (const token of [
+        'not-a-jwt',
+        'a.b.c',
+        'a.b',
+        `${user.tokens.access_token}.extra`,
+        '...',
+        `${header}.${payload}`,
+        `${header}.${payload}.`,
+      ]) {
         assertTokenRejected(await get(t.app, '/users/me', token), INVALID_TOKEN, 'invalid_token');
       }
     });

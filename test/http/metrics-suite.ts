@@ -29,7 +29,12 @@ export function defineMetricsSuite(backend: Backend): void {
     let studentToken: string;
     let teacherToken: string;
     before(async () => {
-      t = await createTestApp(backend, { ...ADMIN_ENV, ACCOUNT_LOCKOUT_THRESHOLD: '2', REFRESH_REUSE_GRACE_SECONDS: '0', LOGIN_RATE_LIMIT_PER_MINUTE: '20' });
+      t = await createTestApp(backend, {
+        ...ADMIN_ENV,
+        ACCOUNT_LOCKOUT_THRESHOLD: '2',
+        REFRESH_REUSE_GRACE_SECONDS: '0',
+        LOGIN_RATE_LIMIT_PER_MINUTE: '20',
+      });
       adminToken = (await loginAdmin(t.app)).tokens.access_token; // login 1, session 1
       studentToken = (await signUp(t.app)).tokens.access_token; // login 2, session 2
       teacherToken = (await signUpTeacher(t.app, adminToken)).tokens.access_token; // login 3, session 3
@@ -98,8 +103,16 @@ export function defineMetricsSuite(backend: Backend): void {
       assert.match(String(ok.headers['content-type']), /^text\/plain/);
       assert.match(ok.body, /^gatepass_active_sessions 0$/m);
       assert.ok(!ok.body.includes('scrape-secret-123'));
-      assertTokenRejected(await call(t.app, 'GET', '/metrics', { authorization: 'Bearer scrape-secret-124' }), 'Could not validate credentials', 'invalid_token');
-      assertTokenRejected(await call(t.app, 'GET', '/metrics', { authorization: 'Bearer scrape-secret-12' }), 'Could not validate credentials', 'invalid_token');
+      assertTokenRejected(
+        await call(t.app, 'GET', '/metrics', { authorization: 'Bearer scrape-secret-124' }),
+        'Could not validate credentials',
+        'invalid_token',
+      );
+      assertTokenRejected(
+        await call(t.app, 'GET', '/metrics', { authorization: 'Bearer scrape-secret-12' }),
+        'Could not validate credentials',
+        'invalid_token',
+      );
       assertNotAuthenticated(await call(t.app, 'GET', '/metrics', { authorization: 'Basic scrape-secret-123' }));
       assertNotAuthenticated(await call(t.app, 'GET', '/metrics'));
       const student = await signUp(t.app);

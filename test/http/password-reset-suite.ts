@@ -40,10 +40,14 @@ export function definePasswordResetSuite(backend: Backend): void {
     after(() => t.close());
 
     const requestsRecorded = (count: number) =>
-      waitForValue(`${count} password_reset_requested events`, async () => {
-        const { body } = await auditPage(t.app, adminToken, { event: 'password_reset_requested', limit: 200 });
-        return body.items.length >= count ? body.items : undefined;
-      }, MAIL_WAIT_MS);
+      waitForValue(
+        `${count} password_reset_requested events`,
+        async () => {
+          const { body } = await auditPage(t.app, adminToken, { event: 'password_reset_requested', limit: 200 });
+          return body.items.length >= count ? body.items : undefined;
+        },
+        MAIL_WAIT_MS,
+      );
 
     it('forgot: 202 with the same body for a known and an unknown email; exactly one mail, to the known one, with a token line', async () => {
       const user = await register(t.app);
@@ -80,13 +84,23 @@ export function definePasswordResetSuite(backend: Backend): void {
         assertTokenRejected(await refresh(t.app, tokens.refresh_token), INVALID_REFRESH, 'invalid_token');
       }
       assertRevoked(await get(t.app, '/users/me', other.access_token));
-      assertError(await post(t.app, '/auth/login', { email: user.email, password: user.password }), 401, INCORRECT_LOGIN, 'invalid_credentials');
+      assertError(
+        await post(t.app, '/auth/login', { email: user.email, password: user.password }),
+        401,
+        INCORRECT_LOGIN,
+        'invalid_credentials',
+      );
       const fresh = await login(t.app, { email: user.email, password: newPassword });
       await assertWorks(t.app, fresh.access_token, 'a login with the new password');
 
       const replay = await resetPassword(t.app, token, 'Another-Fresh-Secret-9932');
       assertError(replay, 400, INVALID_RESET, 'invalid_reset_token');
-      assertError(await post(t.app, '/auth/login', { email: user.email, password: 'Another-Fresh-Secret-9932' }), 401, INCORRECT_LOGIN, 'invalid_credentials');
+      assertError(
+        await post(t.app, '/auth/login', { email: user.email, password: 'Another-Fresh-Secret-9932' }),
+        401,
+        INCORRECT_LOGIN,
+        'invalid_credentials',
+      );
       await login(t.app, { email: user.email, password: newPassword });
     });
 
@@ -131,7 +145,12 @@ export function definePasswordResetSuite(backend: Backend): void {
       const mails = outboxMessages(outbox).filter((message) => message.to === user.email);
       assert.equal(mails.length, 1, 'a deactivated account was sent a reset mail');
       assertError(await resetPassword(t.app, token, newPassword), 400, INVALID_RESET, 'invalid_reset_token');
-      assertError(await post(t.app, '/auth/login', { email: user.email, password: user.password }), 403, 'Account is disabled', 'account_disabled');
+      assertError(
+        await post(t.app, '/auth/login', { email: user.email, password: user.password }),
+        403,
+        'Account is disabled',
+        'account_disabled',
+      );
     });
 
     it('the database stores only a hash of each reset token', async () => {

@@ -57,7 +57,11 @@ describe('gatepass registered into a host Fastify app under a prefix', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function call(method: string, url: string, options: { body?: unknown; token?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+  function call(
+    method: string,
+    url: string,
+    options: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
+  ): Promise<Response> {
     return fetch(`${base}${url}`, {
       method,
       headers: {
@@ -132,7 +136,10 @@ describe('gatepass registered into a host Fastify app under a prefix', () => {
     assert.match(rotated, /Path=\/auth-api\/auth(;|$)/);
     const { access_token: access } = (await refreshed.json()) as { access_token: string };
 
-    const logout = await call('POST', `${PREFIX}/auth/logout`, { token: access, headers: { ...cookieMode, cookie: rotated.split(';')[0]! } });
+    const logout = await call('POST', `${PREFIX}/auth/logout`, {
+      token: access,
+      headers: { ...cookieMode, cookie: rotated.split(';')[0]! },
+    });
     assert.equal(logout.status, 204);
     const cleared = logout.headers.getSetCookie().find((value) => value.startsWith('gatepass_refresh='));
     assert.ok(cleared !== undefined);
@@ -171,12 +178,23 @@ describe('gatepass registered into a host Fastify app under a prefix', () => {
     const other = Fastify();
     const otherDir = mkdtempSync(path.join(tmpdir(), 'gatepass-plugin-'));
     const settings = loadSettings(
-      { NODE_ENV: 'test', JWT_SECRET: randomBytes(32).toString('hex'), JWT_REFRESH_SECRET: randomBytes(32).toString('hex'), DATABASE_URL: 'sqlite:./data/test.db', LOG_LEVEL: 'silent' },
+      {
+        NODE_ENV: 'test',
+        JWT_SECRET: randomBytes(32).toString('hex'),
+        JWT_REFRESH_SECRET: randomBytes(32).toString('hex'),
+        DATABASE_URL: 'sqlite:./data/test.db',
+        LOG_LEVEL: 'silent',
+      },
       { cwd: otherDir },
     );
     await other.register(gatepass, { settings, cwd: otherDir, prefix: '/other/' });
     assert.equal((await other.inject({ method: 'POST', url: '/other/auth/register', payload: CREDENTIALS })).statusCode, 201);
-    const login = await other.inject({ method: 'POST', url: '/other/auth/login', payload: CREDENTIALS, headers: { 'x-gatepass-cookie': '1' } });
+    const login = await other.inject({
+      method: 'POST',
+      url: '/other/auth/login',
+      payload: CREDENTIALS,
+      headers: { 'x-gatepass-cookie': '1' },
+    });
     assert.match(String(login.headers['set-cookie']), /Path=\/other\/auth(;|$)/);
     const { database } = other.gatepass;
     await database.ping();
@@ -193,7 +211,10 @@ describe('examples/mount-in-fastify as a process: its own routes beside gatepass
 
   before(async () => {
     const rootExport = path.join(REPO_ROOT, 'dist', 'http', 'index.js');
-    assert.ok(existsSync(rootExport), 'dist/http/index.js is missing: run `npm run build` first (npm test does it); the example imports gatepass from dist/');
+    assert.ok(
+      existsSync(rootExport),
+      'dist/http/index.js is missing: run `npm run build` first (npm test does it); the example imports gatepass from dist/',
+    );
     example = await startInstance(
       {
         JWT_SECRET: randomBytes(32).toString('hex'),

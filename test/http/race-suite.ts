@@ -27,7 +27,11 @@ function countOf(responses: LightMyRequestResponse[], status: number): number {
   return responses.filter((response) => response.statusCode === status).length;
 }
 
-function loginFrom(app: GatepassApp, credentials: { email: string; password: string }, remoteAddress: string): Promise<LightMyRequestResponse> {
+function loginFrom(
+  app: GatepassApp,
+  credentials: { email: string; password: string },
+  remoteAddress: string,
+): Promise<LightMyRequestResponse> {
   return app.inject({ method: 'POST', url: '/auth/login', payload: credentials, remoteAddress });
 }
 
@@ -35,7 +39,11 @@ function loginFrom(app: GatepassApp, credentials: { email: string; password: str
  * Logins of `credentials` started a few milliseconds apart, with `change` fired while they are in
  * their password check; returns the token pairs that the logins obtained.
  */
-async function loginsAround(app: GatepassApp, credentials: { email: string; password: string }, change: () => Promise<LightMyRequestResponse>): Promise<Tokens[]> {
+async function loginsAround(
+  app: GatepassApp,
+  credentials: { email: string; password: string },
+  change: () => Promise<LightMyRequestResponse>,
+): Promise<Tokens[]> {
   const logins = Array.from({ length: LOGINS_PER_ROUND }, (_, i) => delay(i * 3).then(() => post(app, '/auth/login', credentials)));
   const [responses, changed] = await Promise.all([Promise.all(logins), delay(12).then(change)]);
   assert.ok(changed.statusCode < 300, `the change failed: ${changed.statusCode} ${changed.body}`);
@@ -46,7 +54,11 @@ async function loginsAround(app: GatepassApp, credentials: { email: string; pass
 /** Neither token of the pair works any more: the access token is refused and the refresh token too. */
 async function assertDead(app: GatepassApp, pair: Tokens, why: string): Promise<void> {
   assert.equal((await get(app, '/users/me', pair.access_token)).statusCode, 401, `${why}: an access token from a racing login still works`);
-  assert.equal((await post(app, '/auth/refresh', { refresh_token: pair.refresh_token })).statusCode, 401, `${why}: a session from a racing login survived`);
+  assert.equal(
+    (await post(app, '/auth/refresh', { refresh_token: pair.refresh_token })).statusCode,
+    401,
+    `${why}: a session from a racing login survived`,
+  );
 }
 
 export function defineRaceSuite(backend: Backend): void {
@@ -66,14 +78,19 @@ export function defineRaceSuite(backend: Backend): void {
       const checked = countOf(responses, 401) + countOf(responses, 200);
       assert.ok(checked <= 5, `${checked} passwords were checked: ${statuses(responses)}`);
       assert.equal(countOf(responses, 429), 50 - checked, statuses(responses));
-      for (const response of responses.filter((r) => r.statusCode === 429)) assert.equal(response.json<{ code: string }>().code, 'account_locked');
+      for (const response of responses.filter((r) => r.statusCode === 429))
+        assert.equal(response.json<{ code: string }>().code, 'account_locked');
       const right = await post(t.app, '/auth/login', { email: user.email, password: user.password });
       // The right password got in only if it was among the first five checked, and then the lock is gone.
       if (responses[25]?.statusCode !== 200) assert.equal(right.statusCode, 429, right.body);
     });
 
     it('a burst against an unknown email locks it alike', async () => {
-      const responses = await Promise.all(Array.from({ length: 30 }, (_, i) => loginFrom(t.app, { email: 'ghost@example.com', password: `guess-${i}-password` }, `203.0.113.${i + 1}`)));
+      const responses = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          loginFrom(t.app, { email: 'ghost@example.com', password: `guess-${i}-password` }, `203.0.113.${i + 1}`),
+        ),
+      );
       assert.equal(countOf(responses, 401), 5, statuses(responses));
       assert.equal(countOf(responses, 429), 25, statuses(responses));
     });
@@ -81,9 +98,15 @@ export function defineRaceSuite(backend: Backend): void {
     it('look-alike spellings of one address share its budget (fullwidth, upper case)', async () => {
       const user = await register(t.app);
       const [local, domain] = user.email.split('@') as [string, string];
-      const spellings = [user.email, user.email.toUpperCase(), `${String.fromCodePoint(0xff41 + local.charCodeAt(0) - 0x61)}${local.slice(1)}@${domain}`];
+      const spellings = [
+        user.email,
+        user.email.toUpperCase(),
+        `${String.fromCodePoint(0xff41 + local.charCodeAt(0) - 0x61)}${local.slice(1)}@${domain}`,
+      ];
       const responses = await Promise.all(
-        Array.from({ length: 30 }, (_, i) => loginFrom(t.app, { email: spellings[i % 3]!, password: `wrong-password-${i}` }, `192.0.2.${i + 1}`)),
+        Array.from({ length: 30 }, (_, i) =>
+          loginFrom(t.app, { email: spellings[i % 3]!, password: `wrong-password-${i}` }, `192.0.2.${i + 1}`),
+        ),
       );
       assert.equal(countOf(responses, 401), 5, statuses(responses));
       assert.equal(countOf(responses, 429), 25, statuses(responses));
@@ -93,14 +116,24 @@ export function defineRaceSuite(backend: Backend): void {
       const user = await signUp(t.app);
       const guesses = Array.from({ length: 30 }, (_, i) =>
         i % 2 === 0
-          ? post(t.app, '/auth/password/change', { current_password: `guess-${i}-password`, new_password: 'Attacker-Chosen-Passphrase-9' }, user.tokens.access_token)
+          ? post(
+              t.app,
+              '/auth/password/change',
+              { current_password: `guess-${i}-password`, new_password: 'Attacker-Chosen-Passphrase-9' },
+              user.tokens.access_token,
+            )
           : send(t.app, 'DELETE', '/users/me', { password: `guess-${i}-password` }, user.tokens.access_token),
       );
       const responses = await Promise.all(guesses);
       assert.ok(countOf(responses, 401) <= 5, statuses(responses));
       assert.equal(countOf(responses, 401) + countOf(responses, 429), 30, statuses(responses));
       // Locked everywhere: the right password is refused for a change and for a login.
-      const change = await post(t.app, '/auth/password/change', { current_password: user.password, new_password: 'Another-Long-Passphrase-7' }, user.tokens.access_token);
+      const change = await post(
+        t.app,
+        '/auth/password/change',
+        { current_password: user.password, new_password: 'Another-Long-Passphrase-7' },
+        user.tokens.access_token,
+      );
       assert.equal(change.statusCode, 429, change.body);
       assert.equal((await post(t.app, '/auth/login', { email: user.email, password: user.password })).statusCode, 429);
       assert.equal((await get(t.app, '/users/me', user.tokens.access_token)).statusCode, 200, 'the account itself is untouched');
@@ -129,7 +162,8 @@ export function defineRaceSuite(backend: Backend): void {
       );
       assert.equal(countOf(responses, 401), 3, statuses(responses));
       assert.equal(countOf(responses, 429), 9, statuses(responses));
-      for (const response of responses.filter((r) => r.statusCode === 429)) assert.equal(response.json<{ code: string }>().code, 'rate_limited');
+      for (const response of responses.filter((r) => r.statusCode === 429))
+        assert.equal(response.json<{ code: string }>().code, 'rate_limited');
     });
   });
 
@@ -152,7 +186,10 @@ export function defineRaceSuite(backend: Backend): void {
         const pairs = await loginsAround(t.app, deputy, () => patchUser(deputy.id, { role: 'student' }));
         for (const pair of pairs) {
           const adminRoute = await get(t.app, '/admin/users', pair.access_token);
-          assert.ok([401, 403].includes(adminRoute.statusCode), `round ${round}: a token minted around the demotion still acts as admin (${JSON.stringify(claimsOf(pair.access_token))})`);
+          assert.ok(
+            [401, 403].includes(adminRoute.statusCode),
+            `round ${round}: a token minted around the demotion still acts as admin (${JSON.stringify(claimsOf(pair.access_token))})`,
+          );
           const next = await post(t.app, '/auth/refresh', { refresh_token: pair.refresh_token });
           assert.equal(next.statusCode, 200, next.body);
           assert.equal(claimsOf(next.json<Tokens>().access_token).role, 'student');
@@ -174,7 +211,9 @@ export function defineRaceSuite(backend: Backend): void {
         const user = await register(t.app);
         assert.equal((await post(t.app, '/auth/password/forgot', { email: user.email })).statusCode, 202);
         const [token] = await waitForMail(outbox, user.email, 1);
-        const pairs = await loginsAround(t.app, user, () => post(t.app, '/auth/password/reset', { token, new_password: `Fresh-Passphrase-${round}-ok` }));
+        const pairs = await loginsAround(t.app, user, () =>
+          post(t.app, '/auth/password/reset', { token, new_password: `Fresh-Passphrase-${round}-ok` }),
+        );
         for (const pair of pairs) await assertDead(t.app, pair, `round ${round}, reset`);
       }
     });
@@ -183,7 +222,12 @@ export function defineRaceSuite(backend: Backend): void {
       for (let round = 0; round < ROUNDS; round += 1) {
         const user = await signUp(t.app);
         const pairs = await loginsAround(t.app, user, () =>
-          post(t.app, '/auth/password/change', { current_password: user.password, new_password: `Changed-Passphrase-${round}-ok` }, user.tokens.access_token),
+          post(
+            t.app,
+            '/auth/password/change',
+            { current_password: user.password, new_password: `Changed-Passphrase-${round}-ok` },
+            user.tokens.access_token,
+          ),
         );
         for (const pair of pairs) await assertDead(t.app, pair, `round ${round}, change`);
       }
@@ -200,7 +244,9 @@ export function defineRaceSuite(backend: Backend): void {
 
     it('20 concurrent refreshes of one token all receive the same child refresh token', async () => {
       const { tokens } = await signUp(t.app);
-      const responses = await Promise.all(Array.from({ length: 20 }, () => post(t.app, '/auth/refresh', { refresh_token: tokens.refresh_token })));
+      const responses = await Promise.all(
+        Array.from({ length: 20 }, () => post(t.app, '/auth/refresh', { refresh_token: tokens.refresh_token })),
+      );
       assert.equal(countOf(responses, 200), 20, statuses(responses));
       const children = new Set(responses.map((response) => response.json<Tokens>().refresh_token));
       assert.equal(children.size, 1, `${children.size} different refresh tokens: the session forked`);
@@ -229,11 +275,19 @@ export function defineRaceSuite(backend: Backend): void {
     it('a password change leaves no refresh token of a grace replay working', async () => {
       const victim = await signUp(t.app);
       const second = (await post(t.app, '/auth/login', { email: victim.email, password: victim.password })).json<Tokens>();
-      const replays = await Promise.all(Array.from({ length: 10 }, () => post(t.app, '/auth/refresh', { refresh_token: second.refresh_token })));
+      const replays = await Promise.all(
+        Array.from({ length: 10 }, () => post(t.app, '/auth/refresh', { refresh_token: second.refresh_token })),
+      );
       assert.equal(countOf(replays, 200), 10, statuses(replays));
-      const change = await post(t.app, '/auth/password/change', { current_password: victim.password, new_password: 'Victim-New-Passphrase-5' }, victim.tokens.access_token);
+      const change = await post(
+        t.app,
+        '/auth/password/change',
+        { current_password: victim.password, new_password: 'Victim-New-Passphrase-5' },
+        victim.tokens.access_token,
+      );
       assert.equal(change.statusCode, 204, change.body);
-      for (const replay of replays) assert.equal((await post(t.app, '/auth/refresh', { refresh_token: replay.json<Tokens>().refresh_token })).statusCode, 401);
+      for (const replay of replays)
+        assert.equal((await post(t.app, '/auth/refresh', { refresh_token: replay.json<Tokens>().refresh_token })).statusCode, 401);
     });
   });
 
@@ -257,7 +311,17 @@ export function defineRaceSuite(backend: Backend): void {
     it('a password change, logout-all and deactivation spend every open reset token', async () => {
       const user = await signUp(t.app);
       const beforeChange = await resetTokenOf(user.email);
-      assert.equal((await post(t.app, '/auth/password/change', { current_password: user.password, new_password: 'Second-Passphrase-42' }, user.tokens.access_token)).statusCode, 204);
+      assert.equal(
+        (
+          await post(
+            t.app,
+            '/auth/password/change',
+            { current_password: user.password, new_password: 'Second-Passphrase-42' },
+            user.tokens.access_token,
+          )
+        ).statusCode,
+        204,
+      );
       assert.equal((await reset(beforeChange, 'Attacker-Passphrase-42')).statusCode, 400);
 
       const beforeLogoutAll = await resetTokenOf(user.email);
@@ -277,7 +341,12 @@ export function defineRaceSuite(backend: Backend): void {
         const user = await signUp(t.app);
         const token = await resetTokenOf(user.email);
         const [changed, wasReset] = await Promise.all([
-          post(t.app, '/auth/password/change', { current_password: user.password, new_password: `Owner-Passphrase-${round}-x` }, user.tokens.access_token),
+          post(
+            t.app,
+            '/auth/password/change',
+            { current_password: user.password, new_password: `Owner-Passphrase-${round}-x` },
+            user.tokens.access_token,
+          ),
           delay(round * 4).then(() => reset(token, `Resetter-Passphrase-${round}-y`)),
         ]);
         const succeeded = [changed.statusCode === 204, wasReset.statusCode === 204].filter(Boolean).length;
@@ -296,13 +365,24 @@ export function defineRaceSuite(backend: Backend): void {
     it('30 reset requests for one account from 3 addresses send at most 3 emails, and all answer 202', async () => {
       const user = await register(t.app);
       const responses = await Promise.all(
-        Array.from({ length: 30 }, (_, i) => t.app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: user.email }, remoteAddress: `192.0.2.${(i % 3) + 1}` })),
+        Array.from({ length: 30 }, (_, i) =>
+          t.app.inject({
+            method: 'POST',
+            url: '/auth/password/forgot',
+            payload: { email: user.email },
+            remoteAddress: `192.0.2.${(i % 3) + 1}`,
+          }),
+        ),
       );
       assert.equal(countOf(responses, 202), 30, statuses(responses));
       await waitForMail(outbox, user.email, 3);
       // The requests finish in the background: give the other 27 time to send, had they been allowed to.
       await delay(1000);
-      assert.equal(tokensMailedTo(outbox, user.email).length, 3, `${outboxMessages(outbox).filter((m) => m.to === user.email).length} mails`);
+      assert.equal(
+        tokensMailedTo(outbox, user.email).length,
+        3,
+        `${outboxMessages(outbox).filter((m) => m.to === user.email).length} mails`,
+      );
     });
   });
 }

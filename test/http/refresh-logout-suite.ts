@@ -1,7 +1,21 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Backend, createTestApp, type TestApp } from '../helpers/app.js';
-import { assertError, claimsOf, get, login, post, postForm, refresh, refreshed, send, signUp, type SignedUpUser, type Tokens, type UserBody } from '../helpers/client.js';
+import {
+  assertError,
+  claimsOf,
+  get,
+  login,
+  post,
+  postForm,
+  refresh,
+  refreshed,
+  send,
+  signUp,
+  type SignedUpUser,
+  type Tokens,
+  type UserBody,
+} from '../helpers/client.js';
 import { forge, nowSeconds, refreshClaims } from '../helpers/forge.js';
 import { assertNotAuthenticated, assertTokenRejected, assertTokenResponse, assertValidation } from '../helpers/responses.js';
 
@@ -96,9 +110,17 @@ export function defineRefreshLogoutSuite(backend: Backend): void {
       assert.equal(response.statusCode, 204, response.body);
       assert.equal(response.body, '');
       assertTokenRejected(await get(t.app, '/users/me', user.tokens.access_token), 'Token has been revoked', 'token_revoked');
-      assertTokenRejected(await post(t.app, '/auth/refresh', { refresh_token: user.tokens.refresh_token }), INVALID_REFRESH, 'invalid_token');
+      assertTokenRejected(
+        await post(t.app, '/auth/refresh', { refresh_token: user.tokens.refresh_token }),
+        INVALID_REFRESH,
+        'invalid_token',
+      );
       // Logging out again with the same token is refused too.
-      assertTokenRejected(await post(t.app, '/auth/logout', undefined, user.tokens.access_token), 'Token has been revoked', 'token_revoked');
+      assertTokenRejected(
+        await post(t.app, '/auth/logout', undefined, user.tokens.access_token),
+        'Token has been revoked',
+        'token_revoked',
+      );
       // The user's other session is untouched.
       assert.equal((await get(t.app, '/users/me', other.access_token)).statusCode, 200);
       const refreshed = assertTokenResponse(await post(t.app, '/auth/refresh', { refresh_token: other.refresh_token }));
@@ -191,14 +213,34 @@ export function defineRefreshLogoutSuite(backend: Backend): void {
         assert.match(String(refresh.headers['www-authenticate']), /^Bearer\b/);
       }
 
-      assertError(await post(t.app, '/auth/login', { email: user.email, password: user.password }), 403, 'Account is disabled', 'account_disabled');
-      assertError(await postForm(t.app, '/login', { username: user.email, password: user.password }), 403, 'Account is disabled', 'account_disabled');
-      assertError(await post(t.app, '/auth/login', { email: user.email, password: `${user.password}x` }), 401, INVALID_CREDENTIALS, 'invalid_credentials');
+      assertError(
+        await post(t.app, '/auth/login', { email: user.email, password: user.password }),
+        403,
+        'Account is disabled',
+        'account_disabled',
+      );
+      assertError(
+        await postForm(t.app, '/login', { username: user.email, password: user.password }),
+        403,
+        'Account is disabled',
+        'account_disabled',
+      );
+      assertError(
+        await post(t.app, '/auth/login', { email: user.email, password: `${user.password}x` }),
+        401,
+        INVALID_CREDENTIALS,
+        'invalid_credentials',
+      );
       // Registering the email again is not a way back in.
-      assertError(await post(t.app, '/auth/register', { email: user.email, password: user.password }), 409, 'Email already registered', 'email_taken');
+      assertError(
+        await post(t.app, '/auth/register', { email: user.email, password: user.password }),
+        409,
+        'Email already registered',
+        'email_taken',
+      );
     });
 
-    it("deactivation affects only that user", async () => {
+    it('deactivation affects only that user', async () => {
       const alice = await signUp(t.app);
       const bob = await signUp(t.app);
       assert.equal((await send(t.app, 'PUT', '/users/me/deactivate', undefined, alice.tokens.access_token)).statusCode, 200);

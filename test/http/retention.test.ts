@@ -37,7 +37,11 @@ function defineRetentionSuite(backend: Backend): void {
     assert.equal(counts.revocations, 1, 'the logout stored one revocation');
     assert.equal(counts.refreshTokens, 2, 'one refresh-token record per login');
 
-    assert.deepEqual(await t.app.gatepass.retention.sweep(), { revocations: 0, refreshTokens: 0, passwordResetTokens: 0 }, 'nothing has expired yet');
+    assert.deepEqual(
+      await t.app.gatepass.retention.sweep(),
+      { revocations: 0, refreshTokens: 0, passwordResetTokens: 0 },
+      'nothing has expired yet',
+    );
 
     // Past every expiry (refresh tokens: 7 days), plus the hour rows are kept after it.
     clock += (7 * 24 * 3600 + 3600 + 60) * 1000;
@@ -48,7 +52,12 @@ function defineRetentionSuite(backend: Backend): void {
     assert.equal(await rows('password_reset_tokens'), 0);
 
     for (const expired of [first.refresh_token, kept.refresh_token]) {
-      assertError(await post(t.app, '/auth/refresh', { refresh_token: expired }), 401, 'Refresh token has expired. Please log in again.', 'token_expired');
+      assertError(
+        await post(t.app, '/auth/refresh', { refresh_token: expired }),
+        401,
+        'Refresh token has expired. Please log in again.',
+        'token_expired',
+      );
     }
     assert.equal((await post(t.app, '/auth/refresh', { refresh_token: fresh.refresh_token })).statusCode, 200);
   });

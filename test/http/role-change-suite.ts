@@ -68,7 +68,11 @@ export function defineRoleChangeSuite(backend: Backend): void {
       assertRevoked(await get(t.app, '/users/me', teacher.access_token));
       // The pre-promotion token carries "student" again, but it was revoked: API.md lists a role change among revocations.
       const again = await get(t.app, '/users/me', studentToken);
-      assert.equal(again.statusCode, 401, `a token revoked by the promotion was accepted again after the demotion: ${again.statusCode} ${again.body}`);
+      assert.equal(
+        again.statusCode,
+        401,
+        `a token revoked by the promotion was accepted again after the demotion: ${again.statusCode} ${again.body}`,
+      );
       assertRevoked(again);
     });
 

@@ -4,7 +4,20 @@ import type { LightMyRequestResponse } from 'fastify';
 import { loadSettings } from '../../src/config/settings.js';
 import { buildApp, type GatepassApp } from '../../src/http/app.js';
 import { type Backend, createTestApp, sameDatabaseEnv, type TestApp } from '../helpers/app.js';
-import { assertError, claimsOf, get, ISO_UTC, login, loginAs, post, refresh, refreshed, register, send, signUp } from '../helpers/client.js';
+import {
+  assertError,
+  claimsOf,
+  get,
+  ISO_UTC,
+  login,
+  loginAs,
+  post,
+  refresh,
+  refreshed,
+  register,
+  send,
+  signUp,
+} from '../helpers/client.js';
 import { assertNotAuthenticated, assertRevoked, assertTokenRejected, assertWorks } from '../helpers/responses.js';
 import { idsOf, listSessions, sidOf } from '../helpers/sessions.js';
 
@@ -99,7 +112,10 @@ export function defineSessionsSuite(backend: Backend): void {
       const bob = await signUp(t.app);
       const bobAgain = await loginAs(t.app, bob, 'bob-phone');
       assert.deepEqual(idsOf(await listSessions(t.app, alice.tokens.access_token)), [sidOf(alice.tokens.access_token)]);
-      assert.deepEqual(idsOf(await listSessions(t.app, bob.tokens.access_token)), [sidOf(bob.tokens.access_token), sidOf(bobAgain.access_token)].sort());
+      assert.deepEqual(
+        idsOf(await listSessions(t.app, bob.tokens.access_token)),
+        [sidOf(bob.tokens.access_token), sidOf(bobAgain.access_token)].sort(),
+      );
     });
 
     it('answers 401 Not authenticated without a token, and token_revoked with a logged-out one', async () => {
@@ -117,7 +133,7 @@ export function defineSessionsSuite(backend: Backend): void {
     });
     after(() => t.close());
 
-    it("ending your other session: 204, then its access token is revoked and its refresh token refused; the current one keeps working", async () => {
+    it('ending your other session: 204, then its access token is revoked and its refresh token refused; the current one keeps working', async () => {
       const user = await signUp(t.app);
       const laptop = await loginAs(t.app, user, 'laptop');
       const response = await endSession(t.app, sidOf(laptop.access_token), user.tokens.access_token);
@@ -134,7 +150,7 @@ export function defineSessionsSuite(backend: Backend): void {
       await assertWorks(t.app, pair.access_token, 'the current session after a refresh');
     });
 
-    it("ending a rotated session also refuses the access tokens issued before the rotation", async () => {
+    it('ending a rotated session also refuses the access tokens issued before the rotation', async () => {
       const user = await signUp(t.app);
       const phone = await login(t.app, user);
       const rotated = await refreshed(t.app, phone.refresh_token);
@@ -157,7 +173,12 @@ export function defineSessionsSuite(backend: Backend): void {
 
     it('an unknown id answers 404 Session not found', async () => {
       const user = await signUp(t.app);
-      assertError(await endSession(t.app, '00000000-0000-4000-8000-000000000000', user.tokens.access_token), 404, 'Session not found', 'not_found');
+      assertError(
+        await endSession(t.app, '00000000-0000-4000-8000-000000000000', user.tokens.access_token),
+        404,
+        'Session not found',
+        'not_found',
+      );
       assertError(await endSession(t.app, 'no-such-session', user.tokens.access_token), 404, 'Session not found', 'not_found');
       await assertWorks(t.app, user.tokens.access_token, 'the caller after a 404');
     });
@@ -277,7 +298,11 @@ export function defineSessionsSuite(backend: Backend): void {
         ['another session', other.access_token],
       ] as const) {
         const me = await get(t.app, '/users/me', token);
-        assert.equal(me.statusCode, 401, `${name}'s token (iat ${iatOf(token)}), issued before a logout-all at ${clock / 1000}, was accepted: ${me.body}`);
+        assert.equal(
+          me.statusCode,
+          401,
+          `${name}'s token (iat ${iatOf(token)}), issued before a logout-all at ${clock / 1000}, was accepted: ${me.body}`,
+        );
         assertRevoked(me);
       }
     });

@@ -30,7 +30,11 @@ function defineSharedDatabaseSuite(backend: Backend): void {
     const user = await signUp(a.app);
     assert.equal((await get(b, '/users/me', user.tokens.access_token)).statusCode, 200, 'a token of A works on B');
     assert.equal((await post(a.app, '/auth/logout', {}, user.tokens.access_token)).statusCode, 204);
-    await waitFor('B to refuse the logged-out token', async () => (await codeOf(b, user.tokens.access_token)) === 'token_revoked', REVOCATION_POLL_MS * 3);
+    await waitFor(
+      'B to refuse the logged-out token',
+      async () => (await codeOf(b, user.tokens.access_token)) === 'token_revoked',
+      REVOCATION_POLL_MS * 3,
+    );
     const other = await login(a.app, user);
     assert.equal((await get(b, '/users/me', other.access_token)).statusCode, 200, 'a session that was not logged out still works');
   });
@@ -63,7 +67,11 @@ function defineSharedDatabaseSuite(backend: Backend): void {
     } finally {
       await sql`alter table revocations_away rename to revocations`.execute(db);
     }
-    await waitFor('B to serve again', async () => (await get(b, '/users/me', user.tokens.access_token)).statusCode === 200, REVOCATION_POLL_MS * 3);
+    await waitFor(
+      'B to serve again',
+      async () => (await get(b, '/users/me', user.tokens.access_token)).statusCode === 200,
+      REVOCATION_POLL_MS * 3,
+    );
   });
 }
 

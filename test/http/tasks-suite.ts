@@ -122,10 +122,19 @@ export function defineTasksSuite(backend: Backend): void {
       assert.deepEqual((await get(t.app, `/tasks/${task.id}`, alice.tokens.access_token)).json(), updated);
       aliceTasks[0] = updated;
 
-      const renamed = await send(t.app, 'PATCH', `/tasks/${task.id}`, { title: 'Renamed', description: 'now described' }, alice.tokens.access_token);
+      const renamed = await send(
+        t.app,
+        'PATCH',
+        `/tasks/${task.id}`,
+        { title: 'Renamed', description: 'now described' },
+        alice.tokens.access_token,
+      );
       assert.equal(renamed.statusCode, 200, renamed.body);
       const body = renamed.json<TaskBody>();
-      assert.deepEqual({ title: body.title, description: body.description, done: body.done }, { title: 'Renamed', description: 'now described', done: true });
+      assert.deepEqual(
+        { title: body.title, description: body.description, done: body.done },
+        { title: 'Renamed', description: 'now described', done: true },
+      );
       aliceTasks[0] = body;
     });
 
@@ -174,7 +183,13 @@ export function defineTasksSuite(backend: Backend): void {
 
     it('/tasks/abc answers 422 for GET, PATCH and DELETE', async () => {
       for (const method of ['GET', 'PATCH', 'DELETE'] as const) {
-        const response = await send(t.app, method, '/tasks/abc', method === 'PATCH' ? { done: true } : undefined, alice.tokens.access_token);
+        const response = await send(
+          t.app,
+          method,
+          '/tasks/abc',
+          method === 'PATCH' ? { done: true } : undefined,
+          alice.tokens.access_token,
+        );
         assertValidation(response, { loc: ['path', 'id'] });
       }
     });
@@ -182,7 +197,8 @@ export function defineTasksSuite(backend: Backend): void {
     it('a non-string title answers 422, not a coerced string', async () => {
       const response = await post(t.app, '/tasks', { title: 5 }, alice.tokens.access_token);
       // Should the server accept it, remove the task again so that the later tests see the expected list.
-      if (response.statusCode === 201) await send(t.app, 'DELETE', `/tasks/${response.json<TaskBody>().id}`, undefined, alice.tokens.access_token);
+      if (response.statusCode === 201)
+        await send(t.app, 'DELETE', `/tasks/${response.json<TaskBody>().id}`, undefined, alice.tokens.access_token);
       assertValidation(response, { loc: ['body', 'title'] });
     });
 
@@ -194,7 +210,9 @@ export function defineTasksSuite(backend: Backend): void {
       });
       const task = aliceTasks[0];
       assert.ok(task !== undefined);
-      assertValidation(await send(t.app, 'PATCH', `/tasks/${task.id}`, { title: '' }, alice.tokens.access_token), { loc: ['body', 'title'] });
+      assertValidation(await send(t.app, 'PATCH', `/tasks/${task.id}`, { title: '' }, alice.tokens.access_token), {
+        loc: ['body', 'title'],
+      });
       // Nothing was created by the refused requests.
       const list = await get(t.app, '/tasks', alice.tokens.access_token);
       assert.equal(list.headers['x-total-count'], String(aliceTasks.length));

@@ -57,7 +57,12 @@ async function sessionIp(t: TestApp, tokens: Tokens): Promise<string | null> {
 describe('TRUST_PROXY=1: one proxy in front, which appends the address it saw', () => {
   let t: TestApp;
   before(async () => {
-    t = await createTestApp('sqlite', { TRUST_PROXY: '1', LOGIN_RATE_LIMIT_PER_MINUTE: '3', ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password });
+    t = await createTestApp('sqlite', {
+      TRUST_PROXY: '1',
+      LOGIN_RATE_LIMIT_PER_MINUTE: '3',
+      ADMIN_EMAIL: ADMIN.email,
+      ADMIN_PASSWORD: ADMIN.password,
+    });
   });
   after(() => t.close());
 
@@ -80,7 +85,8 @@ describe('TRUST_PROXY=1: one proxy in front, which appends the address it saw', 
   });
 
   it('a client that forges a new left-most value on each attempt still spends its own rate limit', async () => {
-    const attempt = (forwardedFor: string) => call(t, 'POST', '/auth/login', { forwardedFor }, { email: 'nobody@example.com', password: 'whatever-password' });
+    const attempt = (forwardedFor: string) =>
+      call(t, 'POST', '/auth/login', { forwardedFor }, { email: 'nobody@example.com', password: 'whatever-password' });
     for (let i = 0; i < 3; i += 1) assert.equal((await attempt(`198.51.100.${i + 1}, 203.0.113.20`)).statusCode, 401);
     assertError(await attempt('198.51.100.99, 203.0.113.20'), 429, 'Too many requests; try again in 60 seconds', 'rate_limited');
     // Nor can a client spend another's budget by naming it: the limited address on the left is ignored.
@@ -103,10 +109,26 @@ describe('TRUST_PROXY as addresses and CIDRs: only hops from those proxies are b
   after(() => t.close());
 
   const cases: { name: string; hop: Hop; client: string }[] = [
-    { name: 'a listed proxy: the address it appended', hop: { peer: '192.0.2.7', forwardedFor: '198.51.100.1, 203.0.113.30' }, client: '203.0.113.30' },
-    { name: 'two proxies of the CIDR in a row: the address the outer one saw', hop: { peer: '10.0.0.5', forwardedFor: '198.51.100.2, 203.0.113.31, 10.9.8.7' }, client: '203.0.113.31' },
-    { name: 'an untrusted peer: its own address, whatever the header says', hop: { peer: '198.51.100.200', forwardedFor: '203.0.113.32' }, client: '198.51.100.200' },
-    { name: 'an untrusted hop behind a trusted proxy: the right-most untrusted one', hop: { peer: '10.0.0.5', forwardedFor: '203.0.113.33, 198.51.100.7' }, client: '198.51.100.7' },
+    {
+      name: 'a listed proxy: the address it appended',
+      hop: { peer: '192.0.2.7', forwardedFor: '198.51.100.1, 203.0.113.30' },
+      client: '203.0.113.30',
+    },
+    {
+      name: 'two proxies of the CIDR in a row: the address the outer one saw',
+      hop: { peer: '10.0.0.5', forwardedFor: '198.51.100.2, 203.0.113.31, 10.9.8.7' },
+      client: '203.0.113.31',
+    },
+    {
+      name: 'an untrusted peer: its own address, whatever the header says',
+      hop: { peer: '198.51.100.200', forwardedFor: '203.0.113.32' },
+      client: '198.51.100.200',
+    },
+    {
+      name: 'an untrusted hop behind a trusted proxy: the right-most untrusted one',
+      hop: { peer: '10.0.0.5', forwardedFor: '203.0.113.33, 198.51.100.7' },
+      client: '198.51.100.7',
+    },
   ];
   for (const { name, hop, client } of cases) {
     it(name, async () => {

@@ -26,7 +26,14 @@ function clientAddress(): string {
   return `198.51.100.${clientsSoFar}`;
 }
 
-async function call(instance: Instance, method: string, path: string, body?: unknown, token?: string, client = clientAddress()): Promise<Answer & { headers: Headers }> {
+async function call(
+  instance: Instance,
+  method: string,
+  path: string,
+  body?: unknown,
+  token?: string,
+  client = clientAddress(),
+): Promise<Answer & { headers: Headers }> {
   const response = await fetch(instance.url + path, {
     method,
     headers: {
@@ -132,8 +139,13 @@ describeNeeding('three instances sharing PostgreSQL and Redis', { postgres: true
   it('parallel refreshes of one token spread over the instances keep one session', async () => {
     const user = await signUpOn(b);
     const instances = [a, b, c, a, b, c, a, b, c];
-    const answers = await Promise.all(instances.map((instance) => call(instance, 'POST', '/auth/refresh', { refresh_token: user.tokens.refresh_token })));
-    assert.deepEqual(answers.map((answer) => answer.status), instances.map(() => 200));
+    const answers = await Promise.all(
+      instances.map((instance) => call(instance, 'POST', '/auth/refresh', { refresh_token: user.tokens.refresh_token })),
+    );
+    assert.deepEqual(
+      answers.map((answer) => answer.status),
+      instances.map(() => 200),
+    );
     const sessionIds = new Set(answers.map((answer) => claimsOf((answer.body as unknown as Tokens).refresh_token).sid));
     assert.deepEqual([...sessionIds], [claimsOf(user.tokens.refresh_token).sid]);
     const sessions = await call(c, 'GET', '/auth/sessions', undefined, (answers[0]?.body as unknown as Tokens).access_token);
@@ -144,13 +156,19 @@ describeNeeding('three instances sharing PostgreSQL and Redis', { postgres: true
     const user = await signUpOn(a);
     const instances = [a, b, c];
     const answers = await Promise.all(
-      Array.from({ length: 45 }, (_, i) => call(instances[i % 3]!, 'POST', '/auth/login', { email: user.email, password: `wrong-guess-${i}` })),
+      Array.from({ length: 45 }, (_, i) =>
+        call(instances[i % 3]!, 'POST', '/auth/login', { email: user.email, password: `wrong-guess-${i}` }),
+      ),
     );
     const statuses = answers.map((answer) => answer.status);
     assert.equal(statuses.filter((status) => status === 401).length, 5, statuses.join(','));
     assert.equal(statuses.filter((status) => status === 429).length, 40, statuses.join(','));
     // Locked on every instance, even for the right password.
-    for (const instance of instances) assert.equal((await call(instance, 'POST', '/auth/login', { email: user.email, password: user.password })).body.code, 'account_locked');
+    for (const instance of instances)
+      assert.equal(
+        (await call(instance, 'POST', '/auth/login', { email: user.email, password: user.password })).body.code,
+        'account_locked',
+      );
   });
 
   it(`rate-limit counts are shared: ${LOGIN_LIMIT} logins per minute per client, whichever instance answers`, async () => {
@@ -159,7 +177,16 @@ describeNeeding('three instances sharing PostgreSQL and Redis', { postgres: true
     const answers = [];
     for (const [index, instance] of instances.entries()) {
       // A different unknown email each time, so that only the per-client limit is in play.
-      answers.push(await call(instance, 'POST', '/auth/login', { email: `nobody${index}-${client}@example.com`, password: 'irrelevant-password' }, undefined, client));
+      answers.push(
+        await call(
+          instance,
+          'POST',
+          '/auth/login',
+          { email: `nobody${index}-${client}@example.com`, password: 'irrelevant-password' },
+          undefined,
+          client,
+        ),
+      );
     }
     assert.deepEqual(
       answers.map((answer) => answer.status),

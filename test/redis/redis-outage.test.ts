@@ -36,7 +36,11 @@ describe('Redis outage: fail closed, recover, lose no revocation', () => {
     assert.equal((await get(t.app, '/health/ready')).json<{ checks: { redis: string } }>().checks.redis, 'ok');
 
     await redis.stop();
-    await waitFor('requests to fail closed', async () => (await get(t.app, '/users/me', user.tokens.access_token)).statusCode === 503, 5000);
+    await waitFor(
+      'requests to fail closed',
+      async () => (await get(t.app, '/users/me', user.tokens.access_token)).statusCode === 503,
+      5000,
+    );
     assertError(
       await get(t.app, '/users/me', user.tokens.access_token),
       503,
@@ -50,7 +54,12 @@ describe('Redis outage: fail closed, recover, lose no revocation', () => {
     assert.equal((await get(t.app, '/ping')).statusCode, 200);
 
     redis = await startRedisServer(redis.port);
-    await waitFor('service to resume', async () => (await get(t.app, '/users/me', user.tokens.access_token)).statusCode === 200, 10_000, 50);
+    await waitFor(
+      'service to resume',
+      async () => (await get(t.app, '/users/me', user.tokens.access_token)).statusCode === 200,
+      10_000,
+      50,
+    );
     assertError(await get(t.app, '/users/me', loggedOut.access_token), 401, 'Token has been revoked', 'token_revoked');
     assert.equal((await get(t.app, '/health/ready')).statusCode, 200);
 
@@ -87,7 +96,12 @@ describe('Redis outage: fail closed, recover, lose no revocation', () => {
       assert.equal(reuse.json<{ code: string }>().code, 'token_reused');
 
       redis = await startRedisServer(redis.port);
-      await waitFor('service to resume', async () => (await get(t.app, '/ping')).statusCode === 200 && (await get(t.app, '/health/ready')).statusCode === 200, 10_000, 50);
+      await waitFor(
+        'service to resume',
+        async () => (await get(t.app, '/ping')).statusCode === 200 && (await get(t.app, '/health/ready')).statusCode === 200,
+        10_000,
+        50,
+      );
       assertError(await get(t.app, '/users/me', heir.access_token), 401, 'Token has been revoked', 'token_revoked');
     } finally {
       await other.close();

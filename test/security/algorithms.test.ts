@@ -202,7 +202,7 @@ describe('public-key → HMAC algorithm confusion (HS256 server)', () => {
     await assertConfusionRefused(ed.publicKey, ['HS256', 'EdDSA']);
   });
 
-  it('RFC 8725 §3.1: genuine RS256/PS256/ES256/EdDSA signatures by the attacker\'s own keys are refused', async () => {
+  it("RFC 8725 §3.1: genuine RS256/PS256/ES256/EdDSA signatures by the attacker's own keys are refused", async () => {
     const cases: [AsymmetricAlg, KeyObject][] = [
       ['RS256', rsa.privateKey],
       ['PS256', rsa.privateKey],
@@ -251,7 +251,12 @@ describe('CVE-2022-21449 "psychic signatures" (HS256 server)', () => {
     assert.equal(derZero, 'MAYCAQACAQA');
     for (const alg of ['ES256', 'ES384', 'ES512']) {
       assertInvalidToken(await bearer(t.app, unsigned({ alg, typ: 'JWT' }, accessClaims(user.id), derZero)));
-      assertInvalidToken(await bearer(t.app, unsigned({ alg, typ: 'JWT' }, accessClaims(user.id), Buffer.alloc(alg === 'ES512' ? 132 : 96).toString('base64url'))));
+      assertInvalidToken(
+        await bearer(
+          t.app,
+          unsigned({ alg, typ: 'JWT' }, accessClaims(user.id), Buffer.alloc(alg === 'ES512' ? 132 : 96).toString('base64url')),
+        ),
+      );
     }
   });
 
@@ -313,8 +318,15 @@ for (const serverAlg of ['RS256', 'PS256', 'ES256', 'EdDSA'] as const) {
         ['JWK x/n member', published.jwk.n ?? published.jwk.x ?? ''],
       ];
       for (const [form, secret] of forms) {
-        for (const [alg, digest] of [['HS256', 'sha256'], ['HS384', 'sha384'], ['HS512', 'sha512']] as const) {
-          for (const header of [{ alg, typ: 'JWT', kid: published.kid }, { alg, typ: 'JWT' }]) {
+        for (const [alg, digest] of [
+          ['HS256', 'sha256'],
+          ['HS384', 'sha384'],
+          ['HS512', 'sha512'],
+        ] as const) {
+          for (const header of [
+            { alg, typ: 'JWT', kid: published.kid },
+            { alg, typ: 'JWT' },
+          ]) {
             const response = await bearer(t.app, hs(header, accessClaims(user.id), secret, digest));
             assert.equal(response.statusCode, 401, `${alg} with the ${form}: ${response.body}`);
             assertInvalidToken(response);
@@ -336,17 +348,33 @@ for (const serverAlg of ['RS256', 'PS256', 'ES256', 'EdDSA'] as const) {
 
     it(`RFC 8725 §3.10 (${serverAlg}): the attacker's own key under the published kid, or with an embedded jwk, is refused`, async () => {
       const jwk = createPublicKey(attacker).export({ format: 'jwk' });
-      assertInvalidToken(await bearer(t.app, asymmetric({ alg: serverAlg, typ: 'JWT', kid: published.kid }, accessClaims(user.id), attacker, serverAlg)));
-      assertInvalidToken(await bearer(t.app, asymmetric({ alg: serverAlg, typ: 'JWT', kid: published.kid, jwk }, accessClaims(user.id), attacker, serverAlg)));
-      assertInvalidToken(await bearer(t.app, asymmetric({ alg: serverAlg, typ: 'JWT', kid: 'attacker' }, accessClaims(user.id), attacker, serverAlg)));
+      assertInvalidToken(
+        await bearer(t.app, asymmetric({ alg: serverAlg, typ: 'JWT', kid: published.kid }, accessClaims(user.id), attacker, serverAlg)),
+      );
+      assertInvalidToken(
+        await bearer(
+          t.app,
+          asymmetric({ alg: serverAlg, typ: 'JWT', kid: published.kid, jwk }, accessClaims(user.id), attacker, serverAlg),
+        ),
+      );
+      assertInvalidToken(
+        await bearer(t.app, asymmetric({ alg: serverAlg, typ: 'JWT', kid: 'attacker' }, accessClaims(user.id), attacker, serverAlg)),
+      );
       assertInvalidToken(await bearer(t.app, asymmetric({ alg: serverAlg, typ: 'JWT' }, accessClaims(user.id), attacker, serverAlg)));
     });
 
     it(`CVE-2022-21449 (${serverAlg}): an all-zero signature under the published kid is refused`, async () => {
       for (const length of [64, 96, 256]) {
-        assertInvalidToken(await bearer(t.app, unsigned({ alg: serverAlg, typ: 'JWT', kid: published.kid }, accessClaims(user.id), Buffer.alloc(length).toString('base64url'))));
+        assertInvalidToken(
+          await bearer(
+            t.app,
+            unsigned({ alg: serverAlg, typ: 'JWT', kid: published.kid }, accessClaims(user.id), Buffer.alloc(length).toString('base64url')),
+          ),
+        );
       }
-      assertInvalidToken(await bearer(t.app, unsigned({ alg: serverAlg, typ: 'JWT', kid: published.kid }, accessClaims(user.id), 'MAYCAQACAQA')));
+      assertInvalidToken(
+        await bearer(t.app, unsigned({ alg: serverAlg, typ: 'JWT', kid: published.kid }, accessClaims(user.id), 'MAYCAQACAQA')),
+      );
     });
 
     it(`RFC 8725 §3.1 (${serverAlg}): the HMAC access secret no longer signs access tokens`, async () => {

@@ -112,12 +112,25 @@ describe('type, sub and sid claims (HS256 server)', () => {
     assertInvalidToken(await bearer(t.app, sign(accessClaims(user.id, { sub: undefined }))));
   });
 
-  it('RFC 8725 §3.8 / API.md: sub holding the user\'s email (never the id source) is refused', async () => {
+  it("RFC 8725 §3.8 / API.md: sub holding the user's email (never the id source) is refused", async () => {
     assertInvalidToken(await bearer(t.app, sign(accessClaims(user.id, { sub: user.email }))));
   });
 
   it('RFC 7519 §4.1.2: sub "0", negative, "1e3", "01", " 1", "1.0", "0x1" is refused', async () => {
-    for (const sub of ['0', '-1', `-${user.id}`, '1e3', '1E0', `0${user.id}`, ` ${user.id}`, `${user.id} `, `${user.id}.0`, '0x1', '+1', '١']) {
+    for (const sub of [
+      '0',
+      '-1',
+      `-${user.id}`,
+      '1e3',
+      '1E0',
+      `0${user.id}`,
+      ` ${user.id}`,
+      `${user.id} `,
+      `${user.id}.0`,
+      '0x1',
+      '+1',
+      '١',
+    ]) {
       assertInvalidToken(await bearer(t.app, sign(accessClaims(user.id, { sub }))));
     }
   });
@@ -190,7 +203,9 @@ describe('type, sub and sid claims (HS256 server)', () => {
     // The genuine payload with role "admin", keeping the genuine signature; then signed by the attacker.
     const [header, , signature] = segmentsOf(user.tokens.access_token);
     const escalated = { ...decodeJson(segmentsOf(user.tokens.access_token)[1]), role: 'admin' };
-    assertInvalidToken(await bearer(t.app, `${header}.${hs(HS256_HEADER, escalated, '').split('.')[1] ?? ''}.${signature}`, '/admin/users'));
+    assertInvalidToken(
+      await bearer(t.app, `${header}.${hs(HS256_HEADER, escalated, '').split('.')[1] ?? ''}.${signature}`, '/admin/users'),
+    );
     assertInvalidToken(await bearer(t.app, hs(HS256_HEADER, escalated, randomBytes(32)), '/admin/users'));
     assertInvalidToken(await bearer(t.app, hs(HS256_HEADER, escalated, ''), '/admin/audit'));
   });
@@ -288,7 +303,7 @@ describe('cross-use of access and refresh tokens (HS256 server)', () => {
     assertRejected(await refresh(t.app, token), INVALID_TOKEN_TYPE);
   });
 
-  it('RFC 8725 §2.8: the access token pasted into the refresh token\'s segments (header/payload swap) is refused', async () => {
+  it("RFC 8725 §2.8: the access token pasted into the refresh token's segments (header/payload swap) is refused", async () => {
     const [ah, ap, as] = segmentsOf(user.tokens.access_token);
     const [rh, rp, rs] = segmentsOf(user.tokens.refresh_token);
     assertInvalidToken(await bearer(t.app, `${ah}.${ap}.${rs}`));

@@ -71,12 +71,21 @@ describe('signature and base64url attacks (HS256 server)', () => {
   it('RFC 7515 §7.1: four segments and three dots (genuine token plus extra dots) are refused', async () => {
     const token = user.tokens.access_token;
     const [header, payload, signature] = segmentsOf(token);
-    for (const variant of [`${token}.`, `${token}.${signature}`, `${header}.${payload}..${signature}`, `.${token}`, `${header}..${payload}.${signature}`, '...', '..', '.']) {
+    for (const variant of [
+      `${token}.`,
+      `${token}.${signature}`,
+      `${header}.${payload}..${signature}`,
+      `.${token}`,
+      `${header}..${payload}.${signature}`,
+      '...',
+      '..',
+      '.',
+    ]) {
       assertInvalidToken(await bearer(t.app, variant));
     }
   });
 
-  it('Burp JWT Editor: the signature of another token (another user\'s genuine one) is refused', async () => {
+  it("Burp JWT Editor: the signature of another token (another user's genuine one) is refused", async () => {
     const [header, payload] = segmentsOf(user.tokens.access_token);
     const [, , otherSignature] = segmentsOf(other.tokens.access_token);
     assertInvalidToken(await bearer(t.app, `${header}.${payload}.${otherSignature}`));
@@ -109,7 +118,10 @@ describe('signature and base64url attacks (HS256 server)', () => {
       for (const index of [0, Math.floor(bytes.length / 2), bytes.length - 2]) {
         const flipped = Buffer.from(bytes);
         flipped[index] = (flipped[index] ?? 0) ^ 0x01;
-        const token = which === 'payload' ? `${header}.${flipped.toString('base64url')}.${signature}` : `${flipped.toString('base64url')}.${payload}.${signature}`;
+        const token =
+          which === 'payload'
+            ? `${header}.${flipped.toString('base64url')}.${signature}`
+            : `${flipped.toString('base64url')}.${payload}.${signature}`;
         assertInvalidToken(await bearer(t.app, token));
       }
     }
@@ -140,7 +152,12 @@ describe('signature and base64url attacks (HS256 server)', () => {
 
   it('RFC 7515 §2 (base64url without padding): "=" padding appended to any segment is refused', async () => {
     const [header, payload, signature] = segmentsOf(user.tokens.access_token);
-    for (const variant of [`${header}.${payload}.${signature}=`, `${header}.${payload}.${signature}==`, `${header}=.${payload}.${signature}`, `${header}.${payload}=.${signature}`]) {
+    for (const variant of [
+      `${header}.${payload}.${signature}=`,
+      `${header}.${payload}.${signature}==`,
+      `${header}=.${payload}.${signature}`,
+      `${header}.${payload}=.${signature}`,
+    ]) {
       assertInvalidToken(await bearer(t.app, variant));
     }
   });
@@ -164,7 +181,11 @@ describe('signature and base64url attacks (HS256 server)', () => {
     const token = user.tokens.access_token;
     const [header, payload, signature] = segmentsOf(token);
     // RFC 6750 §2.1: b64token has no whitespace, so "Bearer a b" carries no Bearer credentials.
-    for (const variant of [`${header}. ${payload}.${signature}`, `${header}.${payload}.${signature.slice(0, 10)} ${signature.slice(10)}`, `${header}.\t${payload}.${signature}`]) {
+    for (const variant of [
+      `${header}. ${payload}.${signature}`,
+      `${header}.${payload}.${signature.slice(0, 10)} ${signature.slice(10)}`,
+      `${header}.\t${payload}.${signature}`,
+    ]) {
       assertNotAuthenticated(await withAuthorization(t.app, `Bearer ${variant}`));
     }
     // A control character that is not whitespace stays inside the token, which is then malformed.
@@ -179,7 +200,11 @@ describe('signature and base64url attacks (HS256 server)', () => {
 
   it('RFC 7515 §7.1: non-ASCII look-alikes and percent-encoding in the token are refused', async () => {
     const [header, payload, signature] = segmentsOf(user.tokens.access_token);
-    for (const variant of [`${header}.${payload}.${signature.slice(0, -1)}\u00e9`, `${header}%2E${payload}%2E${signature}`, `${header}\uff0e${payload}.${signature}`]) {
+    for (const variant of [
+      `${header}.${payload}.${signature.slice(0, -1)}\u00e9`,
+      `${header}%2E${payload}%2E${signature}`,
+      `${header}\uff0e${payload}.${signature}`,
+    ]) {
       assertInvalidToken(await bearer(t.app, variant));
     }
   });
@@ -227,7 +252,9 @@ describe('payload and header contents (HS256 server)', () => {
     // With a wrapper made by the attacker's key around the genuine token.
     assertInvalidToken(await bearer(t.app, hs({ ...HS256_HEADER, cty: 'JWT' }, user.tokens.access_token, randomBytes(32))));
     // And the inner token as a JSON string.
-    assertInvalidToken(await bearer(t.app, hs({ ...HS256_HEADER, cty: 'JWT' }, JSON.stringify(user.tokens.access_token), t.settings.jwt.accessSecret)));
+    assertInvalidToken(
+      await bearer(t.app, hs({ ...HS256_HEADER, cty: 'JWT' }, JSON.stringify(user.tokens.access_token), t.settings.jwt.accessSecret)),
+    );
   });
 
   it('RFC 7519 §7.2: a payload that is a JSON array (holding valid claims), signed with the real secret, is refused', async () => {
@@ -252,7 +279,12 @@ describe('payload and header contents (HS256 server)', () => {
     const overlong = Buffer.concat([Buffer.from('{'), Buffer.from([0xc0, 0xa2]), Buffer.from(text.slice(2))]);
     assertInvalidToken(await bearer(t.app, hs(HS256_HEADER, overlong, secret)));
     // A lone surrogate (CESU-8) for the opening quote.
-    assertInvalidToken(await bearer(t.app, hs(HS256_HEADER, Buffer.concat([Buffer.from('{'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from(text.slice(1))]), secret)));
+    assertInvalidToken(
+      await bearer(
+        t.app,
+        hs(HS256_HEADER, Buffer.concat([Buffer.from('{'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from(text.slice(1))]), secret),
+      ),
+    );
     // Invalid UTF-8 in the header.
     assertInvalidToken(await bearer(t.app, hs(Buffer.from([0x7b, 0xff, 0x7d]), accessClaims(user.id), secret)));
   });
@@ -261,7 +293,9 @@ describe('payload and header contents (HS256 server)', () => {
     const secret = t.settings.jwt.accessSecret;
     const text = JSON.stringify(accessClaims(user.id));
     assertInvalidToken(await bearer(t.app, hs(HS256_HEADER, Buffer.from(text, 'utf16le'), secret)));
-    assertInvalidToken(await bearer(t.app, hs(HS256_HEADER, Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(text, 'utf16le').swap16()]), secret)));
+    assertInvalidToken(
+      await bearer(t.app, hs(HS256_HEADER, Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(text, 'utf16le').swap16()]), secret)),
+    );
     // A UTF-8 BOM is not JSON (RFC 8259 §8.1: MUST NOT add one).
     const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]);
     assertInvalidToken(await bearer(t.app, hs(HS256_HEADER, withBom, secret)));
@@ -269,14 +303,25 @@ describe('payload and header contents (HS256 server)', () => {
 
   it('RFC 7519 §7.2: a payload that is not JSON at all, signed with the real secret, is refused', async () => {
     const secret = t.settings.jwt.accessSecret;
-    for (const text of ['', 'hello', '{sub:1}', "{'sub':'1'}", '{"sub":"1",}', JSON.stringify(accessClaims(user.id)).slice(0, -1), '{"sub":"1"}garbage']) {
+    for (const text of [
+      '',
+      'hello',
+      '{sub:1}',
+      "{'sub':'1'}",
+      '{"sub":"1",}',
+      JSON.stringify(accessClaims(user.id)).slice(0, -1),
+      '{"sub":"1"}garbage',
+    ]) {
       assertInvalidToken(await bearer(t.app, hs(HS256_HEADER, text, secret)));
     }
     assertInvalidToken(await bearer(t.app, hs(HS256_HEADER, randomBytes(48), secret)));
   });
 
   it('ASVS V5.5.3: "__proto__" and "constructor" members in header and payload pollute nothing', async () => {
-    const text = claimsText(accessClaims(user.id), '"__proto__":{"role":"admin","polluted":true},"constructor":{"prototype":{"polluted":true}}');
+    const text = claimsText(
+      accessClaims(user.id),
+      '"__proto__":{"role":"admin","polluted":true},"constructor":{"prototype":{"polluted":true}}',
+    );
     // Attacker-signed: refused.
     assertInvalidToken(await bearer(t.app, hs('{"alg":"HS256","typ":"JWT","__proto__":{"alg":"none"}}', text, '')));
     assertInvalidToken(await bearer(t.app, hs(HS256_HEADER, text, randomBytes(32))));
@@ -326,7 +371,12 @@ describe('oversized tokens (HS256 server)', () => {
   });
 
   it('RFC 8725 §3.1: a 64 KiB Authorization header does not crash the app (4xx, never 5xx)', async () => {
-    for (const value of [`Bearer ${'a'.repeat(64 * 1024)}`, `Bearer ${'a.'.repeat(32 * 1024)}a`, `Bearer ${encodeSegment(HS256_HEADER)}.${b64url('x'.repeat(48 * 1024))}.sig`, 'B'.repeat(64 * 1024)]) {
+    for (const value of [
+      `Bearer ${'a'.repeat(64 * 1024)}`,
+      `Bearer ${'a.'.repeat(32 * 1024)}a`,
+      `Bearer ${encodeSegment(HS256_HEADER)}.${b64url('x'.repeat(48 * 1024))}.sig`,
+      'B'.repeat(64 * 1024),
+    ]) {
       const response = await withAuthorization(t.app, value);
       assert.ok(response.statusCode >= 400 && response.statusCode < 500, `${response.statusCode} ${response.body.slice(0, 200)}`);
       assert.equal(response.statusCode, 401);

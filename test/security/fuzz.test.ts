@@ -17,13 +17,39 @@ const NUM_RUNS = 300;
 const TOKEN_CODES = new Set(['invalid_token', 'not_authenticated']);
 
 /** Visible ASCII, tab, and Latin-1: what an HTTP/1.1 header value may carry (RFC 9110 §5.5). */
-const headerChar = fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.constant(0x09), fc.integer({ min: 0x80, max: 0xff })).map((code) => String.fromCharCode(code));
+const headerChar = fc
+  .oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.constant(0x09), fc.integer({ min: 0x80, max: 0xff }))
+  .map((code) => String.fromCharCode(code));
 const headerValue = fc.string({ unit: headerChar, maxLength: 300 });
-const base64urlSegment = fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.split('')), maxLength: 120 });
+const base64urlSegment = fc.string({
+  unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.split('')),
+  maxLength: 120,
+});
 /** Header names that matter to JOSE or to JavaScript objects. */
-const joseKey = fc.constantFrom('alg', 'typ', 'cty', 'kid', 'crit', 'b64', 'jwk', 'jku', 'x5u', 'x5c', 'x5t', 'toString', 'valueOf', '__proto__', 'constructor', 'hasOwnProperty');
+const joseKey = fc.constantFrom(
+  'alg',
+  'typ',
+  'cty',
+  'kid',
+  'crit',
+  'b64',
+  'jwk',
+  'jku',
+  'x5u',
+  'x5c',
+  'x5t',
+  'toString',
+  'valueOf',
+  '__proto__',
+  'constructor',
+  'hasOwnProperty',
+);
 
-type Mutation = { kind: 'flip'; index: number; bit: number } | { kind: 'insert'; index: number; char: string } | { kind: 'delete'; index: number } | { kind: 'replace'; index: number; char: string };
+type Mutation =
+  | { kind: 'flip'; index: number; bit: number }
+  | { kind: 'insert'; index: number; char: string }
+  | { kind: 'delete'; index: number }
+  | { kind: 'replace'; index: number; char: string };
 
 const mutationChar = fc.oneof(
   fc.constantFrom(...'AQgw_-.=+/ %\t\u0000é'.split('')),
@@ -42,7 +68,8 @@ function mutate(token: string, mutations: Mutation[]): string {
     const index = result.length === 0 ? 0 : step.index % (result.length + (step.kind === 'insert' ? 1 : 0));
     switch (step.kind) {
       case 'flip':
-        if (result.length > 0) result = result.slice(0, index) + String.fromCharCode(result.charCodeAt(index) ^ (1 << step.bit)) + result.slice(index + 1);
+        if (result.length > 0)
+          result = result.slice(0, index) + String.fromCharCode(result.charCodeAt(index) ^ (1 << step.bit)) + result.slice(index + 1);
         break;
       case 'insert':
         result = result.slice(0, index) + step.char + result.slice(index);
@@ -140,9 +167,16 @@ describe('fuzzing over HTTP with fast-check (HS256 server)', () => {
     await assertStillServing();
   });
 
-  it('RFC 8725 §3.1 / Burp JWT Editor: random JOSE headers over valid claims, MAC\'d with the real secret, never 5xx and only the plain HS256 header passes', async () => {
-    const algValue = fc.oneof(fc.constantFrom('HS256', 'none', 'HS512', 'RS256', 'hs256', ''), fc.jsonValue({ maxDepth: 2 }), fc.dictionary(joseKey, fc.jsonValue({ maxDepth: 1 }), { maxKeys: 4 }));
-    const header = fc.record({ alg: algValue, rest: fc.dictionary(fc.oneof(joseKey, fc.string({ maxLength: 8 })), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }) });
+  it("RFC 8725 §3.1 / Burp JWT Editor: random JOSE headers over valid claims, MAC'd with the real secret, never 5xx and only the plain HS256 header passes", async () => {
+    const algValue = fc.oneof(
+      fc.constantFrom('HS256', 'none', 'HS512', 'RS256', 'hs256', ''),
+      fc.jsonValue({ maxDepth: 2 }),
+      fc.dictionary(joseKey, fc.jsonValue({ maxDepth: 1 }), { maxKeys: 4 }),
+    );
+    const header = fc.record({
+      alg: algValue,
+      rest: fc.dictionary(fc.oneof(joseKey, fc.string({ maxLength: 8 })), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }),
+    });
     await fc.assert(
       fc.asyncProperty(header, async ({ alg, rest }) => {
         const jose: Record<string, unknown> = { ...rest, alg };
@@ -160,11 +194,22 @@ describe('fuzzing over HTTP with fast-check (HS256 server)', () => {
   });
 
   it('ASVS V5.1.4: random JSON bodies on /auth/login never answer 5xx or 200', async () => {
-    const loginish = fc.record({ email: fc.oneof(fc.emailAddress(), fc.string(), fc.jsonValue()), password: fc.oneof(fc.string({ maxLength: 140 }), fc.jsonValue()) }, { requiredKeys: [] });
+    const loginish = fc.record(
+      {
+        email: fc.oneof(fc.emailAddress(), fc.string(), fc.jsonValue()),
+        password: fc.oneof(fc.string({ maxLength: 140 }), fc.jsonValue()),
+      },
+      { requiredKeys: [] },
+    );
     const body = fc.oneof({ weight: 8, arbitrary: fc.jsonValue({ maxDepth: 3 }) }, { weight: 2, arbitrary: loginish });
     await fc.assert(
       fc.asyncProperty(body, async (payload) => {
-        const response = await t.app.inject({ method: 'POST', url: '/auth/login', payload: JSON.stringify(payload), headers: { 'content-type': 'application/json' } });
+        const response = await t.app.inject({
+          method: 'POST',
+          url: '/auth/login',
+          payload: JSON.stringify(payload),
+          headers: { 'content-type': 'application/json' },
+        });
         assertHandled(response, `login ${JSON.stringify(payload).slice(0, 200)}`);
         assert.notEqual(response.statusCode, 200);
       }),
@@ -198,7 +243,12 @@ describe('fuzzing over HTTP with fast-check (HS256 server)', () => {
     const body = fc.oneof({ weight: 8, arbitrary: fc.jsonValue({ maxDepth: 3 }) }, { weight: 2, arbitrary: registerish });
     await fc.assert(
       fc.asyncProperty(body, async (payload) => {
-        const response = await t.app.inject({ method: 'POST', url: '/auth/register', payload: JSON.stringify(payload), headers: { 'content-type': 'application/json' } });
+        const response = await t.app.inject({
+          method: 'POST',
+          url: '/auth/register',
+          payload: JSON.stringify(payload),
+          headers: { 'content-type': 'application/json' },
+        });
         assertHandled(response, `register ${JSON.stringify(payload).slice(0, 200)}`);
         if (response.statusCode === 201) assert.equal(response.json<{ role: string }>().role, 'student');
       }),
@@ -211,7 +261,12 @@ describe('fuzzing over HTTP with fast-check (HS256 server)', () => {
     const body = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.record({ refresh_token: fc.oneof(headerValue, fc.jsonValue()) }));
     await fc.assert(
       fc.asyncProperty(body, async (payload) => {
-        const response = await t.app.inject({ method: 'POST', url: '/auth/refresh', payload: JSON.stringify(payload), headers: { 'content-type': 'application/json' } });
+        const response = await t.app.inject({
+          method: 'POST',
+          url: '/auth/refresh',
+          payload: JSON.stringify(payload),
+          headers: { 'content-type': 'application/json' },
+        });
         assertHandled(response, `refresh ${JSON.stringify(payload).slice(0, 200)}`);
         assert.notEqual(response.statusCode, 200);
       }),
@@ -221,9 +276,16 @@ describe('fuzzing over HTTP with fast-check (HS256 server)', () => {
   });
 
   it('ASVS V5.1.4: random JSON bodies on POST /tasks and PATCH /tasks/{id} never answer 5xx', async () => {
-    const taskish = fc.record({ title: fc.oneof(fc.string({ maxLength: 220 }), fc.jsonValue()), description: fc.jsonValue(), done: fc.jsonValue() }, { requiredKeys: [] });
+    const taskish = fc.record(
+      { title: fc.oneof(fc.string({ maxLength: 220 }), fc.jsonValue()), description: fc.jsonValue(), done: fc.jsonValue() },
+      { requiredKeys: [] },
+    );
     const body = fc.oneof(fc.jsonValue({ maxDepth: 3 }), taskish);
-    const id = fc.oneof(fc.integer({ min: -5, max: 5 }).map(String), fc.constantFrom('abc', '1e3', '9999999999', '%00', '1.5', '0x1'), fc.webSegment());
+    const id = fc.oneof(
+      fc.integer({ min: -5, max: 5 }).map(String),
+      fc.constantFrom('abc', '1e3', '9999999999', '%00', '1.5', '0x1'),
+      fc.webSegment(),
+    );
     await fc.assert(
       fc.asyncProperty(body, id, fc.constantFrom<Method>('POST', 'PATCH'), async (payload, taskId, method) => {
         const url = method === 'POST' ? '/tasks' : `/tasks/${taskId}`;
@@ -245,8 +307,21 @@ describe('fuzzing over HTTP with fast-check (HS256 server)', () => {
     const headerName = fc.stringMatching(/^[a-z][a-z0-9-]{0,20}$/).filter((name) => !reserved.has(name));
     const headers = fc.record(
       {
-        authorization: fc.oneof(headerValue, headerValue.map((value) => `Bearer ${value}`)),
-        'content-type': fc.oneof(headerValue, fc.constantFrom('application/json', 'application/json; charset=utf-16', 'application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x', 'application/json;;')),
+        authorization: fc.oneof(
+          headerValue,
+          headerValue.map((value) => `Bearer ${value}`),
+        ),
+        'content-type': fc.oneof(
+          headerValue,
+          fc.constantFrom(
+            'application/json',
+            'application/json; charset=utf-16',
+            'application/x-www-form-urlencoded',
+            'text/plain',
+            'multipart/form-data; boundary=x',
+            'application/json;;',
+          ),
+        ),
         cookie: headerValue,
         origin: headerValue,
         'x-forwarded-for': headerValue,
@@ -268,11 +343,22 @@ describe('fuzzing over HTTP with fast-check (HS256 server)', () => {
       ['GET', '/auth/sessions'],
     ];
     await fc.assert(
-      fc.asyncProperty(headers, fc.tuple(headerName, headerValue), fc.constantFrom(...routes), fc.option(fc.jsonValue({ maxDepth: 2 })), async (named, [name, value], [method, url], body) => {
-        const all: Record<string, string> = { [name]: value, ...named };
-        const response = await t.app.inject({ method, url, headers: all, ...(method !== 'GET' && body !== null && { payload: JSON.stringify(body) }) });
-        assertHandled(response, `${method} ${url} ${JSON.stringify(all).slice(0, 300)}`);
-      }),
+      fc.asyncProperty(
+        headers,
+        fc.tuple(headerName, headerValue),
+        fc.constantFrom(...routes),
+        fc.option(fc.jsonValue({ maxDepth: 2 })),
+        async (named, [name, value], [method, url], body) => {
+          const all: Record<string, string> = { [name]: value, ...named };
+          const response = await t.app.inject({
+            method,
+            url,
+            headers: all,
+            ...(method !== 'GET' && body !== null && { payload: JSON.stringify(body) }),
+          });
+          assertHandled(response, `${method} ${url} ${JSON.stringify(all).slice(0, 300)}`);
+        },
+      ),
       { numRuns: NUM_RUNS },
     );
     await assertStillServing();

@@ -143,7 +143,14 @@ describe('hostile bodies on every route that takes one', () => {
 
   it('the OpenAPI document lists the body routes of API.md', () => {
     const listed = new Set(routes.map((route) => `${route.method} ${route.url}`));
-    for (const expected of ['POST /auth/register', 'POST /auth/login', 'POST /auth/refresh', 'PATCH /users/me', 'POST /tasks', 'PATCH /admin/users/1']) {
+    for (const expected of [
+      'POST /auth/register',
+      'POST /auth/login',
+      'POST /auth/refresh',
+      'PATCH /users/me',
+      'POST /tasks',
+      'PATCH /admin/users/1',
+    ]) {
       assert.ok(listed.has(expected), `${expected} missing from ${[...listed].join(', ')}`);
     }
   });
@@ -166,7 +173,11 @@ describe('hostile bodies on every route that takes one', () => {
         const context = `${route.method} ${route.url} with ${body.name}`;
         assertRefusedInShape(response, context);
         // A refused access token would mean the body was never parsed: the case would prove nothing.
-        if (route.secured) assert.ok(!ACCESS_TOKEN_CODES.has(response.json<{ code: string }>().code), `${context}: the token was refused (${response.body})`);
+        if (route.secured)
+          assert.ok(
+            !ACCESS_TOKEN_CODES.has(response.json<{ code: string }>().code),
+            `${context}: the token was refused (${response.body})`,
+          );
         assert.equal((await get(t.app, '/ping')).statusCode, 200, `/ping after ${context}`);
         sent += 1;
       }
@@ -177,24 +188,51 @@ describe('hostile bodies on every route that takes one', () => {
     assert.equal((await get(t.app, '/users/me', adminToken)).statusCode, 200);
   });
 
-  it('refuses nesting past the bound as a 422 in FastAPI\'s shape, and accepts nesting at the bound', async () => {
+  it("refuses nesting past the bound as a 422 in FastAPI's shape, and accepts nesting at the bound", async () => {
     const nested = (depth: number) => `{"refresh_token":${'['.repeat(depth - 1)}${']'.repeat(depth - 1)}}`;
-    const over = await t.app.inject({ method: 'POST', url: '/auth/refresh', payload: nested(MAX_JSON_DEPTH + 1), headers: { 'content-type': 'application/json' } });
+    const over = await t.app.inject({
+      method: 'POST',
+      url: '/auth/refresh',
+      payload: nested(MAX_JSON_DEPTH + 1),
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(over.statusCode, 422, over.body);
-    assert.deepEqual(over.json(), { detail: [{ loc: ['body'], msg: `JSON nested deeper than ${MAX_JSON_DEPTH} levels`, type: 'json_too_deep' }], code: 'validation_error' });
+    assert.deepEqual(over.json(), {
+      detail: [{ loc: ['body'], msg: `JSON nested deeper than ${MAX_JSON_DEPTH} levels`, type: 'json_too_deep' }],
+      code: 'validation_error',
+    });
     // At the bound the body is parsed and reaches the schema, which wants a string there.
-    const at = await t.app.inject({ method: 'POST', url: '/auth/refresh', payload: nested(MAX_JSON_DEPTH), headers: { 'content-type': 'application/json' } });
+    const at = await t.app.inject({
+      method: 'POST',
+      url: '/auth/refresh',
+      payload: nested(MAX_JSON_DEPTH),
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(at.statusCode, 422, at.body);
-    assert.deepEqual(at.json<{ detail: { loc: unknown[]; type: string }[] }>().detail.map((issue) => [issue.loc, issue.type]), [[['body', 'refresh_token'], 'string_type']]);
+    assert.deepEqual(
+      at.json<{ detail: { loc: unknown[]; type: string }[] }>().detail.map((issue) => [issue.loc, issue.type]),
+      [[['body', 'refresh_token'], 'string_type']],
+    );
   });
 
   it('refuses a container with more members than the bound, and a string longer than the bound', async () => {
-    const wide = await post(t.app, '/tasks', { title: 'wide', ...Object.fromEntries(Array.from({ length: MAX_JSON_MEMBERS }, (_, i) => [`k${i}`, 0])) }, userToken);
+    const wide = await post(
+      t.app,
+      '/tasks',
+      { title: 'wide', ...Object.fromEntries(Array.from({ length: MAX_JSON_MEMBERS }, (_, i) => [`k${i}`, 0])) },
+      userToken,
+    );
     assert.equal(wide.statusCode, 422, wide.body);
-    assert.deepEqual(wide.json(), { detail: [{ loc: ['body'], msg: `JSON object or array with more than ${MAX_JSON_MEMBERS} members`, type: 'json_too_wide' }], code: 'validation_error' });
+    assert.deepEqual(wide.json(), {
+      detail: [{ loc: ['body'], msg: `JSON object or array with more than ${MAX_JSON_MEMBERS} members`, type: 'json_too_wide' }],
+      code: 'validation_error',
+    });
     const long = await post(t.app, '/tasks', { title: 'long', description: 'é'.repeat(MAX_JSON_STRING_LENGTH + 1) }, userToken);
     assert.equal(long.statusCode, 422, long.body);
-    assert.deepEqual(long.json(), { detail: [{ loc: ['body'], msg: `JSON string longer than ${MAX_JSON_STRING_LENGTH} characters`, type: 'json_string_too_long' }], code: 'validation_error' });
+    assert.deepEqual(long.json(), {
+      detail: [{ loc: ['body'], msg: `JSON string longer than ${MAX_JSON_STRING_LENGTH} characters`, type: 'json_string_too_long' }],
+      code: 'validation_error',
+    });
   });
 
   it('counts escapes as the characters they stand for, and never mistakes escaped quotes or brackets for structure', async () => {
@@ -206,19 +244,32 @@ describe('hostile bodies on every route that takes one', () => {
     // 9,000 characters written as \uXXXX escapes (54,000 bytes, as Python's json.dumps sends them) stay under the bound.
     const accented = 'é'.repeat(9000);
     const escaped = JSON.stringify({ title: 'escaped', description: accented }).replace(/é/g, '\\u00e9');
-    const response = await t.app.inject({ method: 'POST', url: '/tasks', payload: escaped, headers: { 'content-type': 'application/json', authorization: `Bearer ${userToken}` } });
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/tasks',
+      payload: escaped,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${userToken}` },
+    });
     assert.equal(response.statusCode, 201, response.body);
     assert.equal(response.json<{ description: string }>().description, accented);
   });
 
   it('bounds urlencoded forms alike: fields, and the length of each', async () => {
-    const form = (payload: string) => t.app.inject({ method: 'POST', url: '/login', payload, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const form = (payload: string) =>
+      t.app.inject({ method: 'POST', url: '/login', payload, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     const wide = await form(Array.from({ length: MAX_JSON_MEMBERS + 1 }, (_, i) => (i === 0 ? 'username=a' : 'a=')).join('&'));
     assert.equal(wide.statusCode, 422, wide.body);
-    assert.deepEqual(wide.json(), { detail: [{ loc: ['body'], msg: `Form with more than ${MAX_JSON_MEMBERS} fields`, type: 'form_too_wide' }], code: 'validation_error' });
+    assert.deepEqual(wide.json(), {
+      detail: [{ loc: ['body'], msg: `Form with more than ${MAX_JSON_MEMBERS} fields`, type: 'form_too_wide' }],
+      code: 'validation_error',
+    });
     const nul = await form('username=a%00b&password=x');
     assert.equal(nul.statusCode, 422, nul.body);
-    assert.deepEqual(nul.json<{ detail: unknown[] }>().detail[0], { loc: ['body', 'username'], msg: 'String should not contain NUL characters', type: 'string_nul' });
+    assert.deepEqual(nul.json<{ detail: unknown[] }>().detail[0], {
+      loc: ['body', 'username'],
+      msg: 'String should not contain NUL characters',
+      type: 'string_nul',
+    });
   });
 
   it('agrees with the parser on random JSON: refused for depth exactly when nested past the bound, whatever the strings hold', async () => {
@@ -228,13 +279,25 @@ describe('hostile bodies on every route that takes one', () => {
     // Strings full of quotes, backslashes, brackets and escapes: what a scan that missed one would misread.
     const tricky = fc.string({ unit: fc.constantFrom('"', '\\', '[', ']', '{', '}', ',', 'u', '0', 'a', '\n', '\u0001', 'é', '😀') });
     const value = fc.letrec((tie) => ({
-      node: fc.oneof({ depthSize: 'small' }, tricky, fc.integer(), fc.constant(null), fc.array(tie('node'), { maxLength: 4 }), fc.dictionary(tricky, tie('node'), { maxKeys: 4 })),
+      node: fc.oneof(
+        { depthSize: 'small' },
+        tricky,
+        fc.integer(),
+        fc.constant(null),
+        fc.array(tie('node'), { maxLength: 4 }),
+        fc.dictionary(tricky, tie('node'), { maxKeys: 4 }),
+      ),
     })).node;
     await fc.assert(
       fc.asyncProperty(value, fc.integer({ min: 0, max: MAX_JSON_DEPTH + 3 }), async (inner, wrappers) => {
         const payload = `{"x":${'['.repeat(wrappers)}${JSON.stringify(inner)}${']'.repeat(wrappers)}}`;
         const depth = 1 + wrappers + depthOf(inner);
-        const response = await t.app.inject({ method: 'POST', url: '/auth/refresh', payload, headers: { 'content-type': 'application/json' } });
+        const response = await t.app.inject({
+          method: 'POST',
+          url: '/auth/refresh',
+          payload,
+          headers: { 'content-type': 'application/json' },
+        });
         assert.equal(response.statusCode, 422, response.body);
         const type = response.json<{ detail: { type: string }[] }>().detail[0]?.type ?? '';
         if (depth > MAX_JSON_DEPTH) assert.equal(type, 'json_too_deep', `depth ${depth}: ${payload.slice(0, 200)}`);
@@ -247,9 +310,17 @@ describe('hostile bodies on every route that takes one', () => {
   it('reports a NUL byte with the location of the string, in a value or a key', async () => {
     const value = await post(t.app, '/tasks', { title: 'nul', description: ['ok', 'a\u0000b'] }, userToken);
     assert.equal(value.statusCode, 422, value.body);
-    assert.deepEqual(value.json<{ detail: unknown[] }>().detail[0], { loc: ['body', 'description', 1], msg: 'String should not contain NUL characters', type: 'string_nul' });
+    assert.deepEqual(value.json<{ detail: unknown[] }>().detail[0], {
+      loc: ['body', 'description', 1],
+      msg: 'String should not contain NUL characters',
+      type: 'string_nul',
+    });
     const key = await post(t.app, '/auth/refresh', { refresh_token: 'x', 'a\u0000b': 1 });
     assert.equal(key.statusCode, 422, key.body);
-    assert.deepEqual(key.json<{ detail: unknown[] }>().detail[0], { loc: ['body', 'a\u0000b'], msg: 'String should not contain NUL characters', type: 'string_nul' });
+    assert.deepEqual(key.json<{ detail: unknown[] }>().detail[0], {
+      loc: ['body', 'a\u0000b'],
+      msg: 'String should not contain NUL characters',
+      type: 'string_nul',
+    });
   });
 });

@@ -80,9 +80,14 @@ describe('key-selecting JOSE headers: jwk, jku, x5u, x5c (HS256 server)', () => 
     const jku = `${beacon.origin}/jwks.json`;
     assertInvalidToken(await bearer(t.app, hs({ alg: 'HS256', typ: 'JWT', jku, kid: 'attacker' }, accessClaims(user.id), attackerSecret)));
     assertInvalidToken(
-      await bearer(t.app, asymmetric({ alg: 'RS256', typ: 'JWT', jku, kid: 'attacker-rsa' }, accessClaims(user.id), rsa.privateKey, 'RS256')),
+      await bearer(
+        t.app,
+        asymmetric({ alg: 'RS256', typ: 'JWT', jku, kid: 'attacker-rsa' }, accessClaims(user.id), rsa.privateKey, 'RS256'),
+      ),
     );
-    assertInvalidRefresh(await refresh(t.app, hs({ alg: 'HS256', typ: 'JWT', jku, kid: 'attacker' }, refreshClaims(user.id), attackerSecret)));
+    assertInvalidRefresh(
+      await refresh(t.app, hs({ alg: 'HS256', typ: 'JWT', jku, kid: 'attacker' }, refreshClaims(user.id), attackerSecret)),
+    );
     assert.deepEqual(beacon.hits, [], 'the server fetched the attacker-supplied jku');
   });
 
@@ -105,12 +110,14 @@ describe('key-selecting JOSE headers: jwk, jku, x5u, x5c (HS256 server)', () => 
     assertInvalidToken(await bearer(t.app, hs({ alg: 'HS256', typ: 'JWT', x5c }, accessClaims(user.id), x5c[0] ?? '')));
   });
 
-  it('RFC 7515 §4.1.7–4.1.8: x5t and x5t#S256 thumbprints naming the attacker\'s certificate are refused', async () => {
+  it("RFC 7515 §4.1.7–4.1.8: x5t and x5t#S256 thumbprints naming the attacker's certificate are refused", async () => {
     const parsed = new X509Certificate(certificate);
     const sha1 = Buffer.from(parsed.fingerprint.replace(/:/g, ''), 'hex');
     const sha256 = Buffer.from(parsed.fingerprint256.replace(/:/g, ''), 'hex');
     for (const extra of [{ x5t: b64url(sha1) }, { 'x5t#S256': b64url(sha256) }]) {
-      assertInvalidToken(await bearer(t.app, asymmetric({ alg: 'RS256', typ: 'JWT', ...extra }, accessClaims(user.id), rsa.privateKey, 'RS256')));
+      assertInvalidToken(
+        await bearer(t.app, asymmetric({ alg: 'RS256', typ: 'JWT', ...extra }, accessClaims(user.id), rsa.privateKey, 'RS256')),
+      );
     }
   });
 
@@ -137,7 +144,7 @@ describe('kid injection, crit and b64 (HS256 server)', () => {
     }
   });
 
-  it('RFC 8725 §2.9: kid path traversal to a readable file, signed with that file\'s bytes, is refused', async () => {
+  it("RFC 8725 §2.9: kid path traversal to a readable file, signed with that file's bytes, is refused", async () => {
     // /etc/hostname is readable on every Linux; a server that loads keys by kid would use its content.
     const kid = '../../../../../../etc/hostname';
     const content = existsSync('/etc/hostname') ? readFileSync('/etc/hostname') : Buffer.alloc(0);
@@ -164,7 +171,13 @@ describe('kid injection, crit and b64 (HS256 server)', () => {
 
   it('RFC 8725 §2.9 / jwt_tool -I: kid command injection is refused and runs nothing', async () => {
     const marker = path.join(tmpdir(), `gatepass-kid-${randomBytes(6).toString('hex')}`);
-    for (const kid of [`key|touch ${marker}`, `$(touch ${marker})`, `\`touch ${marker}\``, `key; touch ${marker}`, `key && touch ${marker}`]) {
+    for (const kid of [
+      `key|touch ${marker}`,
+      `$(touch ${marker})`,
+      `\`touch ${marker}\``,
+      `key; touch ${marker}`,
+      `key && touch ${marker}`,
+    ]) {
       assertInvalidToken(await bearer(t.app, hs({ ...HS256_HEADER, kid }, accessClaims(user.id), '')));
     }
     assert.equal(existsSync(marker), false, 'a kid command ran on the server');

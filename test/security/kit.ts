@@ -128,7 +128,11 @@ export function refresh(app: GatepassApp, refreshToken: string): Promise<LightMy
 }
 
 /** The exact API.md answer to a refused token: status 401, body, and RFC 6750 challenge. */
-export function assertRejected(response: LightMyRequestResponse, expected: { detail: string; code: string }, challenge = REJECTED_CHALLENGE): void {
+export function assertRejected(
+  response: LightMyRequestResponse,
+  expected: { detail: string; code: string },
+  challenge = REJECTED_CHALLENGE,
+): void {
   assert.equal(response.statusCode, 401, `expected 401, got ${response.statusCode} ${response.body}`);
   assert.deepEqual(response.json<unknown>(), { ...expected });
   assert.equal(response.headers['www-authenticate'], challenge);

@@ -32,7 +32,9 @@ function request(port: number, method: string, path: string, headers: Record<str
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers as Record<string, string>, body: text }));
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, headers: response.headers as Record<string, string>, body: text }),
+      );
     });
     outgoing.on('error', reject);
     outgoing.end(body);
@@ -50,7 +52,9 @@ function rawRequest(port: number, bytes: string): Promise<RawAnswer> {
     socket.on('close', () => {
       const [head = '', ...rest] = text.split('\r\n\r\n');
       const [statusLine = '', ...headerLines] = head.split('\r\n');
-      const headers = Object.fromEntries(headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+      const headers = Object.fromEntries(
+        headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+      );
       resolve({ status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n') });
     });
     socket.write(bytes);
@@ -100,18 +104,33 @@ describe('framework errors answer {detail, code} over real HTTP', () => {
 
   it('a body shorter than its Content-Length answers 400 invalid_content_length', async () => {
     // A real client cannot send this and still read the answer (the server waits for the rest); inject can.
-    const response = await t.app.inject({ method: 'POST', url: '/auth/refresh', payload: '{"refresh_token":"x"}', headers: { 'content-type': 'application/json', 'content-length': '50' } });
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/auth/refresh',
+      payload: '{"refresh_token":"x"}',
+      headers: { 'content-type': 'application/json', 'content-length': '50' },
+    });
     assert.equal(response.statusCode, 400, response.body);
     assert.deepEqual(Object.keys(response.json<object>()).sort(), ['code', 'detail']);
     assert.equal(response.json<{ code: string }>().code, 'invalid_content_length');
   });
 
-  it('requests Node\'s HTTP parser refuses answer 400 bad_request or 431, in the same shape', async () => {
+  it("requests Node's HTTP parser refuses answer 400 bad_request or 431, in the same shape", async () => {
     const cases: [string, string, number, string][] = [
       ['a header line without a colon', 'GET /ping HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\n', 400, 'bad_request'],
       ['an unknown method', 'BREW /ping HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'bad_request'],
-      ['a non-numeric Content-Length', 'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{}', 400, 'bad_request'],
-      ['a broken chunk size', 'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', 400, 'bad_request'],
+      [
+        'a non-numeric Content-Length',
+        'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{}',
+        400,
+        'bad_request',
+      ],
+      [
+        'a broken chunk size',
+        'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n',
+        400,
+        'bad_request',
+      ],
       ['headers over the size limit', `GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`, 431, 'headers_too_large'],
     ];
     for (const [name, bytes, status, code] of cases) assertApiError(await rawRequest(port, bytes), status, code, name);
@@ -137,20 +156,56 @@ describe('request logs never contain a token or a password from the query string
   it('logs the path and the names of query parameters, never their values', async () => {
     const user = await signUp(t.app);
     const { access_token: access, refresh_token: refresh } = user.tokens;
-    const secrets = [access, refresh, user.password, 'Query-Password-Value-1', 'Body-Password-Value-2', 'Form-Password-Value-3', 'secret-in-bad-url'];
+    const secrets = [
+      access,
+      refresh,
+      user.password,
+      'Query-Password-Value-1',
+      'Body-Password-Value-2',
+      'Form-Password-Value-3',
+      'secret-in-bad-url',
+    ];
 
-    const queried = await request(port, 'GET', `/users/me?access_token=${access}&refresh_token=${refresh}&password=Query-Password-Value-1&flag`);
+    const queried = await request(
+      port,
+      'GET',
+      `/users/me?access_token=${access}&refresh_token=${refresh}&password=Query-Password-Value-1&flag`,
+    );
     assert.equal(queried.status, 401, 'a token in the query string is not accepted as credentials');
     await request(port, 'GET', `/users/me?${access}`);
     await request(port, 'GET', `/tasks?limit=5&token=${encodeURIComponent(refresh)}`, { authorization: `Bearer ${access}` });
     await request(port, 'GET', '/%?access_token=secret-in-bad-url');
-    await request(port, 'POST', '/auth/login?x=1', { 'content-type': 'application/json' }, JSON.stringify({ email: user.email, password: 'Body-Password-Value-2' }));
-    await request(port, 'POST', '/auth/login', { 'content-type': 'application/json' }, `{"email":"${user.email}","password":"Body-Password-Value-2",}`);
-    await request(port, 'POST', '/login', { 'content-type': 'application/x-www-form-urlencoded' }, `username=${encodeURIComponent(user.email)}&password=Form-Password-Value-3`);
-    await rawRequest(port, `GET /users/me?access_token=${access} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${access}\r\nBroken header line\r\n\r\n`);
+    await request(
+      port,
+      'POST',
+      '/auth/login?x=1',
+      { 'content-type': 'application/json' },
+      JSON.stringify({ email: user.email, password: 'Body-Password-Value-2' }),
+    );
+    await request(
+      port,
+      'POST',
+      '/auth/login',
+      { 'content-type': 'application/json' },
+      `{"email":"${user.email}","password":"Body-Password-Value-2",}`,
+    );
+    await request(
+      port,
+      'POST',
+      '/login',
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      `username=${encodeURIComponent(user.email)}&password=Form-Password-Value-3`,
+    );
+    await rawRequest(
+      port,
+      `GET /users/me?access_token=${access} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${access}\r\nBroken header line\r\n\r\n`,
+    );
     await post(t.app, '/auth/refresh', { refresh_token: refresh });
 
-    assert.ok(logText.includes('"url":"/users/me?access_token=[redacted]&refresh_token=[redacted]&password=[redacted]&flag"'), 'names are kept, values replaced');
+    assert.ok(
+      logText.includes('"url":"/users/me?access_token=[redacted]&refresh_token=[redacted]&password=[redacted]&flag"'),
+      'names are kept, values replaced',
+    );
     assert.ok(logText.includes('"url":"/tasks?limit=[redacted]&token=[redacted]"'));
     assert.ok(logText.includes('"url":"/users/me?[redacted]"'), 'a name that is not a short identifier is replaced too');
     assert.ok(logText.includes('"url":"/%?access_token=[redacted]"'), 'a malformed URL is logged, redacted');

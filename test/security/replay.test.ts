@@ -43,7 +43,8 @@ describe('replay of access tokens after the session ends (HS256 server)', () => 
     const user = await signUp(t.app);
     assert.equal((await post(t.app, '/auth/logout', undefined, user.tokens.access_token)).statusCode, 204);
     assertRevoked(await bearer(t.app, user.tokens.access_token));
-    for (const url of ['/users/me/status', '/tasks', '/auth/sessions', '/users/me/export']) assertRevoked(await bearer(t.app, user.tokens.access_token, url));
+    for (const url of ['/users/me/status', '/tasks', '/auth/sessions', '/users/me/export'])
+      assertRevoked(await bearer(t.app, user.tokens.access_token, url));
     assertRevoked(await post(t.app, '/auth/logout', undefined, user.tokens.access_token));
     assertRevoked(await post(t.app, '/tasks', { title: 'after logout' }, user.tokens.access_token));
   });
@@ -83,7 +84,7 @@ describe('replay of access tokens after the session ends (HS256 server)', () => 
     assertAccepted(await bearer(t.app, user.tokens.access_token), user.id);
   });
 
-  it('ASVS V3.3.4: another user\'s session id cannot be ended (404), and their tokens keep working', async () => {
+  it("ASVS V3.3.4: another user's session id cannot be ended (404), and their tokens keep working", async () => {
     const attacker = await signUp(t.app);
     const victim = await signUp(t.app);
     const sid = String(decodeJson(segmentsOf(victim.tokens.access_token)[1]).sid);
@@ -92,10 +93,15 @@ describe('replay of access tokens after the session ends (HS256 server)', () => 
     assertAccepted(await bearer(t.app, victim.tokens.access_token), victim.id);
   });
 
-  it('ASVS V3.3.3: a password change revokes the other sessions\' tokens and keeps the current one', async () => {
+  it("ASVS V3.3.3: a password change revokes the other sessions' tokens and keeps the current one", async () => {
     const user = await signUp(t.app);
     const other = await login(t.app, user);
-    const response = await post(t.app, '/auth/password/change', { current_password: user.password, new_password: 'Fresh-Passphrase-4-gatepass' }, user.tokens.access_token);
+    const response = await post(
+      t.app,
+      '/auth/password/change',
+      { current_password: user.password, new_password: 'Fresh-Passphrase-4-gatepass' },
+      user.tokens.access_token,
+    );
     assert.equal(response.statusCode, 204, response.body);
     assertRevoked(await bearer(t.app, other.access_token));
     assertInvalidRefresh(await refresh(t.app, other.refresh_token));
@@ -123,7 +129,7 @@ describe('refresh token reuse after rotation (HS256 server, REFRESH_REUSE_GRACE_
     assertRejected(await refresh(t.app, user.tokens.refresh_token), TOKEN_REUSED);
   });
 
-  it('RFC 6819 §5.2.2.3: after reuse the whole family is revoked — the thief\'s and the victim\'s new tokens die', async () => {
+  it("RFC 6819 §5.2.2.3: after reuse the whole family is revoked — the thief's and the victim's new tokens die", async () => {
     const user = await signUp(t.app);
     const rotated = (await refresh(t.app, user.tokens.refresh_token)).json<Tokens>();
     assertRejected(await refresh(t.app, user.tokens.refresh_token), TOKEN_REUSED);
@@ -153,12 +159,12 @@ describe('tokens of a deactivated or deleted account (HS256 server)', () => {
   });
   after(() => t.close());
 
-  it('ASVS V3.3.1 control: an active user\'s token works', async () => {
+  it("ASVS V3.3.1 control: an active user's token works", async () => {
     const user = await signUp(t.app);
     assertAccepted(await bearer(t.app, user.tokens.access_token), user.id);
   });
 
-  it('ASVS V3.3.1 / API.md: a deactivated user\'s access tokens answer 401 token_revoked, refresh tokens are invalid', async () => {
+  it("ASVS V3.3.1 / API.md: a deactivated user's access tokens answer 401 token_revoked, refresh tokens are invalid", async () => {
     const user = await signUp(t.app);
     const other = await login(t.app, user);
     assert.equal((await send(t.app, 'PUT', '/users/me/deactivate', undefined, user.tokens.access_token)).statusCode, 200);
@@ -170,7 +176,7 @@ describe('tokens of a deactivated or deleted account (HS256 server)', () => {
     assert.equal(again.statusCode, 403, again.body);
   });
 
-  it('ASVS V3.3.1: a deleted account\'s tokens are revoked and its id is never handed to a new account', async () => {
+  it("ASVS V3.3.1: a deleted account's tokens are revoked and its id is never handed to a new account", async () => {
     const user = await signUp(t.app);
     const deleted = await send(t.app, 'DELETE', '/users/me', { password: user.password }, user.tokens.access_token);
     assert.equal(deleted.statusCode, 204, deleted.body);
@@ -184,13 +190,16 @@ describe('tokens of a deactivated or deleted account (HS256 server)', () => {
     assert.equal(relogin.statusCode, 401, relogin.body);
   });
 
-  it('ASVS V3.5.3: a re-minted token of a deactivated user\'s session (fresh iat and UUIDv7 jti) stays revoked', async () => {
+  it("ASVS V3.5.3: a re-minted token of a deactivated user's session (fresh iat and UUIDv7 jti) stays revoked", async () => {
     // Needs the secret, so not an attacker's capability; it proves revocation holds for the whole session.
     const user = await signUp(t.app);
     const claims = decodeJson(segmentsOf(user.tokens.access_token)[1]);
     assert.equal((await send(t.app, 'PUT', '/users/me/deactivate', undefined, user.tokens.access_token)).statusCode, 200);
     const later = Date.now() + 1000;
-    const jti = `${later.toString(16).padStart(12, '0').replace(/^(.{8})(.{4})$/, '$1-$2')}-7000-8000-${'0'.repeat(12)}`;
+    const jti = `${later
+      .toString(16)
+      .padStart(12, '0')
+      .replace(/^(.{8})(.{4})$/, '$1-$2')}-7000-8000-${'0'.repeat(12)}`;
     assertRevoked(await bearer(t.app, hs(HS256_HEADER, { ...claims, jti, iat: Math.floor(later / 1000) }, t.settings.jwt.accessSecret)));
     assert.equal((await get(t.app, '/ping')).statusCode, 200);
   });

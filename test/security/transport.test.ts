@@ -56,7 +56,13 @@ describe('the Authorization header (HS256 server)', () => {
   it('RFC 6750 §2.1: two tokens in one header are not accepted (no Bearer credentials in b64token syntax)', async () => {
     const genuine = user.tokens.access_token;
     const forged = unsigned({ alg: 'none' }, accessClaims(user.id));
-    for (const value of [`Bearer ${forged} ${genuine}`, `Bearer ${genuine} ${forged}`, `Bearer ${genuine},Bearer ${forged}`, `Bearer ${forged}, Bearer ${genuine}`, `Bearer ${genuine},${forged}`]) {
+    for (const value of [
+      `Bearer ${forged} ${genuine}`,
+      `Bearer ${genuine} ${forged}`,
+      `Bearer ${genuine},Bearer ${forged}`,
+      `Bearer ${forged}, Bearer ${genuine}`,
+      `Bearer ${genuine},${forged}`,
+    ]) {
       const response = await withAuthorization(t.app, value);
       assert.equal(response.statusCode, 401, `${value.slice(0, 40)}…: ${response.body}`);
       assert.ok(['not_authenticated', 'invalid_token'].includes(response.json<{ code: string }>().code));
@@ -90,11 +96,15 @@ describe('the Authorization header (HS256 server)', () => {
 
   it('RFC 6750 §2.3 / ASVS V3.1.1: a token in the query string (?access_token=) is ignored', async () => {
     assertNotAuthenticated(await get(t.app, `/users/me?access_token=${user.tokens.access_token}`));
-    assertNotAuthenticated(await get(t.app, `/users/me?token=${user.tokens.access_token}&authorization=Bearer%20${user.tokens.access_token}`));
+    assertNotAuthenticated(
+      await get(t.app, `/users/me?token=${user.tokens.access_token}&authorization=Bearer%20${user.tokens.access_token}`),
+    );
   });
 
   it('RFC 6750 §2.2 / ASVS V3.1.1: a token in a cookie or in a form body is ignored', async () => {
-    assertNotAuthenticated(await t.app.inject({ method: 'GET', url: '/users/me', headers: { cookie: `access_token=${user.tokens.access_token}` } }));
+    assertNotAuthenticated(
+      await t.app.inject({ method: 'GET', url: '/users/me', headers: { cookie: `access_token=${user.tokens.access_token}` } }),
+    );
     const form = await t.app.inject({
       method: 'POST',
       url: '/tasks',
@@ -131,8 +141,24 @@ describe('the HMAC secrets against offline cracking (HS256 server)', () => {
 
   it('jwt_tool -C -d (wordlist): a genuine token does not verify under any well-known or empty secret', () => {
     const [header, payload, signature] = segmentsOf(user.tokens.access_token);
-    const wordlist = ['', 'secret', 'Secret', 'password', 'changeme', 'your-256-bit-secret', 'your-secret-key', 'jwt-secret', 'supersecret', 'gatepass', 'key', 'test', '123456', 'your-super-secret-key-change-this-in-production'];
-    for (const word of wordlist) assert.notEqual(hmac(word, `${header}.${payload}`).toString('base64url'), signature, `secret is "${word}"`);
+    const wordlist = [
+      '',
+      'secret',
+      'Secret',
+      'password',
+      'changeme',
+      'your-256-bit-secret',
+      'your-secret-key',
+      'jwt-secret',
+      'supersecret',
+      'gatepass',
+      'key',
+      'test',
+      '123456',
+      'your-super-secret-key-change-this-in-production',
+    ];
+    for (const word of wordlist)
+      assert.notEqual(hmac(word, `${header}.${payload}`).toString('base64url'), signature, `secret is "${word}"`);
     // Harness check: the real secret does reproduce the signature.
     assert.equal(hmac(t.settings.jwt.accessSecret, `${header}.${payload}`).toString('base64url'), signature);
   });
@@ -208,7 +234,9 @@ describe('the cost of invalid tokens (HS256 server)', () => {
     }
     const used = process.cpuUsage(startedAt);
     const cpuMs = (used.user + used.system) / 1000;
-    context.diagnostic(`2000 invalid tokens: ${cpuMs.toFixed(1)} ms CPU in this process (${((cpuMs * 1000) / 2000).toFixed(1)} µs per request, HTTP handling included)`);
+    context.diagnostic(
+      `2000 invalid tokens: ${cpuMs.toFixed(1)} ms CPU in this process (${((cpuMs * 1000) / 2000).toFixed(1)} µs per request, HTTP handling included)`,
+    );
     assert.deepEqual([...statuses.entries()], [[`401 ${JSON.stringify(INVALID_TOKEN)}`, 2000]]);
     assertAccepted(await bearer(t.app, user.tokens.access_token), user.id);
   });

@@ -54,7 +54,8 @@ function sourceFiles(dir: string): string[] {
 }
 
 /** `import … from './x.js'`, `import type …`, `export … from`, `import './x.js'`, `import('./x.js')`. */
-const IMPORT = /(?:^|[\n;])\s*(?:import|export)\s+(?:type\s+)?(?:[^'"`;]*?\sfrom\s*)?['"](\.{1,2}\/[^'"]+)['"]|\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
+const IMPORT =
+  /(?:^|[\n;])\s*(?:import|export)\s+(?:type\s+)?(?:[^'"`;]*?\sfrom\s*)?['"](\.{1,2}\/[^'"]+)['"]|\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
 
 /** The relative imports of a file, as paths relative to src/. */
 function importsOf(file: string): string[] {
@@ -110,7 +111,9 @@ describe('layers (DESIGN.md): imports point down, never in a circle', () => {
   });
 
   it('every import resolves to a file of src/', () => {
-    const missing = [...graph].flatMap(([file, imports]) => imports.filter((target) => !graph.has(target)).map((target) => `${file} → ${target}`));
+    const missing = [...graph].flatMap(([file, imports]) =>
+      imports.filter((target) => !graph.has(target)).map((target) => `${file} → ${target}`),
+    );
     assert.deepEqual(missing, []);
   });
 
@@ -124,7 +127,9 @@ describe('layers (DESIGN.md): imports point down, never in a circle', () => {
     const upward = [...graph].flatMap(([file, imports]) => {
       const module = moduleOf(file);
       if (module in STANDALONE) return [];
-      return imports.filter((target) => moduleOf(target) !== module && rankOf(moduleOf(target)) >= rankOf(module)).map((target) => `${file} → ${target}`);
+      return imports
+        .filter((target) => moduleOf(target) !== module && rankOf(moduleOf(target)) >= rankOf(module))
+        .map((target) => `${file} → ${target}`);
     });
     assert.deepEqual(upward, []);
   });

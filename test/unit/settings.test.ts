@@ -46,15 +46,27 @@ describe('settings', () => {
 
   it('production refuses short, well-known and equal secrets', () => {
     const cwd = freshDir();
-    assert.match(problemsOf(() => loadSettings({ NODE_ENV: 'production', JWT_SECRET: 'short', JWT_REFRESH_SECRET: STRONG_B }, { cwd }))[0] ?? '', /at least 32 bytes/);
+    assert.match(
+      problemsOf(() => loadSettings({ NODE_ENV: 'production', JWT_SECRET: 'short', JWT_REFRESH_SECRET: STRONG_B }, { cwd }))[0] ?? '',
+      /at least 32 bytes/,
+    );
     const seedSecret = 'your-super-secret-key-change-this-in-production-min-32-chars';
-    assert.match(problemsOf(() => loadSettings({ NODE_ENV: 'production', JWT_SECRET: seedSecret, JWT_REFRESH_SECRET: STRONG_B }, { cwd }))[0] ?? '', /well-known/);
-    assert.match(problemsOf(() => loadSettings({ NODE_ENV: 'production', JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_A }, { cwd }))[0] ?? '', /must differ/);
+    assert.match(
+      problemsOf(() => loadSettings({ NODE_ENV: 'production', JWT_SECRET: seedSecret, JWT_REFRESH_SECRET: STRONG_B }, { cwd }))[0] ?? '',
+      /well-known/,
+    );
+    assert.match(
+      problemsOf(() => loadSettings({ NODE_ENV: 'production', JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_A }, { cwd }))[0] ?? '',
+      /must differ/,
+    );
     assert.equal(loadSettings({ NODE_ENV: 'production', JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B }, { cwd }).env, 'production');
   });
 
   it('equal secrets are refused in development too', () => {
-    assert.match(problemsOf(() => loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_A }, { cwd: freshDir() }))[0] ?? '', /must differ/);
+    assert.match(
+      problemsOf(() => loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_A }, { cwd: freshDir() }))[0] ?? '',
+      /must differ/,
+    );
   });
 
   it('development generates secrets once, stores them owner-only under ./data, and warns', () => {
@@ -75,7 +87,10 @@ describe('settings', () => {
 
   it('reads .env, with the environment taking precedence', () => {
     const cwd = freshDir();
-    writeFileSync(path.join(cwd, '.env'), `JWT_SECRET=${STRONG_A}\nJWT_REFRESH_SECRET=${STRONG_B}\nPORT=9001\nACCESS_TOKEN_EXPIRE_MINUTES=5\n`);
+    writeFileSync(
+      path.join(cwd, '.env'),
+      `JWT_SECRET=${STRONG_A}\nJWT_REFRESH_SECRET=${STRONG_B}\nPORT=9001\nACCESS_TOKEN_EXPIRE_MINUTES=5\n`,
+    );
     const settings = loadSettings({ PORT: '9002' }, { cwd });
     assert.equal(settings.port, 9002);
     assert.equal(settings.jwt.accessTtlSeconds, 300);
@@ -85,7 +100,15 @@ describe('settings', () => {
   it('reports every invalid value at once, clearly', () => {
     const problems = problemsOf(() =>
       loadSettings(
-        { JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, PORT: 'eighty', REFRESH_REUSE_GRACE_SECONDS: '-1', TRUST_PROXY: 'maybe', DATABASE_URL: 'mysql://x', JWT_ALGORITHM: 'none' },
+        {
+          JWT_SECRET: STRONG_A,
+          JWT_REFRESH_SECRET: STRONG_B,
+          PORT: 'eighty',
+          REFRESH_REUSE_GRACE_SECONDS: '-1',
+          TRUST_PROXY: 'maybe',
+          DATABASE_URL: 'mysql://x',
+          JWT_ALGORITHM: 'none',
+        },
         { cwd: freshDir() },
       ),
     );
@@ -104,47 +127,94 @@ describe('settings', () => {
       assert.equal(settings.jwt.algorithm, algorithm);
       assert.equal(settings.jwt.keysDir, path.join(cwd, 'data', 'keys'));
     }
-    assert.match(problemsOf(() => loadSettings({ NODE_ENV: 'production', JWT_ALGORITHM: 'ES256' }, { cwd }))[0] ?? '', /JWT_REFRESH_SECRET is required/);
-    assert.equal(loadSettings({ JWT_ALGORITHM: 'ES256', JWT_REFRESH_SECRET: STRONG_B, JWT_KEYS_DIR: '/etc/gatepass/keys' }, { cwd }).jwt.keysDir, '/etc/gatepass/keys');
+    assert.match(
+      problemsOf(() => loadSettings({ NODE_ENV: 'production', JWT_ALGORITHM: 'ES256' }, { cwd }))[0] ?? '',
+      /JWT_REFRESH_SECRET is required/,
+    );
+    assert.equal(
+      loadSettings({ JWT_ALGORITHM: 'ES256', JWT_REFRESH_SECRET: STRONG_B, JWT_KEYS_DIR: '/etc/gatepass/keys' }, { cwd }).jwt.keysDir,
+      '/etc/gatepass/keys',
+    );
   });
 
   it('TRUST_PROXY: off, a hop count, or proxy addresses and CIDRs; `true` is refused', () => {
     const cwd = freshDir();
-    const trustProxy = (value: string) => loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, TRUST_PROXY: value }, { cwd }).trustProxy;
+    const trustProxy = (value: string) =>
+      loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, TRUST_PROXY: value }, { cwd }).trustProxy;
     for (const off of ['false', 'FALSE', 'off', 'no', '0', ' ']) assert.equal(trustProxy(off), false, off);
     assert.equal(trustProxy('1'), 1);
     assert.equal(trustProxy('2'), 2);
-    assert.deepEqual(trustProxy(' 10.0.0.0/8, 192.0.2.7 ,fd00::/8,::1, loopback'), ['10.0.0.0/8', '192.0.2.7', 'fd00::/8', '::1', 'loopback']);
+    assert.deepEqual(trustProxy(' 10.0.0.0/8, 192.0.2.7 ,fd00::/8,::1, loopback'), [
+      '10.0.0.0/8',
+      '192.0.2.7',
+      'fd00::/8',
+      '::1',
+      'loopback',
+    ]);
 
     for (const everyone of ['true', 'True', 'yes', 'on']) {
-      const problems = problemsOf(() => loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, TRUST_PROXY: everyone }, { cwd }));
+      const problems = problemsOf(() =>
+        loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, TRUST_PROXY: everyone }, { cwd }),
+      );
       assert.equal(problems.length, 1, problems.join('\n'));
-      assert.match(problems[0] ?? '', /^TRUST_PROXY=\w+ would believe any X-Forwarded-For a client writes itself; give the number of proxies .*\(TRUST_PROXY=1\) or their addresses\/CIDRs/);
+      assert.match(
+        problems[0] ?? '',
+        /^TRUST_PROXY=\w+ would believe any X-Forwarded-For a client writes itself; give the number of proxies .*\(TRUST_PROXY=1\) or their addresses\/CIDRs/,
+      );
     }
     const bad = problemsOf(() =>
-      loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, TRUST_PROXY: '10.0.0.1, proxy.internal, 10.0.0.0/33, 300.1.2.3, fd00::/129, 10.0.0.0/8/1, fe80::1%eth0' }, { cwd }),
+      loadSettings(
+        {
+          JWT_SECRET: STRONG_A,
+          JWT_REFRESH_SECRET: STRONG_B,
+          TRUST_PROXY: '10.0.0.1, proxy.internal, 10.0.0.0/33, 300.1.2.3, fd00::/129, 10.0.0.0/8/1, fe80::1%eth0',
+        },
+        { cwd },
+      ),
     );
     assert.equal(bad.length, 1, bad.join('\n'));
     assert.match(bad[0] ?? '', /^TRUST_PROXY entries must be IP addresses or CIDRs/);
-    for (const entry of ['"proxy.internal"', '"10.0.0.0/33"', '"300.1.2.3"', '"fd00::/129"', '"10.0.0.0/8/1"', '"fe80::1%eth0"']) assert.ok(bad[0]?.includes(entry), entry);
+    for (const entry of ['"proxy.internal"', '"10.0.0.0/33"', '"300.1.2.3"', '"fd00::/129"', '"10.0.0.0/8/1"', '"fe80::1%eth0"'])
+      assert.ok(bad[0]?.includes(entry), entry);
     assert.ok(!bad[0]?.includes('"10.0.0.1"'), 'a valid entry is not reported');
-    assert.match(problemsOf(() => loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, TRUST_PROXY: '99' }, { cwd }))[0] ?? '', /hop count must be from 0 to 32/);
+    assert.match(
+      problemsOf(() => loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, TRUST_PROXY: '99' }, { cwd }))[0] ?? '',
+      /hop count must be from 0 to 32/,
+    );
   });
 
   it('the lockout policy: threshold, first lock, ceiling and memory, each validated; the first lock within the ceiling', () => {
     const cwd = freshDir();
     const secrets = { JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B };
-    assert.deepEqual(loadSettings(secrets, { cwd }).lockout, { threshold: 5, lockSeconds: 60, maxLockSeconds: 3600, memorySeconds: 86_400 });
-    const custom = { ACCOUNT_LOCKOUT_THRESHOLD: '3', ACCOUNT_LOCKOUT_SECONDS: '30', ACCOUNT_LOCKOUT_MAX_SECONDS: '7200', ACCOUNT_LOCKOUT_MEMORY_SECONDS: '3600' };
-    assert.deepEqual(loadSettings({ ...secrets, ...custom }, { cwd }).lockout, { threshold: 3, lockSeconds: 30, maxLockSeconds: 7200, memorySeconds: 3600 });
-    const problems = problemsOf(() => loadSettings({ ...secrets, ACCOUNT_LOCKOUT_MAX_SECONDS: '0', ACCOUNT_LOCKOUT_MEMORY_SECONDS: 'day' }, { cwd }));
+    assert.deepEqual(loadSettings(secrets, { cwd }).lockout, {
+      threshold: 5,
+      lockSeconds: 60,
+      maxLockSeconds: 3600,
+      memorySeconds: 86_400,
+    });
+    const custom = {
+      ACCOUNT_LOCKOUT_THRESHOLD: '3',
+      ACCOUNT_LOCKOUT_SECONDS: '30',
+      ACCOUNT_LOCKOUT_MAX_SECONDS: '7200',
+      ACCOUNT_LOCKOUT_MEMORY_SECONDS: '3600',
+    };
+    assert.deepEqual(loadSettings({ ...secrets, ...custom }, { cwd }).lockout, {
+      threshold: 3,
+      lockSeconds: 30,
+      maxLockSeconds: 7200,
+      memorySeconds: 3600,
+    });
+    const problems = problemsOf(() =>
+      loadSettings({ ...secrets, ACCOUNT_LOCKOUT_MAX_SECONDS: '0', ACCOUNT_LOCKOUT_MEMORY_SECONDS: 'day' }, { cwd }),
+    );
     assert.deepEqual(problems, [
       'ACCOUNT_LOCKOUT_MAX_SECONDS must be a whole number from 1 to 86400 (got "0")',
       'ACCOUNT_LOCKOUT_MEMORY_SECONDS must be a whole number from 60 to 2592000 (got "day")',
     ]);
-    assert.deepEqual(problemsOf(() => loadSettings({ ...secrets, ACCOUNT_LOCKOUT_SECONDS: '600', ACCOUNT_LOCKOUT_MAX_SECONDS: '300' }, { cwd })), [
-      'ACCOUNT_LOCKOUT_SECONDS (600) must not exceed ACCOUNT_LOCKOUT_MAX_SECONDS (300), the longest lock',
-    ]);
+    assert.deepEqual(
+      problemsOf(() => loadSettings({ ...secrets, ACCOUNT_LOCKOUT_SECONDS: '600', ACCOUNT_LOCKOUT_MAX_SECONDS: '300' }, { cwd })),
+      ['ACCOUNT_LOCKOUT_SECONDS (600) must not exceed ACCOUNT_LOCKOUT_MAX_SECONDS (300), the longest lock'],
+    );
   });
 
   it('hides the password of a database URL in messages', () => {

@@ -24,8 +24,14 @@ describe('SQLite statement cache', () => {
   });
 
   it('gives Kysely correct results with reused statements, also after a schema change', async () => {
-    const db = new Kysely<{ items: { id: number; name: string } }>({ dialect: new SqliteDialect({ database: withStatementCache(memoryConnection()) }) });
-    for (const [index, name] of ['a', 'b', 'c'].entries()) await db.insertInto('items').values({ id: index + 1, name }).execute();
+    const db = new Kysely<{ items: { id: number; name: string } }>({
+      dialect: new SqliteDialect({ database: withStatementCache(memoryConnection()) }),
+    });
+    for (const [index, name] of ['a', 'b', 'c'].entries())
+      await db
+        .insertInto('items')
+        .values({ id: index + 1, name })
+        .execute();
     for (const id of [1, 2, 3, 2]) {
       const row = await db.selectFrom('items').selectAll().where('id', '=', id).executeTakeFirst();
       assert.equal(row?.name, ['a', 'b', 'c'][id - 1]);

@@ -59,7 +59,10 @@ describe('tokens', () => {
     const refresh = service.issueRefreshToken({ userId: 42, sessionId: 's1' }).token;
     rejects(service, refresh, 'invalid_token');
     const access = service.issueAccessToken({ userId: 42, sessionId: 's1', role: 'student' }).token;
-    assert.throws(() => service.verifyRefreshToken(access), (e: unknown) => e instanceof TokenError && e.code === 'invalid_token');
+    assert.throws(
+      () => service.verifyRefreshToken(access),
+      (e: unknown) => e instanceof TokenError && e.code === 'invalid_token',
+    );
     // Same secret but the wrong type claim: the type check alone refuses it.
     rejects(service, handMade({ alg: 'HS256', typ: 'JWT' }, validClaims({ type: 'refresh' })), 'invalid_token_type');
     rejects(service, handMade({ alg: 'HS256', typ: 'JWT' }, validClaims({ type: undefined })), 'invalid_token_type');
@@ -74,7 +77,14 @@ describe('tokens', () => {
   });
 
   it('refuses headers that pick their own key or demand unknown extensions', () => {
-    for (const extra of [{ jwk: { kty: 'oct', k: 'AAAA' } }, { jku: 'http://127.0.0.1/keys' }, { x5u: 'http://127.0.0.1/cert' }, { x5c: ['MIIB'] }, { crit: ['exp'] }, { b64: false }]) {
+    for (const extra of [
+      { jwk: { kty: 'oct', k: 'AAAA' } },
+      { jku: 'http://127.0.0.1/keys' },
+      { x5u: 'http://127.0.0.1/cert' },
+      { x5c: ['MIIB'] },
+      { crit: ['exp'] },
+      { b64: false },
+    ]) {
       rejects(service, handMade({ alg: 'HS256', typ: 'JWT', ...extra }, validClaims()), 'invalid_token');
     }
     rejects(service, handMade({ alg: 'HS256', typ: 'at+jwt' }, validClaims()), 'invalid_token');
@@ -109,7 +119,11 @@ describe('tokens', () => {
     rejects(service, handMade({ alg: 'HS256', typ: 'JWT' }, validClaims({ sub: 'alice@example.com' })), 'invalid_token');
     rejects(service, handMade({ alg: 'HS256', typ: 'JWT' }, validClaims({ exp: '9999999999' })), 'invalid_token');
     // An expired token that is not genuine is "invalid", never "expired".
-    rejects(service, handMade({ alg: 'HS256', typ: 'JWT' }, validClaims({ exp: now() - 3600 }), 'wrong-secret-0123456789abcdef0123456789'), 'invalid_token');
+    rejects(
+      service,
+      handMade({ alg: 'HS256', typ: 'JWT' }, validClaims({ exp: now() - 3600 }), 'wrong-secret-0123456789abcdef0123456789'),
+      'invalid_token',
+    );
   });
 
   it('checks iss and aud when configured', () => {

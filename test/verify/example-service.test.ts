@@ -115,14 +115,26 @@ describe('gatepass (ES256) and examples/projects-service as two processes', () =
     const token = await loginToken();
     const answer = await projects(token);
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
-    assert.deepEqual(answer.body, { user_id: userId, role: 'student', projects: [{ id: 1, name: 'Compilers course', owner_id: 1 }].filter((project) => project.owner_id === userId) });
+    assert.deepEqual(answer.body, {
+      user_id: userId,
+      role: 'student',
+      projects: [{ id: 1, name: 'Compilers course', owner_id: 1 }].filter((project) => project.owner_id === userId),
+    });
     const all = await call(`${service?.url ?? ''}/api/projects/all`, { token });
     assert.deepEqual(all, { status: 403, body: { detail: 'Not enough permissions', code: 'forbidden' }, challenge: null });
   });
 
   it('no token, a tampered token and an HS256 token made with the public key are refused with 401', async () => {
-    assert.deepEqual(await projects(), { status: 401, body: { detail: 'Not authenticated', code: 'not_authenticated' }, challenge: 'Bearer' });
-    const refused = { status: 401, body: { detail: 'Could not validate credentials', code: 'invalid_token' }, challenge: 'Bearer error="invalid_token"' };
+    assert.deepEqual(await projects(), {
+      status: 401,
+      body: { detail: 'Not authenticated', code: 'not_authenticated' },
+      challenge: 'Bearer',
+    });
+    const refused = {
+      status: 401,
+      body: { detail: 'Could not validate credentials', code: 'invalid_token' },
+      challenge: 'Bearer error="invalid_token"',
+    };
 
     const token = await loginToken();
     const [header = '', payload = '', signature = ''] = token.split('.');
@@ -135,7 +147,10 @@ describe('gatepass (ES256) and examples/projects-service as two processes', () =
     const pem = createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
     const now = Math.floor(Date.now() / 1000);
     const claims = { sub: String(userId), type: 'access', sid: randomUUID(), jti: randomUUID(), role: 'admin', iat: now, exp: now + 900 };
-    for (const hsHeader of [{ alg: 'HS256', typ: 'JWT' }, { alg: 'HS256', typ: 'JWT', kid: jwk.kid }]) {
+    for (const hsHeader of [
+      { alg: 'HS256', typ: 'JWT' },
+      { alg: 'HS256', typ: 'JWT', kid: jwk.kid },
+    ]) {
       const input = `${b64(hsHeader)}.${b64(claims)}`;
       const confused = `${input}.${createHmac('sha256', pem).update(input).digest('base64url')}`;
       assert.deepEqual(await projects(confused), refused, `HS256 with the public PEM, header ${JSON.stringify(hsHeader)}`);
@@ -153,10 +168,15 @@ describe('gatepass (ES256) and examples/projects-service as two processes', () =
     assert.ok(newKid !== undefined && newKid !== oldKid, rotation.stdout);
 
     let newToken = '';
-    await waitFor('gatepass to sign with the rotated key', async () => {
-      newToken = await loginToken();
-      return kidOf(newToken) === newKid;
-    }, 5_000, 100);
+    await waitFor(
+      'gatepass to sign with the rotated key',
+      async () => {
+        newToken = await loginToken();
+        return kidOf(newToken) === newKid;
+      },
+      5_000,
+      100,
+    );
 
     assert.deepEqual(await jwksKids(), [String(oldKid), newKid].sort(), 'the JWKS lists the old and the new key');
     const oldAnswer = await projects(oldToken);

@@ -112,7 +112,11 @@ describe('forged tokens against a key-pair server (ES256)', () => {
 
   it('control: a token hand-signed with the real key and header is accepted', async () => {
     assertMe(await me(t.app, es256(genuineHeader(), claimsAt(user.id, clock), genuineKey)), user.id, 'hand-made genuine token');
-    assertMe(await me(t.app, es256({ typ: 'JWT', alg: 'ES256', kid }, claimsAt(user.id, clock), genuineKey)), user.id, 'header members in another order');
+    assertMe(
+      await me(t.app, es256({ typ: 'JWT', alg: 'ES256', kid }, claimsAt(user.id, clock), genuineKey)),
+      user.id,
+      'header members in another order',
+    );
   });
 
   it('HS256 HMAC-signed with the public key (PEM, JWK JSON, DER) is refused', async () => {
@@ -126,7 +130,10 @@ describe('forged tokens against a key-pair server (ES256)', () => {
       publicKey.export({ type: 'spki', format: 'der' }),
     ];
     for (const secret of secrets) {
-      for (const header of [{ alg: 'HS256', typ: 'JWT' }, { alg: 'HS256', typ: 'JWT', kid }]) {
+      for (const header of [
+        { alg: 'HS256', typ: 'JWT' },
+        { alg: 'HS256', typ: 'JWT', kid },
+      ]) {
         assertInvalid(await me(t.app, hs256(header, claimsAt(user.id, clock), secret)), `HS256 with ${JSON.stringify(header)}`);
       }
     }
@@ -140,15 +147,24 @@ describe('forged tokens against a key-pair server (ES256)', () => {
       { alg: 'ES256', typ: 'JWT', kid: 'attacker', jwk: { ...attackerJwk, kid: 'attacker' } },
     ];
     for (const header of headers) {
-      assertInvalid(await me(t.app, es256(header, claimsAt(user.id, clock), attacker.privateKey)), `embedded jwk ${JSON.stringify(header).slice(0, 60)}`);
+      assertInvalid(
+        await me(t.app, es256(header, claimsAt(user.id, clock), attacker.privateKey)),
+        `embedded jwk ${JSON.stringify(header).slice(0, 60)}`,
+      );
     }
     // Signed by the attacker under the real kid, without any embedded key: the kid picks our key, not theirs.
-    assertInvalid(await me(t.app, es256(genuineHeader(), claimsAt(user.id, clock), attacker.privateKey)), 'attacker signature under the real kid');
+    assertInvalid(
+      await me(t.app, es256(genuineHeader(), claimsAt(user.id, clock), attacker.privateKey)),
+      'attacker signature under the real kid',
+    );
   });
 
   it('a kid that is unknown, or of a retired key, is refused', async () => {
     for (const other of ['es256-20990101-deadbeef', '', `${kid} `, kid.toUpperCase(), '../keys', `${kid}/../${kid}`]) {
-      assertInvalid(await me(t.app, es256({ alg: 'ES256', typ: 'JWT', kid: other }, claimsAt(user.id, clock), genuineKey)), `kid ${JSON.stringify(other)}`);
+      assertInvalid(
+        await me(t.app, es256({ alg: 'ES256', typ: 'JWT', kid: other }, claimsAt(user.id, clock), genuineKey)),
+        `kid ${JSON.stringify(other)}`,
+      );
     }
     assertInvalid(await me(t.app, es256({ alg: 'ES256', typ: 'JWT', kid: 42 }, claimsAt(user.id, clock), genuineKey)), 'numeric kid');
 
@@ -186,11 +202,17 @@ describe('forged tokens against a key-pair server (ES256)', () => {
     const liveKid = String((await jwksOf(t.app)).keys[0]?.kid);
     const liveKey = privateKeyOf(t, liveKid);
     for (const alg of ['RS256', 'PS256', 'ES384', 'ES512', 'EdDSA', 'es256', 'ES256 ', 'none', 'HS256']) {
-      assertInvalid(await me(t.app, es256({ alg, typ: 'JWT', kid: liveKid }, claimsAt(user.id, clock), liveKey)), `alg ${JSON.stringify(alg)}`);
+      assertInvalid(
+        await me(t.app, es256({ alg, typ: 'JWT', kid: liveKid }, claimsAt(user.id, clock), liveKey)),
+        `alg ${JSON.stringify(alg)}`,
+      );
     }
     // And an RS256 signature by an attacker's RSA key, under the real kid.
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const input = `${b64({ alg: 'RS256', typ: 'JWT', kid: liveKid })}.${b64(claimsAt(user.id, clock))}`;
-    assertInvalid(await me(t.app, `${input}.${sign('sha256', Buffer.from(input), rsa.privateKey).toString('base64url')}`), 'RS256 by an attacker key');
+    assertInvalid(
+      await me(t.app, `${input}.${sign('sha256', Buffer.from(input), rsa.privateKey).toString('base64url')}`),
+      'RS256 by an attacker key',
+    );
   });
 });

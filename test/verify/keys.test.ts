@@ -62,7 +62,8 @@ describe('the JWKS of each key-pair algorithm', () => {
       if ('crv' in expected) assert.equal(jwk.crv, expected.crv);
       for (const member of PRIVATE_MEMBERS) assert.ok(!(member in jwk), `the JWKS publishes the private member "${member}"`);
       // Nothing of the private key file appears in the body, in any spelling.
-      const secretPart = createPrivateKey(readFileSync(path.join(t.settings.jwt.keysDir, `${jwk.kid}.pem`))).export({ format: 'jwk' }).d ?? '';
+      const secretPart =
+        createPrivateKey(readFileSync(path.join(t.settings.jwt.keysDir, `${jwk.kid}.pem`))).export({ format: 'jwk' }).d ?? '';
       assert.ok(secretPart.length > 0 && !response.body.includes(secretPart), 'the private exponent/scalar is in the JWKS');
       assert.ok(!response.body.includes('PRIVATE KEY'));
 
@@ -147,7 +148,13 @@ describe('key rotation with a controlled clock (ES256)', () => {
 
     clock.now += 5_000;
     assert.deepEqual(await kidsOf(t.app), [kidB], 'the old key leaves the JWKS after access TTL + leeway');
-    const store = KeyStore.open({ dir: t.settings.jwt.keysDir, algorithm: 'ES256', tokenLifetimeMs: (900 + 30) * 1000, createIfEmpty: false, now: () => clock.now });
+    const store = KeyStore.open({
+      dir: t.settings.jwt.keysDir,
+      algorithm: 'ES256',
+      tokenLifetimeMs: (900 + 30) * 1000,
+      createIfEmpty: false,
+      now: () => clock.now,
+    });
     assert.deepEqual(
       store.list().map((key) => [key.kid, key.status]),
       [
@@ -163,7 +170,10 @@ describe('key rotation with a controlled clock (ES256)', () => {
     assert.equal(headerOf(tokenC).kid, kidB);
     assertMe(await me(t.app, tokenC), user.id, 'token after the window');
 
-    assert.throws(() => retireKey(t.settings, kidB), (error: unknown) => error instanceof KeyStoreError && /active key/.test(error.message));
+    assert.throws(
+      () => retireKey(t.settings, kidB),
+      (error: unknown) => error instanceof KeyStoreError && /active key/.test(error.message),
+    );
     assert.match(retireKey(t.settings, kidA), new RegExp(`retired ${kidA}`));
     assert.deepEqual(
       listKeys(t.settings)
@@ -238,7 +248,13 @@ describe('key rotation with a controlled clock (ES256)', () => {
     const retireOld = await cli(t, ['keys', 'retire', kidA]);
     assert.equal(retireOld.code, 0, retireOld.stderr);
     const after = await cli(t, ['keys', 'list']);
-    assert.deepEqual(after.stdout.trim().split('\n').map((line) => line.split(/\s+/)[0]), [kidB]);
+    assert.deepEqual(
+      after.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split(/\s+/)[0]),
+      [kidB],
+    );
   });
 
   it('keys commands refuse an HMAC algorithm with a usage error', async (context) => {

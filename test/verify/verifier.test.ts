@@ -58,7 +58,9 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** A plain HTTP server answering every request with `handler` (a JWKS host under the test's control). */
-async function fakeHost(handler: (request: IncomingMessage, response: ServerResponse) => void): Promise<{ url: string; hits: () => number; close(): Promise<void> }> {
+async function fakeHost(
+  handler: (request: IncomingMessage, response: ServerResponse) => void,
+): Promise<{ url: string; hits: () => number; close(): Promise<void> }> {
   let hits = 0;
   const server: Server = createServer((request, response) => {
     hits += 1;
@@ -155,8 +157,15 @@ for (const algorithm of ['ES256', 'RS256'] as const) {
       const jwk = await publicJwk();
       const pem = createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
       for (const secret of [pem, pem.trimEnd(), JSON.stringify(jwk)]) {
-        for (const header of [{ alg: 'HS256', typ: 'JWT' }, { alg: 'HS256', typ: 'JWT', kid: jwk.kid }]) {
-          await assertRefused(verifier.verify(hs256(header, claims(user.id), secret)), INVALID, `HS256 confusion ${JSON.stringify(header)}`);
+        for (const header of [
+          { alg: 'HS256', typ: 'JWT' },
+          { alg: 'HS256', typ: 'JWT', kid: jwk.kid },
+        ]) {
+          await assertRefused(
+            verifier.verify(hs256(header, claims(user.id), secret)),
+            INVALID,
+            `HS256 confusion ${JSON.stringify(header)}`,
+          );
         }
       }
       // Even a verifier told to accept HS256 cannot be given a JWKS.
@@ -184,7 +193,9 @@ for (const algorithm of ['ES256', 'RS256'] as const) {
       assert.equal(counter.calls(), 1, 'one JWKS fetch for ten concurrent verifications');
       const refused = results.filter((result) => result.status === 'rejected');
       assert.deepEqual(
-        refused.map((result) => (result.reason instanceof VerifyError ? `${result.reason.code}: ${result.reason.reason}` : String(result.reason))),
+        refused.map((result) =>
+          result.reason instanceof VerifyError ? `${result.reason.code}: ${result.reason.reason}` : String(result.reason),
+        ),
         [],
         `${refused.length} of 10 concurrent verifications of a genuine token were refused while the first JWKS fetch was in flight`,
       );
@@ -210,7 +221,11 @@ for (const algorithm of ['ES256', 'RS256'] as const) {
 
       clock += 31_000;
       const concurrent = await Promise.allSettled(Array.from({ length: 10 }, () => limited.verify(unknown())));
-      assert.ok(concurrent.every((result) => result.status === 'rejected' && result.reason instanceof VerifyError && result.reason.code === 'invalid_token'));
+      assert.ok(
+        concurrent.every(
+          (result) => result.status === 'rejected' && result.reason instanceof VerifyError && result.reason.code === 'invalid_token',
+        ),
+      );
       assert.equal(counter.calls(), 3, 'ten concurrent unknown kids share one fetch');
       // Known kids keep verifying from the cache meanwhile.
       assert.equal((await limited.verify(user.tokens.access_token)).id, user.id);
@@ -225,7 +240,11 @@ for (const algorithm of ['ES256', 'RS256'] as const) {
     it('a JWKS that cannot be had fails closed with invalid_token', async () => {
       const token = user.tokens.access_token;
       const closedPort = await freePort();
-      await assertRefused(createVerifier({ jwksUrl: `http://127.0.0.1:${closedPort}/.well-known/jwks.json` }).verify(token), INVALID, 'connection refused');
+      await assertRefused(
+        createVerifier({ jwksUrl: `http://127.0.0.1:${closedPort}/.well-known/jwks.json` }).verify(token),
+        INVALID,
+        'connection refused',
+      );
       await assertRefused(createVerifier({ jwksUrl: 'not a url' }).verify(token), INVALID, 'invalid URL');
       await assertRefused(
         createVerifier({
@@ -283,7 +302,11 @@ for (const algorithm of ['ES256', 'RS256'] as const) {
         // Accept the request and never answer.
       });
       try {
-        await within(assertRefused(createVerifier({ jwksUrl: host.url }).verify(user.tokens.access_token), INVALID, 'hanging JWKS host'), 5_000, 'verification against a JWKS host that never answers');
+        await within(
+          assertRefused(createVerifier({ jwksUrl: host.url }).verify(user.tokens.access_token), INVALID, 'hanging JWKS host'),
+          5_000,
+          'verification against a JWKS host that never answers',
+        );
       } finally {
         await host.close();
       }
@@ -306,8 +329,16 @@ for (const algorithm of ['ES256', 'RS256'] as const) {
       });
       try {
         const hostile = createVerifier({ jwksUrl: host.url });
-        await assertRefused(hostile.verify(hs256({ alg: 'HS256', typ: 'JWT', kid: 'oct-key' }, claims(user.id), secret)), INVALID, 'oct key from the JWKS');
-        await assertRefused(hostile.verify(hs256({ alg: 'ES256', typ: 'JWT', kid: 'oct-es' }, claims(user.id), secret)), INVALID, 'oct key labelled ES256');
+        await assertRefused(
+          hostile.verify(hs256({ alg: 'HS256', typ: 'JWT', kid: 'oct-key' }, claims(user.id), secret)),
+          INVALID,
+          'oct key from the JWKS',
+        );
+        await assertRefused(
+          hostile.verify(hs256({ alg: 'ES256', typ: 'JWT', kid: 'oct-es' }, claims(user.id), secret)),
+          INVALID,
+          'oct key labelled ES256',
+        );
         // The genuine token under the relabelled key: the key must not be used for another algorithm.
         const [, payload, signature] = segments(user.tokens.access_token);
         const relabelled = `${b64({ alg: algorithm === 'ES256' ? 'RS256' : 'ES256', typ: 'JWT', kid: 'relabelled' })}.${payload}.${signature}`;
@@ -329,10 +360,15 @@ for (const algorithm of ['ES256', 'RS256'] as const) {
 
       rotateKeys(t.settings);
       let tokenB = '';
-      await waitFor('gatepass to sign with the new key', async () => {
-        tokenB = (await login(t.app, user)).access_token;
-        return decode(segments(tokenB)[0]).kid !== kidA;
-      }, 5_000, 100);
+      await waitFor(
+        'gatepass to sign with the new key',
+        async () => {
+          tokenB = (await login(t.app, user)).access_token;
+          return decode(segments(tokenB)[0]).kid !== kidA;
+        },
+        5_000,
+        100,
+      );
 
       clock += 31_000; // past jwksMinRefetchSeconds since the first fetch
       assert.equal((await rotating.verify(tokenB)).id, user.id, 'token of the new key');
@@ -365,17 +401,32 @@ describe('createVerifier with the shared secret (HS256 gatepass)', () => {
     const verified = await verifier.verify(user.tokens.access_token);
     assert.equal(verified.id, user.id);
     assert.equal(verified.role, 'student');
-    await assertRefused(verifier.verify(hs256({ alg: 'HS256', typ: 'JWT' }, claims(user.id), t.settings.jwt.refreshSecret)), INVALID, 'refresh secret');
+    await assertRefused(
+      verifier.verify(hs256({ alg: 'HS256', typ: 'JWT' }, claims(user.id), t.settings.jwt.refreshSecret)),
+      INVALID,
+      'refresh secret',
+    );
     await assertRefused(verifier.verify(user.tokens.refresh_token), INVALID, 'refresh token');
-    await assertRefused(verifier.verify(hs256({ alg: 'HS256', typ: 'JWT' }, claims(user.id), `${t.settings.jwt.accessSecret}x`)), INVALID, 'other secret');
-    await assertRefused(verifier.verify(hs256({ alg: 'HS512', typ: 'JWT' }, claims(user.id), t.settings.jwt.accessSecret)), INVALID, 'HS512 header, HS256 MAC');
+    await assertRefused(
+      verifier.verify(hs256({ alg: 'HS256', typ: 'JWT' }, claims(user.id), `${t.settings.jwt.accessSecret}x`)),
+      INVALID,
+      'other secret',
+    );
+    await assertRefused(
+      verifier.verify(hs256({ alg: 'HS512', typ: 'JWT' }, claims(user.id), t.settings.jwt.accessSecret)),
+      INVALID,
+      'HS512 header, HS256 MAC',
+    );
     const wrongSecretVerifier = createVerifier({ secret: t.settings.jwt.refreshSecret });
     await assertRefused(wrongSecretVerifier.verify(user.tokens.access_token), INVALID, 'verifier holding the refresh secret');
   });
 
   it('refuses to be created without exactly one of jwksUrl and secret, or with algorithms that do not fit', () => {
     assert.throws(() => createVerifier({}), /jwksUrl or secret is required/);
-    assert.throws(() => createVerifier({ jwksUrl: 'http://127.0.0.1:1/.well-known/jwks.json', secret: t.settings.jwt.accessSecret }), /either jwksUrl or secret/);
+    assert.throws(
+      () => createVerifier({ jwksUrl: 'http://127.0.0.1:1/.well-known/jwks.json', secret: t.settings.jwt.accessSecret }),
+      /either jwksUrl or secret/,
+    );
     assert.throws(() => createVerifier({ secret: t.settings.jwt.accessSecret, algorithms: ['ES256'] }), /secret verifies only/);
   });
 

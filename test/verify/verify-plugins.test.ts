@@ -42,7 +42,11 @@ describe('the Fastify plugin and the Express middleware', () => {
       payload: { role: 'teacher' },
     });
     assert.equal(promoted.statusCode, 200, promoted.body);
-    const refreshed = await t.app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: teacher.tokens.refresh_token } });
+    const refreshed = await t.app.inject({
+      method: 'POST',
+      url: '/auth/refresh',
+      payload: { refresh_token: teacher.tokens.refresh_token },
+    });
     assert.equal(refreshed.statusCode, 200, refreshed.body);
     teacherToken = refreshed.json<Tokens>().access_token;
     assert.equal(decode(segments(teacherToken)[1]).role, 'teacher');
@@ -52,7 +56,9 @@ describe('the Fastify plugin and the Express middleware', () => {
     const whoami = (user: VerifiedUser | null) => ({ id: user?.id, role: user?.role, session_id: user?.sessionId });
     fastifyApp.get('/me', { onRequest: fastifyApp.gatepassAuth.authenticate }, async (request) => whoami(request.user));
     fastifyApp.get('/teachers', { onRequest: fastifyApp.gatepassAuth.requireRole('teacher') }, async (request) => whoami(request.user));
-    fastifyApp.get('/users', { onRequest: fastifyApp.gatepassAuth.requirePermission('users:read') }, async (request) => whoami(request.user));
+    fastifyApp.get('/users', { onRequest: fastifyApp.gatepassAuth.requirePermission('users:read') }, async (request) =>
+      whoami(request.user),
+    );
     fastifyApp.get('/open', async (request) => ({ user: request.user }));
     await fastifyApp.ready();
 
@@ -93,11 +99,19 @@ describe('the Fastify plugin and the Express middleware', () => {
   const callFastify: Call = async (url, authorization) => {
     const response = await fastifyApp.inject({ method: 'GET', url, headers: authorization === undefined ? {} : { authorization } });
     const challenge = response.headers['www-authenticate'];
-    return { status: response.statusCode, body: response.json<unknown>(), challenge: typeof challenge === 'string' ? challenge : undefined };
+    return {
+      status: response.statusCode,
+      body: response.json<unknown>(),
+      challenge: typeof challenge === 'string' ? challenge : undefined,
+    };
   };
   const callExpress: Call = async (url, authorization) => {
     const response = await fetch(`${expressUrl}${url}`, { headers: authorization === undefined ? {} : { authorization } });
-    return { status: response.status, body: (await response.json()) as unknown, challenge: response.headers.get('www-authenticate') ?? undefined };
+    return {
+      status: response.status,
+      body: (await response.json()) as unknown,
+      challenge: response.headers.get('www-authenticate') ?? undefined,
+    };
   };
 
   for (const [kind, call] of [
@@ -120,12 +134,20 @@ describe('the Fastify plugin and the Express middleware', () => {
         for (const token of [promoted, 'garbage', student.tokens.refresh_token]) {
           for (const url of ['/me', '/teachers']) {
             const answer = await call()(url, `Bearer ${token}`);
-            assert.deepEqual(answer, { status: 401, body: INVALID, challenge: 'Bearer error="invalid_token"' }, `${url}: ${token.slice(0, 20)}`);
+            assert.deepEqual(
+              answer,
+              { status: 401, body: INVALID, challenge: 'Bearer error="invalid_token"' },
+              `${url}: ${token.slice(0, 20)}`,
+            );
           }
         }
         const now = Math.floor(Date.now() / 1000);
         const expired = t.app.gatepass.tokens.signAccess(claims(student.id, { iat: now - 2000, exp: now - 60 }));
-        assert.deepEqual(await call()('/me', `Bearer ${expired}`), { status: 401, body: EXPIRED, challenge: 'Bearer error="invalid_token"' });
+        assert.deepEqual(await call()('/me', `Bearer ${expired}`), {
+          status: 401,
+          body: EXPIRED,
+          challenge: 'Bearer error="invalid_token"',
+        });
       });
 
       it('a genuine token: the user (id, role, session) reaches the handler', async () => {
@@ -138,8 +160,16 @@ describe('the Fastify plugin and the Express middleware', () => {
       });
 
       it("requireRole('teacher'): a student gets 403 forbidden, the teacher passes", async () => {
-        assert.deepEqual(await call()('/teachers', `Bearer ${student.tokens.access_token}`), { status: 403, body: FORBIDDEN, challenge: undefined });
-        assert.deepEqual(await call()('/teachers', `Bearer ${adminToken}`), { status: 403, body: FORBIDDEN, challenge: undefined }, 'the role list is exact');
+        assert.deepEqual(await call()('/teachers', `Bearer ${student.tokens.access_token}`), {
+          status: 403,
+          body: FORBIDDEN,
+          challenge: undefined,
+        });
+        assert.deepEqual(
+          await call()('/teachers', `Bearer ${adminToken}`),
+          { status: 403, body: FORBIDDEN, challenge: undefined },
+          'the role list is exact',
+        );
         const answer = await call()('/teachers', `Bearer ${teacherToken}`);
         assert.equal(answer.status, 200, JSON.stringify(answer.body));
         assert.deepEqual(answer.body, { id: teacher.id, role: 'teacher', session_id: decode(segments(teacherToken)[1]).sid });
@@ -150,13 +180,21 @@ describe('the Fastify plugin and the Express middleware', () => {
         assert.equal(answer.status, 200, JSON.stringify(answer.body));
         assert.equal((answer.body as { id: number }).id, teacher.id);
         assert.equal((await call()('/users', `Bearer ${adminToken}`)).status, 200);
-        assert.deepEqual(await call()('/users', `Bearer ${student.tokens.access_token}`), { status: 403, body: FORBIDDEN, challenge: undefined });
+        assert.deepEqual(await call()('/users', `Bearer ${student.tokens.access_token}`), {
+          status: 403,
+          body: FORBIDDEN,
+          challenge: undefined,
+        });
       });
     });
   }
 
   it('Fastify: a route without the hook sees no user', async () => {
-    const response = await fastifyApp.inject({ method: 'GET', url: '/open', headers: { authorization: `Bearer ${student.tokens.access_token}` } });
+    const response = await fastifyApp.inject({
+      method: 'GET',
+      url: '/open',
+      headers: { authorization: `Bearer ${student.tokens.access_token}` },
+    });
     assert.equal(response.statusCode, 200);
     assert.deepEqual(response.json<unknown>(), { user: null });
   });

@@ -26,7 +26,12 @@ const listUsersSchema = {
   },
 };
 
-const getUserSchema = { ...schemaBase, summary: 'One user (users:read)', params: UserId, response: { 200: Type.Ref(UserOut), ...errorResponses(401, 403, 404, 422) } };
+const getUserSchema = {
+  ...schemaBase,
+  summary: 'One user (users:read)',
+  params: UserId,
+  response: { 200: Type.Ref(UserOut), ...errorResponses(401, 403, 404, 422) },
+};
 
 const updateUserSchema = {
   ...schemaBase,
@@ -73,7 +78,9 @@ export const adminRoutes: RoutePlugin<AdminServices> = async (app, { admin, audi
     return { items: page.items.map(userOut), total: page.total, limit: request.query.limit, offset: request.query.offset };
   });
 
-  app.get('/admin/users/:id', { onRequest: canRead, schema: getUserSchema }, async (request) => userOut(await admin.getUser(request.params.id)));
+  app.get('/admin/users/:id', { onRequest: canRead, schema: getUserSchema }, async (request) =>
+    userOut(await admin.getUser(request.params.id)),
+  );
 
   app.patch('/admin/users/:id', { onRequest: canWrite, schema: updateUserSchema }, async (request) => {
     const actor = { userId: authOf(request).userId, client: clientInfo(request) };

@@ -6,8 +6,25 @@ import type { TokenPair } from '../../sessions/session-service.js';
 import { ACCESS_TOKEN_DETAILS } from '../../tokens/failures.js';
 import { authOf } from '../auth-guard.js';
 import { clientInfo } from '../client-info.js';
-import { assertCookieRequestAllowed, clearRefreshCookie, cookieModeGate, refreshCookieOf, setRefreshCookie, wantsCookieMode } from '../cookie-mode.js';
-import { BEARER_SECURITY, Email, FullName, LoginPassword, NewPassword, TokenResponse, UserOut, errorResponses, userOut } from '../schemas.js';
+import {
+  assertCookieRequestAllowed,
+  clearRefreshCookie,
+  cookieModeGate,
+  refreshCookieOf,
+  setRefreshCookie,
+  wantsCookieMode,
+} from '../cookie-mode.js';
+import {
+  BEARER_SECURITY,
+  Email,
+  FullName,
+  LoginPassword,
+  NewPassword,
+  TokenResponse,
+  UserOut,
+  errorResponses,
+  userOut,
+} from '../schemas.js';
 import type { AuthServices, GatepassApp, RoutePlugin } from '../types.js';
 
 const RegisterBody = Type.Object({ email: Email, password: NewPassword, full_name: Type.Optional(FullName) });
@@ -26,7 +43,9 @@ const LoginForm = Type.Object(
   { description: 'OAuth2 password flow; `username` is the email' },
 );
 
-const RefreshBody = Type.Object({ refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 8192, description: 'omit in cookie mode' })) });
+const RefreshBody = Type.Object({
+  refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 8192, description: 'omit in cookie mode' })),
+});
 const LogoutBody = Type.Object({ refresh_token: Type.Optional(Type.String({ maxLength: 8192 })) });
 
 /** Documents the cookie-mode header (API.md "Cookies"); any value other than `1` is body mode. */
@@ -138,15 +157,30 @@ function sendTokenPair(request: FastifyRequest, reply: FastifyReply, pair: Token
 /** Registration and login, each also at the seeds' short path. Counted before the body is read, so even malformed requests spend the client's budget. */
 function registerAndLogin(app: GatepassApp, { accounts, sessions, rateLimiter, settings, cookiePath }: AuthGroup): void {
   const limitPerClient = (bucket: string) => async (request: FastifyRequest) => rateLimiter.consume(bucket, request.ip);
-  for (const [url, alias] of [['/auth/register', false], ['/register', true]] as const) {
-    app.post(url, { onRequest: limitPerClient('register'), bodyLimit: settings.authBodyLimitBytes, schema: registerSchema(alias) }, async (request, reply) => {
-      const { email, password, full_name: fullName = null } = request.body;
-      return reply.code(201).send(userOut(await accounts.register({ email, password, fullName }, clientInfo(request))));
-    });
+  for (const [url, alias] of [
+    ['/auth/register', false],
+    ['/register', true],
+  ] as const) {
+    app.post(
+      url,
+      { onRequest: limitPerClient('register'), bodyLimit: settings.authBodyLimitBytes, schema: registerSchema(alias) },
+      async (request, reply) => {
+        const { email, password, full_name: fullName = null } = request.body;
+        return reply.code(201).send(userOut(await accounts.register({ email, password, fullName }, clientInfo(request))));
+      },
+    );
   }
-  for (const [url, alias] of [['/auth/login', false], ['/login', true]] as const) {
+  for (const [url, alias] of [
+    ['/auth/login', false],
+    ['/login', true],
+  ] as const) {
     // The cookie-mode gate runs before the password is checked: a forged cookie-mode login is refused without starting a session.
-    const options = { onRequest: limitPerClient('login'), preHandler: cookieModeGate(settings), bodyLimit: settings.authBodyLimitBytes, schema: loginSchema(alias) };
+    const options = {
+      onRequest: limitPerClient('login'),
+      preHandler: cookieModeGate(settings),
+      bodyLimit: settings.authBodyLimitBytes,
+      schema: loginSchema(alias),
+    };
     app.post(url, options, async (request, reply) => {
       // With no Content-Type there is no body, and no per-type schema ran to say so.
       if (request.body === undefined || request.body === null) throw new FieldError(['body'], 'Field required', 'missing');
@@ -173,42 +207,62 @@ function presentedRefreshToken(request: FastifyRequest, fromBody: string | undef
 
 function refreshAndLogout(app: GatepassApp, { sessions, guards, settings, cookiePath }: AuthGroup): void {
   const bodyLimit = settings.authBodyLimitBytes;
-  app.post('/auth/refresh', { preValidation: bodyOptional, preHandler: cookieModeGate(settings), bodyLimit, schema: refreshSchema }, async (request, reply) =>
-    sendTokenPair(request, reply, await sessions.rotate(presentedRefreshToken(request, request.body.refresh_token, settings), clientInfo(request)), cookiePath),
+  app.post(
+    '/auth/refresh',
+    { preValidation: bodyOptional, preHandler: cookieModeGate(settings), bodyLimit, schema: refreshSchema },
+    async (request, reply) =>
+      sendTokenPair(
+        request,
+        reply,
+        await sessions.rotate(presentedRefreshToken(request, request.body.refresh_token, settings), clientInfo(request)),
+        cookiePath,
+      ),
   );
 
   // The body is optional: a bare POST is a plain logout.
-  app.post('/auth/logout', { onRequest: guards.requireUser, preValidation: bodyOptional, bodyLimit, schema: logoutSchema }, async (request, reply) => {
-    const auth = authOf(request);
-    const entry = { event: 'logout', userId: auth.userId, client: clientInfo(request) } as const;
-    // Browser mode reads and clears the cookie, so it passes the cookie checks first, before anything ends.
-    const cookieMode = wantsCookieMode(request);
-    if (cookieMode) assertCookieRequestAllowed(request, settings);
-    const cookieToken = cookieMode ? refreshCookieOf(request) : undefined;
-    await sessions.endSession(auth.userId, auth.sessionId, entry);
-    if (cookieMode) clearRefreshCookie(request, reply, cookiePath);
-    // The refresh token of another session may come in the body, or (browser mode) in the cookie.
-    const presented = request.body.refresh_token ?? cookieToken;
-    const other = presented === undefined ? undefined : sessions.sessionOfRefreshToken(presented);
-    if (other !== undefined && other.userId === auth.userId && other.sessionId !== auth.sessionId) {
-      await sessions.endSession(auth.userId, other.sessionId, entry);
-    }
-    return reply.code(204).send(null);
-  });
+  app.post(
+    '/auth/logout',
+    { onRequest: guards.requireUser, preValidation: bodyOptional, bodyLimit, schema: logoutSchema },
+    async (request, reply) => {
+      const auth = authOf(request);
+      const entry = { event: 'logout', userId: auth.userId, client: clientInfo(request) } as const;
+      // Browser mode reads and clears the cookie, so it passes the cookie checks first, before anything ends.
+      const cookieMode = wantsCookieMode(request);
+      if (cookieMode) assertCookieRequestAllowed(request, settings);
+      const cookieToken = cookieMode ? refreshCookieOf(request) : undefined;
+      await sessions.endSession(auth.userId, auth.sessionId, entry);
+      if (cookieMode) clearRefreshCookie(request, reply, cookiePath);
+      // The refresh token of another session may come in the body, or (browser mode) in the cookie.
+      const presented = request.body.refresh_token ?? cookieToken;
+      const other = presented === undefined ? undefined : sessions.sessionOfRefreshToken(presented);
+      if (other !== undefined && other.userId === auth.userId && other.sessionId !== auth.sessionId) {
+        await sessions.endSession(auth.userId, other.sessionId, entry);
+      }
+      return reply.code(204).send(null);
+    },
+  );
 }
 
 function passwordReset(app: GatepassApp, { passwordReset: resets, rateLimiter, settings }: AuthGroup): void {
   const bodyLimit = settings.authBodyLimitBytes;
   const limitPerClient = (bucket: string) => async (request: FastifyRequest) => rateLimiter.consume(bucket, request.ip);
-  app.post('/auth/password/forgot', { onRequest: limitPerClient('password-forgot'), bodyLimit, schema: forgotSchema }, async (request, reply) => {
-    // The answer leaves before any work that depends on the email, so its timing tells nothing.
-    resets.requestInBackground(request.body.email, clientInfo(request));
-    return reply.code(202).send({ message: 'If an account exists for this email, a reset link is on its way.' });
-  });
-  app.post('/auth/password/reset', { onRequest: limitPerClient('password-reset'), bodyLimit, schema: resetSchema }, async (request, reply) => {
-    await resets.reset(request.body.token, request.body.new_password, clientInfo(request));
-    return reply.code(204).send(null);
-  });
+  app.post(
+    '/auth/password/forgot',
+    { onRequest: limitPerClient('password-forgot'), bodyLimit, schema: forgotSchema },
+    async (request, reply) => {
+      // The answer leaves before any work that depends on the email, so its timing tells nothing.
+      resets.requestInBackground(request.body.email, clientInfo(request));
+      return reply.code(202).send({ message: 'If an account exists for this email, a reset link is on its way.' });
+    },
+  );
+  app.post(
+    '/auth/password/reset',
+    { onRequest: limitPerClient('password-reset'), bodyLimit, schema: resetSchema },
+    async (request, reply) => {
+      await resets.reset(request.body.token, request.body.new_password, clientInfo(request));
+      return reply.code(204).send(null);
+    },
+  );
 }
 
 /**

@@ -7,7 +7,17 @@ const Readiness = Type.Object({
 });
 
 const Jwk = Type.Object(
-  { kty: Type.String(), kid: Type.String(), alg: Type.String(), use: Type.Literal('sig'), n: Type.Optional(Type.String()), e: Type.Optional(Type.String()), crv: Type.Optional(Type.String()), x: Type.Optional(Type.String()), y: Type.Optional(Type.String()) },
+  {
+    kty: Type.String(),
+    kid: Type.String(),
+    alg: Type.String(),
+    use: Type.Literal('sig'),
+    n: Type.Optional(Type.String()),
+    e: Type.Optional(Type.String()),
+    crv: Type.Optional(Type.String()),
+    x: Type.Optional(Type.String()),
+    y: Type.Optional(Type.String()),
+  },
   { description: 'A public key; the response schema cannot carry a private member even by mistake' },
 );
 
@@ -56,7 +66,8 @@ export const healthRoutes: RoutePlugin<HealthServices> = async (app, { database,
       schema: {
         tags: ['health'],
         summary: 'Public keys for verifying access tokens (RFC 7517)',
-        description: 'Verifiers may cache it for 5 minutes; after a key rotation the previous key stays listed until its last token expires.',
+        description:
+          'Verifiers may cache it for 5 minutes; after a key rotation the previous key stays listed until its last token expires.',
         response: { 200: Type.Object({ keys: Type.Array(Jwk) }) },
       },
     },

@@ -17,7 +17,11 @@ function sessionOut(session: SessionRow, currentSessionId: string): Static<typeo
 
 const schemaBase = { tags: ['auth'], security: BEARER_SECURITY };
 
-const listSchema = { ...schemaBase, summary: 'Your live sessions, most recently used first', response: { 200: Type.Array(SessionOut), ...errorResponses(401) } };
+const listSchema = {
+  ...schemaBase,
+  summary: 'Your live sessions, most recently used first',
+  response: { 200: Type.Array(SessionOut), ...errorResponses(401) },
+};
 
 const endOneSchema = {
   ...schemaBase,
@@ -67,7 +71,13 @@ export const sessionRoutes: RoutePlugin<SessionServices> = async (app, { session
 
   app.post('/auth/password/change', { onRequest, bodyLimit: authBodyLimitBytes, schema: changePasswordSchema }, async (request, reply) => {
     const auth = authOf(request);
-    await accounts.changePassword(auth.userId, auth.sessionId, request.body.current_password, request.body.new_password, clientInfo(request));
+    await accounts.changePassword(
+      auth.userId,
+      auth.sessionId,
+      request.body.current_password,
+      request.body.new_password,
+      clientInfo(request),
+    );
     return reply.code(204).send(null);
   });
 };

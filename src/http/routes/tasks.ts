@@ -28,7 +28,12 @@ const createSchema = {
   response: { 201: Type.Ref(TaskOut), ...errorResponses(401, 413, 415, 422) },
 };
 
-const readSchema = { ...schemaBase, summary: 'One of your tasks', params: TaskId, response: { 200: Type.Ref(TaskOut), ...errorResponses(401, 404, 422) } };
+const readSchema = {
+  ...schemaBase,
+  summary: 'One of your tasks',
+  params: TaskId,
+  response: { 200: Type.Ref(TaskOut), ...errorResponses(401, 404, 422) },
+};
 
 const updateSchema = {
   ...schemaBase,
@@ -38,7 +43,12 @@ const updateSchema = {
   response: { 200: Type.Ref(TaskOut), ...errorResponses(401, 404, 413, 415, 422) },
 };
 
-const deleteSchema = { ...schemaBase, summary: 'Delete one of your tasks', params: TaskId, response: { 204: Type.Null(), ...errorResponses(401, 404, 422) } };
+const deleteSchema = {
+  ...schemaBase,
+  summary: 'Delete one of your tasks',
+  params: TaskId,
+  response: { 204: Type.Null(), ...errorResponses(401, 404, 422) },
+};
 
 /** The seeds' per-user resource. Another user's task answers 404, exactly like a missing one. */
 export const taskRoutes: RoutePlugin<TaskServices> = async (app, { tasks, guards, now }) => {

@@ -43,7 +43,8 @@ const statusSchema = {
 const deactivateSchema = {
   ...schemaBase,
   summary: 'Deactivate your account',
-  description: 'Every session ends and every token of the account stops working; logging in then answers 403. 409 `last_admin` for the last active admin.',
+  description:
+    'Every session ends and every token of the account stops working; logging in then answers 403. 409 `last_admin` for the last active admin.',
   response: { 200: MessageResponse, ...errorResponses(401, 409) },
 };
 
@@ -65,7 +66,8 @@ const exportSchema = {
 const deleteSchema = {
   ...schemaBase,
   summary: 'Delete your account',
-  description: 'Needs your password. Erases the user, their sessions and tasks; every token stops working. 409 `last_admin` for the last active admin.',
+  description:
+    'Needs your password. Erases the user, their sessions and tasks; every token stops working. 409 `last_admin` for the last active admin.',
   body: Type.Object({ password: LoginPassword }),
   response: { 204: Type.Null(), ...errorResponses(401, 409, 413, 415, 422) },
 };
@@ -88,7 +90,11 @@ export const userRoutes: RoutePlugin<UserServices> = async (app, { accounts, ses
 
   app.get('/users/me/status', { onRequest, schema: statusSchema }, async (request) => {
     const user = accountOf(request);
-    return { email: user.email, is_active: user.isActive, message: `Hello ${user.email}! Your account is ${user.isActive ? 'active' : 'inactive'}.` };
+    return {
+      email: user.email,
+      is_active: user.isActive,
+      message: `Hello ${user.email}! Your account is ${user.isActive ? 'active' : 'inactive'}.`,
+    };
   });
 
   app.put('/users/me/deactivate', { onRequest, schema: deactivateSchema }, async (request) => {
