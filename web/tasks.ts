@@ -61,7 +61,7 @@ export class TasksView {
               'aria-label': `Delete task ${task.title}`,
               onclick: () => {
                 void attempt(async () => {
-                  await this.client.request<void>('DELETE', `/tasks/${task.id}`);
+                  await this.client.request<undefined>('DELETE', `/tasks/${task.id}`);
                   showStatus(`“${task.title}” deleted.`);
                   await this.load();
                 }, 'Could not delete the task');

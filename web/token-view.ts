@@ -45,7 +45,7 @@ export class TokenView {
     const panel = byId('token-panel', HTMLElement);
     if (refreshed) {
       panel.classList.remove('flash');
-      void panel.offsetWidth;
+      panel.getBoundingClientRect(); // a layout in between, so the animation restarts
       panel.classList.add('flash');
     }
     this.tick();

@@ -71,7 +71,8 @@ function pageOrigin(): string | undefined {
 /** Node's timers would keep a process alive for a refresh nobody waits for; browsers' timers are numbers. */
 function unref(timer: ReturnType<typeof setTimeout>): void {
   const handle: unknown = timer;
-  if (typeof handle === 'object' && handle !== null && 'unref' in handle && typeof handle.unref === 'function') handle.unref();
+  if (typeof handle === 'object' && handle !== null && 'unref' in handle && typeof handle.unref === 'function')
+    (handle as { unref(): void }).unref();
 }
 
 function isTokenResponse(value: unknown): value is TokenResponse {
@@ -243,7 +244,7 @@ export class GatepassClient {
   /** Ends one of the user's sessions; ending the current one signs this client out. */
   async revokeSession(id: string): Promise<void> {
     const current = this.currentSessionId();
-    await this.request<void>('DELETE', `/auth/sessions/${encodeURIComponent(id)}`);
+    await this.request<undefined>('DELETE', `/auth/sessions/${encodeURIComponent(id)}`);
     if (id === current) this.endSession('logout');
   }
 

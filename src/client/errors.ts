@@ -26,10 +26,6 @@ export class GatepassApiError extends Error {
 /** The server could not be reached, or answered something that is not gatepass JSON. */
 export class GatepassNetworkError extends Error {
   override readonly name = 'GatepassNetworkError';
-
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 /** One line per issue, naming the field: `password: String should have at least 8 characters`. */

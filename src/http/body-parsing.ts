@@ -77,7 +77,7 @@ function scanJson(text: string): FieldError | undefined {
 function checkFormBounds(form: Record<string, unknown>): FieldError | undefined {
   let fields = 0;
   for (const [name, value] of Object.entries(form)) {
-    const values = Array.isArray(value) ? value : [value];
+    const values: unknown[] = Array.isArray(value) ? (value as unknown[]) : [value];
     fields += values.length;
     if (fields > MAX_JSON_MEMBERS) return refusal(`Form with more than ${MAX_JSON_MEMBERS} fields`, 'form_too_wide');
     for (const text of [name, ...values]) {
@@ -107,22 +107,26 @@ function findNulCharacter(body: unknown): (string | number)[] | undefined {
     return path.reverse();
   };
   const stack: Container[] = [{ value: body, key: 'body', parent: undefined }];
-  while (stack.length > 0) {
-    const container = stack.pop()!;
+  /** Checks one member of `container`: a string in place, a container onto the stack. */
+  const visit = (container: Container, key: string | number, item: unknown): (string | number)[] | undefined => {
+    if (typeof key === 'string' && key.includes('\u0000')) return locationOf(container, key);
+    if (typeof item === 'string') return item.includes('\u0000') ? locationOf(container, key) : undefined;
+    if (typeof item === 'object' && item !== null) stack.push({ value: item, key, parent: container });
+    return undefined;
+  };
+  for (let container = stack.pop(); container !== undefined; container = stack.pop()) {
     const { value } = container;
-    const isArray = Array.isArray(value);
-    const keys: (string | number)[] = isArray ? [] : Object.keys(value);
-    const count = isArray ? value.length : keys.length;
-    for (let index = 0; index < count; index++) {
-      const key = isArray ? index : keys[index]!;
-      if (typeof key === 'string' && key.includes('\u0000')) return locationOf(container, key);
-      const item: unknown = isArray ? value[index] : (value as Record<string, unknown>)[key];
-      if (typeof item === 'string') {
-        if (item.includes('\u0000')) return locationOf(container, key);
-      } else if (typeof item === 'object' && item !== null) {
-        stack.push({ value: item, key, parent: container });
+    let found: (string | number)[] | undefined;
+    if (Array.isArray(value)) {
+      for (let index = 0; index < value.length && found === undefined; index++) found = visit(container, index, value[index]);
+    } else {
+      const record = value as Record<string, unknown>;
+      for (const key of Object.keys(record)) {
+        found = visit(container, key, record[key]);
+        if (found !== undefined) break;
       }
     }
+    if (found !== undefined) return found;
   }
   return undefined;
 }
@@ -139,10 +143,17 @@ export async function installBodyParsing(app: FastifyInstance): Promise<void> {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body.toString();
-    if (text.trim() === '') return done(null, undefined);
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
     const refused = scanJson(text);
-    if (refused !== undefined) return done(refused, undefined);
-    defaultJsonParser(request, text, done);
+    if (refused !== undefined) {
+      done(refused, undefined);
+      return;
+    }
+    // Given `done`, the parser answers through it; its type also allows the promise form, unused here.
+    void defaultJsonParser(request, text, done);
   });
   app.removeContentTypeParser('text/plain');
   // A host app's own form parser (gatepass mounted as a plugin) gives way to ours, in this context only.

@@ -191,7 +191,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (error instanceof TaskOwnerMissingError) return sendGatepassError(reply, new GatepassError('invalid_token', INVALID_CREDENTIALS));
     if (error instanceof FieldError) return sendValidationErrors(reply, [{ loc: error.loc, msg: error.msg, type: error.type }]);
     if (error.validation !== undefined) {
-      return sendValidationErrors(reply, toValidationIssues(error.validationContext ?? 'body', error.validation as AjvIssue[], request));
+      return sendValidationErrors(reply, toValidationIssues(error.validationContext ?? 'body', error.validation, request));
     }
     switch (error.code) {
       case 'FST_ERR_CTP_INVALID_JSON_BODY':

@@ -1,4 +1,4 @@
-import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TObject, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import type { AuditEvent } from '../audit/audit-log.js';
 import type { SessionRow } from '../store/schema.js';
 import type { Task } from '../store/tasks.js';
@@ -29,11 +29,15 @@ export const ValidationErrorResponse = Type.Object(
   { $id: 'ValidationErrorResponse', description: "FastAPI's 422 shape" },
 );
 
+/** A `$ref` to a shared schema (one with an `$id`), typed as that schema: TypeBox 0.34's Ref takes the id alone. */
+export function refTo<T extends TSchema>(schema: T): TUnsafe<Static<T>> {
+  if (schema.$id === undefined) throw new Error('refTo needs a schema with an $id');
+  return Type.Unsafe<Static<T>>(Type.Ref(schema.$id));
+}
+
 /** Declares the error answers of a route in the OpenAPI document. */
 export function errorResponses(...statuses: number[]): Record<number, TSchema> {
-  return Object.fromEntries(
-    statuses.map((status) => [status, status === 422 ? Type.Ref(ValidationErrorResponse) : Type.Ref(ErrorResponse)]),
-  );
+  return Object.fromEntries(statuses.map((status) => [status, status === 422 ? refTo(ValidationErrorResponse) : refTo(ErrorResponse)]));
 }
 
 export const Email = Type.String({ format: 'email', maxLength: 320, examples: ['alice@example.com'] });

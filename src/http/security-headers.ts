@@ -31,8 +31,12 @@ function securityHeaders(settings: Settings): Record<string, string> {
     crossOriginEmbedderPolicy: false,
   });
   const collector = {
-    setHeader: (name: string, value: string) => void (headers[name] = value),
-    removeHeader: (name: string) => void delete headers[name],
+    setHeader: (name: string, value: string) => {
+      headers[name] = value;
+    },
+    removeHeader: (name: string) => {
+      Reflect.deleteProperty(headers, name);
+    },
   };
   middleware({} as never, collector as never, () => undefined);
   return headers;

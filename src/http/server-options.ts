@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { Settings } from '../config/settings.js';
 import { answerClientError, answerFrameworkError } from './errors.js';
@@ -55,7 +56,8 @@ function serializeRequest(request: FastifyRequest): Record<string, unknown> {
     version: request.headers['accept-version'],
     host: request.host,
     remoteAddress: request.ip,
-    remotePort: request.socket?.remotePort,
+    // As Fastify's own serializer: a request's socket can be gone by the time it is logged.
+    remotePort: (request.socket as Socket | undefined)?.remotePort,
   };
 }
 

@@ -184,6 +184,6 @@ export async function migrateToLatest(handle: DatabaseHandle, options: { log?: M
     ...(schema !== undefined && { migrationTableSchema: schema }),
   });
   const { error, results } = options.upTo === undefined ? await migrator.migrateToLatest() : await migrator.migrateTo(options.upTo);
-  if (error !== undefined) throw error instanceof Error ? error : new Error(String(error));
+  if (error !== undefined) throw error instanceof Error ? error : new Error('migration failed', { cause: error });
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

@@ -37,7 +37,7 @@ export class RevocationRepository {
       .selectFrom('revocations')
       .select((eb) => eb.fn.max('id').as('last'))
       .executeTakeFirst();
-    return Number(row?.last ?? 0);
+    return row?.last ?? 0;
   }
 
   /** The revocations numbered above `afterId`, in order, with their numbers. */

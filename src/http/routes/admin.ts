@@ -3,7 +3,7 @@ import { ROLES } from '../../tokens/roles.js';
 import { AUDIT_EVENTS } from '../../audit/audit-log.js';
 import { authOf } from '../auth-guard.js';
 import { clientInfo } from '../client-info.js';
-import { AuditEventOut, BEARER_SECURITY, UserOut, auditEventOut, errorResponses, userOut } from '../schemas.js';
+import { AuditEventOut, BEARER_SECURITY, UserOut, auditEventOut, errorResponses, userOut, refTo } from '../schemas.js';
 import type { AdminServices, RoutePlugin } from '../types.js';
 
 const UserId = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) });
@@ -21,7 +21,7 @@ const listUsersSchema = {
     role: Type.Optional(Role),
   }),
   response: {
-    200: Type.Object({ items: Type.Array(Type.Ref(UserOut)), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }),
+    200: Type.Object({ items: Type.Array(refTo(UserOut)), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }),
     ...errorResponses(401, 403, 422),
   },
 };
@@ -30,7 +30,7 @@ const getUserSchema = {
   ...schemaBase,
   summary: 'One user (users:read)',
   params: UserId,
-  response: { 200: Type.Ref(UserOut), ...errorResponses(401, 403, 404, 422) },
+  response: { 200: refTo(UserOut), ...errorResponses(401, 403, 404, 422) },
 };
 
 const updateUserSchema = {
@@ -42,7 +42,7 @@ const updateUserSchema = {
     '409 `last_admin` when the change would leave no active admin.',
   params: UserId,
   body: Type.Object({ role: Type.Optional(Role), is_active: Type.Optional(Type.Boolean()) }),
-  response: { 200: Type.Ref(UserOut), ...errorResponses(401, 403, 404, 409, 413, 415, 422) },
+  response: { 200: refTo(UserOut), ...errorResponses(401, 403, 404, 409, 413, 415, 422) },
 };
 
 const revokeSessionsSchema = {
@@ -63,7 +63,7 @@ const auditSchema = {
     before: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
   }),
   response: {
-    200: Type.Object({ items: Type.Array(Type.Ref(AuditEventOut)), next_before: Type.Union([Type.Integer(), Type.Null()]) }),
+    200: Type.Object({ items: Type.Array(refTo(AuditEventOut)), next_before: Type.Union([Type.Integer(), Type.Null()]) }),
     ...errorResponses(401, 403, 422),
   },
 };

@@ -24,6 +24,7 @@ import {
   UserOut,
   errorResponses,
   userOut,
+  refTo,
 } from '../schemas.js';
 import type { AuthServices, GatepassApp, RoutePlugin } from '../types.js';
 
@@ -66,7 +67,7 @@ const registerSchema = (alias: boolean) => ({
   summary: alias ? 'Register (alias of /auth/register, as in the seeds)' : 'Create an account',
   description: 'Any `role` or `is_active` field in the body is ignored: new accounts are active students.',
   body: RegisterBody,
-  response: { 201: Type.Ref(UserOut), ...errorResponses(409, 413, 415, 422, 429) },
+  response: { 201: refTo(UserOut), ...errorResponses(409, 413, 415, 422, 429) },
 });
 
 const loginSchema = (alias: boolean) => ({
@@ -82,7 +83,7 @@ const loginSchema = (alias: boolean) => ({
       'application/x-www-form-urlencoded': { schema: LoginForm },
     },
   },
-  response: { 200: Type.Ref(TokenResponse), ...errorResponses(401, 403, 413, 415, 422, 429) },
+  response: { 200: refTo(TokenResponse), ...errorResponses(401, 403, 413, 415, 422, 429) },
 });
 
 const refreshSchema = {
@@ -95,7 +96,7 @@ const refreshSchema = {
     'otherwise), and two refresh cookies in one request are refused (400 `duplicate_cookie`).',
   headers: CookieModeHeaders,
   body: RefreshBody,
-  response: { 200: Type.Ref(TokenResponse), ...errorResponses(400, 401, 403, 413, 415, 422) },
+  response: { 200: refTo(TokenResponse), ...errorResponses(400, 401, 403, 413, 415, 422) },
 };
 
 const logoutSchema = {

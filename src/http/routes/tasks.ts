@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { GatepassError } from '../../errors.js';
 import { authOf } from '../auth-guard.js';
-import { BEARER_SECURITY, TaskOut, errorResponses, taskOut } from '../schemas.js';
+import { BEARER_SECURITY, TaskOut, errorResponses, taskOut, refTo } from '../schemas.js';
 import type { RoutePlugin, TaskServices } from '../types.js';
 
 const Title = Type.String({ minLength: 1, maxLength: 200 });
@@ -18,21 +18,21 @@ const listSchema = {
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
     offset: Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0 }),
   }),
-  response: { 200: Type.Array(Type.Ref(TaskOut)), ...errorResponses(401, 422) },
+  response: { 200: Type.Array(refTo(TaskOut)), ...errorResponses(401, 422) },
 };
 
 const createSchema = {
   ...schemaBase,
   summary: 'Create a task',
   body: Type.Object({ title: Title, description: Type.Optional(Description), done: Type.Optional(Type.Boolean()) }),
-  response: { 201: Type.Ref(TaskOut), ...errorResponses(401, 413, 415, 422) },
+  response: { 201: refTo(TaskOut), ...errorResponses(401, 413, 415, 422) },
 };
 
 const readSchema = {
   ...schemaBase,
   summary: 'One of your tasks',
   params: TaskId,
-  response: { 200: Type.Ref(TaskOut), ...errorResponses(401, 404, 422) },
+  response: { 200: refTo(TaskOut), ...errorResponses(401, 404, 422) },
 };
 
 const updateSchema = {
@@ -40,7 +40,7 @@ const updateSchema = {
   summary: 'Change one of your tasks',
   params: TaskId,
   body: Type.Object({ title: Type.Optional(Title), description: Type.Optional(Description), done: Type.Optional(Type.Boolean()) }),
-  response: { 200: Type.Ref(TaskOut), ...errorResponses(401, 404, 413, 415, 422) },
+  response: { 200: refTo(TaskOut), ...errorResponses(401, 404, 413, 415, 422) },
 };
 
 const deleteSchema = {

@@ -16,6 +16,7 @@ import {
   sessionFields,
   taskOut,
   userOut,
+  refTo,
 } from '../schemas.js';
 import type { RoutePlugin, UserServices } from '../types.js';
 
@@ -25,13 +26,13 @@ const NullableString = Type.Union([Type.String(), Type.Null()]);
 
 const ExportedSession = Type.Object({ ...SessionFields, revoked_at: NullableTime, revoked_reason: NullableString });
 
-const meSchema = { ...schemaBase, summary: 'The signed-in user', response: { 200: Type.Ref(UserOut), ...errorResponses(401) } };
+const meSchema = { ...schemaBase, summary: 'The signed-in user', response: { 200: refTo(UserOut), ...errorResponses(401) } };
 
 const updateSchema = {
   ...schemaBase,
   summary: 'Update your profile',
   body: Type.Object({ full_name: FullName }),
-  response: { 200: Type.Ref(UserOut), ...errorResponses(401, 413, 415, 422) },
+  response: { 200: refTo(UserOut), ...errorResponses(401, 413, 415, 422) },
 };
 
 const statusSchema = {
@@ -54,10 +55,10 @@ const exportSchema = {
   response: {
     200: Type.Object({
       exported_at: Type.String({ format: 'date-time' }),
-      user: Type.Ref(UserOut),
+      user: refTo(UserOut),
       sessions: Type.Array(ExportedSession),
-      tasks: Type.Array(Type.Ref(TaskOut)),
-      audit_events: Type.Array(Type.Ref(AuditEventOut)),
+      tasks: Type.Array(refTo(TaskOut)),
+      audit_events: Type.Array(refTo(AuditEventOut)),
     }),
     ...errorResponses(401),
   },
