@@ -29,18 +29,31 @@ function send(response: http.ServerResponse, status: number, body: unknown): voi
 
 const server = http.createServer((request, response) => {
   const url = request.url ?? '/';
-  if (url === '/ping') return send(response, 200, { status: 'ok', message: 'pong' });
-  if (request.method !== 'GET' || (url !== '/bench/protected' && url !== '/users/me')) return send(response, 404, { detail: 'Not Found' });
+  if (url === '/ping') {
+    send(response, 200, { status: 'ok', message: 'pong' });
+    return;
+  }
+  if (request.method !== 'GET' || (url !== '/bench/protected' && url !== '/users/me')) {
+    send(response, 404, { detail: 'Not Found' });
+    return;
+  }
   let caller;
   try {
     caller = guards.authenticate(request.headers.authorization);
   } catch {
-    return send(response, 401, { detail: 'Could not validate credentials' });
+    send(response, 401, { detail: 'Could not validate credentials' });
+    return;
   }
-  if (url === '/bench/protected') return send(response, 200, { user_id: caller.userId, role: caller.role });
+  if (url === '/bench/protected') {
+    send(response, 200, { user_id: caller.userId, role: caller.role });
+    return;
+  }
   const user = findUser.get(caller.userId);
-  if (user === undefined) return send(response, 401, { detail: 'Could not validate credentials' });
-  return send(response, 200, {
+  if (user === undefined) {
+    send(response, 401, { detail: 'Could not validate credentials' });
+    return;
+  }
+  send(response, 200, {
     id: user.id,
     email: user.email,
     full_name: user.full_name,

@@ -84,7 +84,7 @@ export async function verificationFixture(settings: Settings, cwd: string, revok
 export async function appServices(
   settings: Settings,
   cwd: string,
-): Promise<{ services: Services; guards: Guards; close(): Promise<void> }> {
+): Promise<{ services: Services; guards: Guards; close: () => Promise<void> }> {
   const app = await buildApp(settings, { cwd });
   return { services: app.gatepass, guards: app.gatepass.guards, close: () => app.close() };
 }

@@ -109,8 +109,8 @@ export async function startServer(spec: ServerSpec): Promise<ChildServer> {
       if (lines.length > 60) lines.shift();
     }
   };
-  child.stdout?.on('data', remember);
-  child.stderr?.on('data', remember);
+  child.stdout.on('data', remember);
+  child.stderr.on('data', remember);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let spawnError: Error | undefined;
   child.once('error', (error) => {
@@ -210,8 +210,8 @@ export async function runWorker(spec: {
       if (lines.length > 40) lines.shift();
     }
   };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
   const timer = setTimeout(() => killGroup(child, 'SIGKILL'), spec.timeoutMs);
   const code = await new Promise<number | string>((resolve, reject) => {
     child.once('error', reject);

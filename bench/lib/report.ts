@@ -54,7 +54,7 @@ export interface BenchContext {
   postgresUrl: string;
   /** GATEPASS_TEST_REDIS_URL, default redis://127.0.0.1:6379 (the scale-out section). */
   redisUrl: string;
-  log(message: string): void;
+  log: (message: string) => void;
 }
 
 /**

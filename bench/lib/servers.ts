@@ -90,12 +90,12 @@ export interface TokenPairBody {
 }
 
 export async function loginGatepass(baseUrl: string, userIndex: number): Promise<TokenPairBody> {
-  const { status, json } = await requestJson<TokenPairBody>('POST', `${baseUrl}/auth/login`, {
+  const { status, json } = await requestJson('POST', `${baseUrl}/auth/login`, {
     email: benchEmail(userIndex),
     password: BENCH_PASSWORD,
   });
   if (status !== 200) throw new Error(`gatepass login answered ${status}: ${JSON.stringify(json)}`);
-  return json;
+  return json as TokenPairBody;
 }
 
 /** gatepass on a fresh SQLite database with `users` accounts. */
@@ -161,12 +161,12 @@ export async function startExpress(context: BenchContext, users: number): Promis
     },
   });
   try {
-    const { status, json } = await requestJson<{ accessToken: string }>('POST', `${server.baseUrl}/login`, {
+    const { status, json } = await requestJson('POST', `${server.baseUrl}/login`, {
       email: benchEmail(1),
       password: BENCH_PASSWORD,
     });
     if (status !== 200) throw new Error(`Express login answered ${status}: ${JSON.stringify(json)}`);
-    return { server, token: json.accessToken };
+    return { server, token: (json as { accessToken: string }).accessToken };
   } catch (error) {
     await server.stop();
     throw error;
@@ -193,12 +193,12 @@ export async function startFastapi(context: BenchContext, users: number): Promis
     },
   });
   try {
-    const { status, json } = await requestJson<{ access_token: string }>('POST', `${server.baseUrl}/login`, {
+    const { status, json } = await requestJson('POST', `${server.baseUrl}/login`, {
       email: benchEmail(1),
       password: BENCH_PASSWORD,
     });
     if (status !== 200) throw new Error(`FastAPI login answered ${status}: ${JSON.stringify(json)}`);
-    return { server, token: json.access_token };
+    return { server, token: (json as { access_token: string }).access_token };
   } catch (error) {
     await server.stop();
     throw error;
@@ -255,7 +255,9 @@ export async function privateRedisPrefix(redisUrl: string): Promise<{ prefix: st
     });
     try {
       await client.connect();
-      if ((await client.ping()) !== 'PONG') throw new Error('PING did not answer PONG');
+      // Typed as always 'PONG', but checked: whatever listens there may not be Redis.
+      const pong: string = await client.ping();
+      if (pong !== 'PONG') throw new Error('PING did not answer PONG');
     } catch (error) {
       client.disconnect();
       throw cause ?? error;
@@ -291,6 +293,6 @@ export async function privateRedisPrefix(redisUrl: string): Promise<{ prefix: st
 
 /** Answers GET `route` with `token` 200? Checked once before a server is measured. */
 export async function assertAuthorized(server: ChildServer, route: string, token: string): Promise<void> {
-  const { status, json } = await requestJson<unknown>('GET', `${server.baseUrl}${route}`, undefined, { authorization: `Bearer ${token}` });
+  const { status, json } = await requestJson('GET', `${server.baseUrl}${route}`, undefined, { authorization: `Bearer ${token}` });
   if (status !== 200) throw new Error(`${server.name} answered ${status} on ${route}: ${JSON.stringify(json)}`);
 }

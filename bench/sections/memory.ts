@@ -58,7 +58,7 @@ export const memoryFootprint: Section = {
       ...table(['stage', 'RSS MiB', 'Δ RSS', 'heap used MiB', 'Δ heap', 'stage took s'], rows),
       '',
       `Rows in the database at the end: ${Object.entries(result.rows)
-        .map(([table, n]) => `${table} ${fmt(Number(n))}`)
+        .map(([table, n]) => `${table} ${fmt(n)}`)
         .join(
           ', ',
         )} (the revocations were applied in memory, as a logout applies its own after committing it, so the table holds none of them). ` +

@@ -203,10 +203,10 @@ describe('gatepass/client against a real server (body mode, Node fetch)', () => 
     assert.equal(recorder.count('/auth/refresh'), 1);
     const [refresh, me] = recorder.calls.slice(beforeRefresh);
     assert.equal(refresh?.path, '/auth/refresh', 'the refresh goes first');
-    assert.equal(refresh?.status, 200);
+    assert.equal(refresh.status, 200);
     assert.notEqual(client.accessToken, first);
     assert.equal(me?.authorization, `Bearer ${client.accessToken}`, 'the request carries the new token');
-    assert.equal(me?.status, 200);
+    assert.equal(me.status, 200);
     assert.deepEqual(
       events.map((event) => event.type),
       ['signed_in', 'refreshed'],
@@ -376,7 +376,7 @@ describe('gatepass/client against a real server (body mode, Node fetch)', () => 
     assert.ok(last?.type === 'signed_out', JSON.stringify(events));
     assert.equal(last.reason, 'session_ended');
     assert.equal(last.error?.status, 401);
-    assert.equal(last.error?.code, 'token_expired');
+    assert.equal(last.error.code, 'token_expired');
     assert.equal(recorder.count('/auth/refresh'), 1);
   });
 });

@@ -51,9 +51,8 @@ export function defineHealthSuite(backend: Backend): void {
       else {
         assert.equal(keys.length, 1);
         assert.equal(keys[0]?.alg, t.settings.jwt.algorithm);
-        assert.equal(keys[0]?.use, 'sig');
-        for (const privateMember of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'])
-          assert.equal(keys[0]?.[privateMember], undefined, privateMember);
+        assert.equal(keys[0].use, 'sig');
+        for (const privateMember of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) assert.equal(keys[0][privateMember], undefined, privateMember);
       }
       assert.ok(!response.body.includes(t.settings.jwt.accessSecret));
       assert.ok(!response.body.includes(t.settings.jwt.refreshSecret));

@@ -11,12 +11,10 @@ import {
   type Method,
   post,
   postForm,
-  refresh,
   register,
   send,
   signUp,
   type SignedUpUser,
-  type Tokens,
   type UserBody,
 } from '../helpers/client.js';
 import { accessClaims, forge, nowSeconds } from '../helpers/forge.js';
@@ -159,7 +157,7 @@ export function defineLoginSuite(backend: Backend): void {
         assert.throws(() => service.verifyAccessToken(tokens.refresh_token));
         assert.throws(() => service.verifyRefreshToken(tokens.access_token));
         assert.equal(
-          JSON.parse(Buffer.from(tokens.access_token.split('.')[0] ?? '', 'base64url').toString()).alg,
+          (JSON.parse(Buffer.from(tokens.access_token.split('.')[0] ?? '', 'base64url').toString()) as { alg: unknown }).alg,
           t.settings.jwt.algorithm,
         );
         return;

@@ -1,21 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Backend, createTestApp, type TestApp } from '../helpers/app.js';
-import {
-  assertError,
-  claimsOf,
-  get,
-  login,
-  post,
-  postForm,
-  refresh,
-  refreshed,
-  send,
-  signUp,
-  type SignedUpUser,
-  type Tokens,
-  type UserBody,
-} from '../helpers/client.js';
+import { assertError, claimsOf, get, login, post, postForm, send, signUp, type SignedUpUser, type UserBody } from '../helpers/client.js';
 import { forge, nowSeconds, refreshClaims } from '../helpers/forge.js';
 import { assertNotAuthenticated, assertTokenRejected, assertTokenResponse, assertValidation } from '../helpers/responses.js';
 

@@ -88,8 +88,9 @@ describe('Redis Cluster: revocations and counters shared across instances', () =
   });
 
   after(async () => {
-    await b?.close();
-    await a?.close();
+    // The tests run only once before() has built both; after() also runs when it stopped half-way.
+    const built: (GatepassApp | TestApp | undefined)[] = [b, a];
+    for (const app of built) await app?.close();
     for (const node of nodes) node.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { REDIS_URL, createTestDatabase, describeNeeding } from '../helpers/app.js';
 import { claimsOf, newCredentials, type Tokens } from '../helpers/client.js';
 import { startInstance, waitFor, type Instance } from '../helpers/instances.js';
@@ -70,7 +70,9 @@ describeNeeding('three instances sharing PostgreSQL and Redis', { postgres: true
     [b, c] = await Promise.all([startInstance(env), startInstance(env)]);
   });
   after(async () => {
-    await Promise.all([a, b, c].filter((i) => i !== undefined).map((i) => i.stop()));
+    // The tests run only once before() has started all three; after() also runs when it stopped half-way.
+    const started: (Instance | undefined)[] = [a, b, c];
+    await Promise.all(started.filter((i) => i !== undefined).map((i) => i.stop()));
     await database.drop();
   });
 

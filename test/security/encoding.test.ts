@@ -91,7 +91,8 @@ describe('signature and base64url attacks (HS256 server)', () => {
     assertInvalidToken(await bearer(t.app, `${header}.${payload}.${otherSignature}`));
     // And the user's own payload escalated to the other user's id, keeping each signature.
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
-    const moved = encodeSegment({ ...claims, sub: String(other.id) });
+    const escalated: Record<string, unknown> = { ...claims, sub: String(other.id) };
+    const moved = encodeSegment(escalated);
     for (const signature of [segmentsOf(user.tokens.access_token)[2], otherSignature]) {
       assertInvalidToken(await bearer(t.app, `${header}.${moved}.${signature}`));
     }

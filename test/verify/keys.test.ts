@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { constants, createPrivateKey, createPublicKey, verify } from 'node:crypto';
 import { existsSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, it, type TestContext } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { listKeys, retireKey, rotateKeys } from '../../src/cli/commands.js';
 import { KeyStore, KeyStoreError } from '../../src/tokens/key-store.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';

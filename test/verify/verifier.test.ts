@@ -118,7 +118,8 @@ for (const algorithm of ['ES256', 'RS256'] as const) {
     it('a tampered token is invalid_token, with the server body and challenge', async () => {
       const [header, payload, signature] = segments(user.tokens.access_token);
       const promoted = b64({ ...decode(payload), role: 'admin' });
-      const otherUser = b64({ ...decode(payload), sub: String(user.id + 1) });
+      const otherClaims: Record<string, unknown> = { ...decode(payload), sub: String(user.id + 1) };
+      const otherUser = b64(otherClaims);
       const flipped = `${signature.slice(0, 10)}${signature[10] === 'A' ? 'B' : 'A'}${signature.slice(11)}`;
       const cases: [string, string][] = [
         ['role changed', `${header}.${promoted}.${signature}`],

@@ -19,10 +19,11 @@ const FORBIDDEN = { detail: 'Not enough permissions', code: 'forbidden' };
 
 describe('the Fastify plugin and the Express middleware', () => {
   const ADMIN = { email: 'admin@example.com', password: 'Gatepass-Admin-Passphrase-1' };
-  let t: TestApp;
+  // Undefined until before() sets them, and still undefined in after() when before() failed half-way.
+  let t: TestApp | undefined;
   let verifier: Verifier;
-  let fastifyApp: FastifyInstance;
-  let expressServer: Server;
+  let fastifyApp: FastifyInstance | undefined;
+  let expressServer: Server | undefined;
   let expressUrl: string;
   let student: Awaited<ReturnType<typeof signUp>>;
   let teacher: Awaited<ReturnType<typeof signUp>>;
@@ -82,9 +83,10 @@ describe('the Fastify plugin and the Express middleware', () => {
 
   after(async () => {
     await fastifyApp?.close();
-    if (expressServer !== undefined) {
-      expressServer.closeAllConnections();
-      await new Promise<void>((resolve) => expressServer.close(() => resolve()));
+    const server = expressServer;
+    if (server !== undefined) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
     await t?.close();
   });
@@ -97,7 +99,7 @@ describe('the Fastify plugin and the Express middleware', () => {
   type Call = (url: string, authorization?: string) => Promise<Answer>;
 
   const callFastify: Call = async (url, authorization) => {
-    const response = await fastifyApp.inject({ method: 'GET', url, headers: authorization === undefined ? {} : { authorization } });
+    const response = await fastifyApp!.inject({ method: 'GET', url, headers: authorization === undefined ? {} : { authorization } });
     const challenge = response.headers['www-authenticate'];
     return {
       status: response.statusCode,
@@ -109,7 +111,7 @@ describe('the Fastify plugin and the Express middleware', () => {
     const response = await fetch(`${expressUrl}${url}`, { headers: authorization === undefined ? {} : { authorization } });
     return {
       status: response.status,
-      body: (await response.json()) as unknown,
+      body: await response.json(),
       challenge: response.headers.get('www-authenticate') ?? undefined,
     };
   };
@@ -142,7 +144,7 @@ describe('the Fastify plugin and the Express middleware', () => {
           }
         }
         const now = Math.floor(Date.now() / 1000);
-        const expired = t.app.gatepass.tokens.signAccess(claims(student.id, { iat: now - 2000, exp: now - 60 }));
+        const expired = t!.app.gatepass.tokens.signAccess(claims(student.id, { iat: now - 2000, exp: now - 60 }));
         assert.deepEqual(await call()('/me', `Bearer ${expired}`), {
           status: 401,
           body: EXPIRED,
@@ -190,7 +192,7 @@ describe('the Fastify plugin and the Express middleware', () => {
   }
 
   it('Fastify: a route without the hook sees no user', async () => {
-    const response = await fastifyApp.inject({
+    const response = await fastifyApp!.inject({
       method: 'GET',
       url: '/open',
       headers: { authorization: `Bearer ${student.tokens.access_token}` },
