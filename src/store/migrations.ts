@@ -9,151 +9,183 @@ export interface MigrationLog {
 
 const consoleLog: MigrationLog = { warn: (message) => console.warn(`warning: ${message}`) };
 
+// The one difference between the dialects that the schema builder does not hide: an auto-incrementing
+// key is a `serial` column in PostgreSQL and an `integer … autoincrement` one in SQLite.
+function serialIdType(dialect: Dialect): 'serial' | 'integer' {
+  return dialect === 'postgres' ? 'serial' : 'integer';
+}
+
+/** 0001: accounts, their sessions and refresh tokens, and the tasks they own. */
+function coreTables(dialect: Dialect): Migration {
+  const serialId = serialIdType(dialect);
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('users')
+        .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('email', 'varchar(320)', (c) => c.notNull().unique())
+        .addColumn('password_hash', 'varchar(255)', (c) => c.notNull())
+        .addColumn('full_name', 'varchar(200)')
+        .addColumn('role', 'varchar(32)', (c) => c.notNull().defaultTo('student'))
+        .addColumn('is_active', 'boolean', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('sessions')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint', (c) => c.notNull())
+        .addColumn('user_agent', 'varchar(512)')
+        .addColumn('ip', 'varchar(64)')
+        .addColumn('revoked_at', 'bigint')
+        .addColumn('revoked_reason', 'varchar(64)')
+        .execute();
+      await db.schema.createIndex('sessions_user_id').on('sessions').column('user_id').execute();
+      await db.schema.createIndex('sessions_revoked_at').on('sessions').column('revoked_at').execute();
+
+      await db.schema
+        .createTable('refresh_tokens')
+        .addColumn('jti', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('session_id', 'varchar(64)', (c) => c.notNull().references('sessions.id').onDelete('cascade'))
+        .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('parent_jti', 'varchar(64)')
+        .addColumn('issued_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('refresh_tokens_session_id').on('refresh_tokens').column('session_id').execute();
+
+      await db.schema
+        .createTable('tasks')
+        .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('title', 'varchar(200)', (c) => c.notNull())
+        .addColumn('description', 'text')
+        .addColumn('done', 'boolean', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('tasks_user_id').on('tasks').columns(['user_id', 'id']).execute();
+    },
+  };
+}
+
+/**
+ * 0002: the durable log of revocations that access tokens must honour. It has no foreign key: a
+ * deleted user's revocation must outlive the user row, for as long as their tokens could.
+ */
+function revocationsTable(dialect: Dialect): Migration {
+  const serialId = serialIdType(dialect);
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('revocations')
+        .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('session_id', 'varchar(64)')
+        .addColumn('user_id', 'integer', (c) => c.notNull())
+        .addColumn('issued_before', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('revocations_expires_at').on('revocations').column('expires_at').execute();
+    },
+  };
+}
+
+/** 0003: the audit trail and the single-use password-reset tokens. */
+function auditAndPasswordResetTables(dialect: Dialect): Migration {
+  const serialId = serialIdType(dialect);
+  return {
+    async up(db: Kysely<unknown>) {
+      // Append-only. No foreign keys: an event outlives the user it names (anonymised on deletion).
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('event', 'varchar(64)', (c) => c.notNull())
+        .addColumn('user_id', 'integer')
+        .addColumn('actor_id', 'integer')
+        .addColumn('ip', 'varchar(64)')
+        .addColumn('user_agent', 'varchar(512)')
+        .addColumn('details', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_events_user_id').on('audit_events').columns(['user_id', 'id']).execute();
+      await db.schema.createIndex('audit_events_event').on('audit_events').columns(['event', 'id']).execute();
+
+      await db.schema
+        .createTable('password_reset_tokens')
+        .addColumn('token_hash', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('password_reset_tokens_user_id').on('password_reset_tokens').column('user_id').execute();
+    },
+  };
+}
+
+/** 0004: the retention sweep (store/retention.ts) deletes by expiry. Dialect-free, so a plain constant. */
+const retentionIndexes: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.createIndex('refresh_tokens_expires_at').on('refresh_tokens').column('expires_at').execute();
+    await db.schema.createIndex('password_reset_tokens_expires_at').on('password_reset_tokens').column('expires_at').execute();
+  },
+};
+
+/**
+ * 0005: uniqueness of an email moves from its NFC lower-case form to its identity key (NFKC and case
+ * folding, store/email-key.ts). Existing accounts whose keys collide are reported through `log`, never
+ * merged: the oldest keeps the key, each later one gets `<key>#<id>` (no real key contains '#' after the
+ * '@'), and every one of them still signs in with the email it has.
+ */
+function emailKeyIdentity(log: MigrationLog): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      const users = db as unknown as Kysely<{ users: { id: number; email: string; email_key: string | null } }>;
+      await db.schema.alterTable('users').addColumn('email_key', 'text').execute();
+      const rows = await users.selectFrom('users').select(['id', 'email']).orderBy('id').execute();
+      const owners = new Map<string, number[]>();
+      for (const row of rows) {
+        const key = emailKey(row.email);
+        const ids = owners.get(key) ?? [];
+        ids.push(row.id);
+        owners.set(key, ids);
+        await users
+          .updateTable('users')
+          .set({ email_key: ids.length === 1 ? key : `${key}#${row.id}` })
+          .where('id', '=', row.id)
+          .execute();
+      }
+      for (const ids of owners.values()) {
+        if (ids.length > 1) {
+          log.warn(
+            `accounts ${ids.join(', ')} have emails that are one address under NFKC and case folding; they are kept apart ` +
+              `(account ${ids[0]} owns the address, the others sign in only with their exact email): merge or rename them by hand`,
+          );
+        }
+      }
+      await db.schema.createIndex('users_email_identity').on('users').column('email_key').unique().execute();
+    },
+  };
+}
+
 /**
  * Migrations live in code, in order, and are never edited once released: a change is a new entry.
  * Kysely records applied names in `kysely_migration` and takes a lock, so concurrent starts are safe.
+ * Each entry is built by its own function above, given only what it depends on (the dialect, the log).
  */
 function migrations(dialect: Dialect, log: MigrationLog): Record<string, Migration> {
-  // The one difference between the dialects that the schema builder does not hide.
-  const serialId = dialect === 'postgres' ? 'serial' : 'integer';
   return {
-    '0001_core': {
-      async up(db: Kysely<unknown>) {
-        await db.schema
-          .createTable('users')
-          .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
-          .addColumn('email', 'varchar(320)', (c) => c.notNull().unique())
-          .addColumn('password_hash', 'varchar(255)', (c) => c.notNull())
-          .addColumn('full_name', 'varchar(200)')
-          .addColumn('role', 'varchar(32)', (c) => c.notNull().defaultTo('student'))
-          .addColumn('is_active', 'boolean', (c) => c.notNull())
-          .addColumn('created_at', 'bigint', (c) => c.notNull())
-          .addColumn('updated_at', 'bigint', (c) => c.notNull())
-          .execute();
-
-        await db.schema
-          .createTable('sessions')
-          .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
-          .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
-          .addColumn('created_at', 'bigint', (c) => c.notNull())
-          .addColumn('last_used_at', 'bigint', (c) => c.notNull())
-          .addColumn('user_agent', 'varchar(512)')
-          .addColumn('ip', 'varchar(64)')
-          .addColumn('revoked_at', 'bigint')
-          .addColumn('revoked_reason', 'varchar(64)')
-          .execute();
-        await db.schema.createIndex('sessions_user_id').on('sessions').column('user_id').execute();
-        await db.schema.createIndex('sessions_revoked_at').on('sessions').column('revoked_at').execute();
-
-        await db.schema
-          .createTable('refresh_tokens')
-          .addColumn('jti', 'varchar(64)', (c) => c.primaryKey())
-          .addColumn('session_id', 'varchar(64)', (c) => c.notNull().references('sessions.id').onDelete('cascade'))
-          .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
-          .addColumn('parent_jti', 'varchar(64)')
-          .addColumn('issued_at', 'bigint', (c) => c.notNull())
-          .addColumn('expires_at', 'bigint', (c) => c.notNull())
-          .addColumn('used_at', 'bigint')
-          .addColumn('revoked_at', 'bigint')
-          .execute();
-        await db.schema.createIndex('refresh_tokens_session_id').on('refresh_tokens').column('session_id').execute();
-
-        await db.schema
-          .createTable('tasks')
-          .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
-          .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
-          .addColumn('title', 'varchar(200)', (c) => c.notNull())
-          .addColumn('description', 'text')
-          .addColumn('done', 'boolean', (c) => c.notNull())
-          .addColumn('created_at', 'bigint', (c) => c.notNull())
-          .addColumn('updated_at', 'bigint', (c) => c.notNull())
-          .execute();
-        await db.schema.createIndex('tasks_user_id').on('tasks').columns(['user_id', 'id']).execute();
-      },
-    },
-    '0002_revocations': {
-      // The durable log of revocations that access tokens must honour. It has no foreign key: a
-      // deleted user's revocation must outlive the user row, for as long as their tokens could.
-      async up(db: Kysely<unknown>) {
-        await db.schema
-          .createTable('revocations')
-          .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
-          .addColumn('session_id', 'varchar(64)')
-          .addColumn('user_id', 'integer', (c) => c.notNull())
-          .addColumn('issued_before', 'bigint')
-          .addColumn('created_at', 'bigint', (c) => c.notNull())
-          .addColumn('expires_at', 'bigint', (c) => c.notNull())
-          .execute();
-        await db.schema.createIndex('revocations_expires_at').on('revocations').column('expires_at').execute();
-      },
-    },
-    '0003_audit_and_password_reset': {
-      async up(db: Kysely<unknown>) {
-        // Append-only. No foreign keys: an event outlives the user it names (anonymised on deletion).
-        await db.schema
-          .createTable('audit_events')
-          .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
-          .addColumn('created_at', 'bigint', (c) => c.notNull())
-          .addColumn('event', 'varchar(64)', (c) => c.notNull())
-          .addColumn('user_id', 'integer')
-          .addColumn('actor_id', 'integer')
-          .addColumn('ip', 'varchar(64)')
-          .addColumn('user_agent', 'varchar(512)')
-          .addColumn('details', 'text', (c) => c.notNull())
-          .execute();
-        await db.schema.createIndex('audit_events_user_id').on('audit_events').columns(['user_id', 'id']).execute();
-        await db.schema.createIndex('audit_events_event').on('audit_events').columns(['event', 'id']).execute();
-
-        await db.schema
-          .createTable('password_reset_tokens')
-          .addColumn('token_hash', 'varchar(64)', (c) => c.primaryKey())
-          .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
-          .addColumn('created_at', 'bigint', (c) => c.notNull())
-          .addColumn('expires_at', 'bigint', (c) => c.notNull())
-          .addColumn('used_at', 'bigint')
-          .execute();
-        await db.schema.createIndex('password_reset_tokens_user_id').on('password_reset_tokens').column('user_id').execute();
-      },
-    },
-    '0004_retention_indexes': {
-      // The retention sweep (store/retention.ts) deletes by expiry.
-      async up(db: Kysely<unknown>) {
-        await db.schema.createIndex('refresh_tokens_expires_at').on('refresh_tokens').column('expires_at').execute();
-        await db.schema.createIndex('password_reset_tokens_expires_at').on('password_reset_tokens').column('expires_at').execute();
-      },
-    },
-    '0005_email_key': {
-      // Uniqueness of an email moves from its NFC lower-case form to its identity key (NFKC and case
-      // folding, store/email-key.ts). Existing accounts whose keys collide are reported, never merged:
-      // the oldest keeps the key, each later one gets `<key>#<id>` (no real key contains '#' after the
-      // '@'), and every one of them still signs in with the email it has.
-      async up(db: Kysely<unknown>) {
-        const users = db as unknown as Kysely<{ users: { id: number; email: string; email_key: string | null } }>;
-        await db.schema.alterTable('users').addColumn('email_key', 'text').execute();
-        const rows = await users.selectFrom('users').select(['id', 'email']).orderBy('id').execute();
-        const owners = new Map<string, number[]>();
-        for (const row of rows) {
-          const key = emailKey(row.email);
-          const ids = owners.get(key) ?? [];
-          ids.push(row.id);
-          owners.set(key, ids);
-          await users
-            .updateTable('users')
-            .set({ email_key: ids.length === 1 ? key : `${key}#${row.id}` })
-            .where('id', '=', row.id)
-            .execute();
-        }
-        for (const ids of owners.values()) {
-          if (ids.length > 1) {
-            log.warn(
-              `accounts ${ids.join(', ')} have emails that are one address under NFKC and case folding; they are kept apart ` +
-                `(account ${ids[0]} owns the address, the others sign in only with their exact email): merge or rename them by hand`,
-            );
-          }
-        }
-        await db.schema.createIndex('users_email_identity').on('users').column('email_key').unique().execute();
-      },
-    },
+    '0001_core': coreTables(dialect),
+    '0002_revocations': revocationsTable(dialect),
+    '0003_audit_and_password_reset': auditAndPasswordResetTables(dialect),
+    '0004_retention_indexes': retentionIndexes,
+    '0005_email_key': emailKeyIdentity(log),
   };
 }
 
