@@ -106,16 +106,25 @@ export interface LoadSettingsOptions {
 }
 
 /**
- * Reads settings from the environment, falling back to `.env` in `cwd`, and validates them.
- * Throws ConfigError listing every problem at once, so an operator fixes them in one go.
+ * What the settings are read from (the environment over `.env`), and the list every reader adds its
+ * problems to: nothing stops at the first problem, so that an operator fixes them all in one go.
  */
-export function loadSettings(env: Source = process.env, options: LoadSettingsOptions = {}): Settings {
-  const cwd = options.cwd ?? process.cwd();
+interface SettingsReader {
+  /** A setting's trimmed value; empty counts as unset. */
+  read: (name: string) => string | undefined;
+  /** A whole number within [min, max]; anything else is recorded as a problem and gives the fallback. */
+  integer: (name: string, fallback: number, min: number, max: number) => number;
+  /** The merged source itself, for values that must not be trimmed (a password). */
+  source: Source;
+  problems: string[];
+}
+
+/** Reads `.env` in `cwd` (if any) and lays the environment over it, so that the environment wins. */
+function settingsReader(env: Source, cwd: string): SettingsReader {
   const dotenvPath = path.join(cwd, '.env');
   const fromFile = existsSync(dotenvPath) ? parseDotenv(readFileSync(dotenvPath)) : {};
   const source: Source = { ...fromFile, ...env };
   const problems: string[] = [];
-  const warnings: string[] = [];
   const read = (name: string): string | undefined => {
     const value = source[name]?.trim();
     return value === undefined || value === '' ? undefined : value;
@@ -129,14 +138,53 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
     }
     return Number(raw);
   };
+  return { read, integer, source, problems };
+}
 
+/**
+ * Reads settings from the environment, falling back to `.env` in `cwd`, and validates them.
+ * Throws ConfigError listing every problem at once, so an operator fixes them in one go.
+ *
+ * The steps run in this order on purpose: it is the order of the problems in the ConfigError, and
+ * the development secrets (written to disk) are only generated once the data directory is known.
+ */
+export function loadSettings(env: Source = process.env, options: LoadSettingsOptions = {}): Settings {
+  const cwd = options.cwd ?? process.cwd();
+  const reader = settingsReader(env, cwd);
+  const warnings: string[] = [];
+  const environment = readEnvironment(reader);
+  const dataDir = path.resolve(cwd, reader.read('GATEPASS_DATA_DIR') ?? 'data');
+  const signing = readSigning(reader, environment, dataDir, warnings);
+  const access = readAccess(reader);
+  const settings = assembleSettings(reader, { cwd, environment, dataDir, signing, access, warnings });
+  checkCrossSettings(settings, reader.problems);
+  if (reader.problems.length > 0) throw new ConfigError(reader.problems);
+  return settings;
+}
+
+/** NODE_ENV; an unknown value is a problem, and development is assumed meanwhile so that reading goes on. */
+function readEnvironment({ read, problems }: SettingsReader): Environment {
   const envName = read('NODE_ENV') ?? 'development';
   if (envName !== 'development' && envName !== 'production' && envName !== 'test') {
     problems.push(`NODE_ENV must be development, production or test (got "${envName}")`);
   }
-  const environment = (['development', 'production', 'test'].includes(envName) ? envName : 'development') as Environment;
-  const dataDir = path.resolve(cwd, read('GATEPASS_DATA_DIR') ?? 'data');
+  return (['development', 'production', 'test'].includes(envName) ? envName : 'development') as Environment;
+}
 
+/** The signing algorithm and the secrets, once checked (production) or filled in (elsewhere). */
+interface Signing {
+  algorithm: Algorithm;
+  accessSecret: string | undefined;
+  refreshSecret: string | undefined;
+}
+
+/**
+ * JWT_ALGORITHM, JWT_SECRET and JWT_REFRESH_SECRET. Production demands strong secrets; development
+ * and test fill in missing ones from a file under the data directory (with a warning), so that a
+ * fresh checkout starts without setup. In every environment the two secrets must differ.
+ */
+function readSigning(reader: SettingsReader, environment: Environment, dataDir: string, warnings: string[]): Signing {
+  const { read, problems } = reader;
   const algorithmName = read('JWT_ALGORITHM') ?? 'HS256';
   if (!isAlgorithm(algorithmName)) problems.push(`JWT_ALGORITHM must be one of ${ALGORITHMS.join(', ')} (got "${algorithmName}")`);
   const algorithm: Algorithm = isAlgorithm(algorithmName) ? algorithmName : 'HS256';
@@ -152,12 +200,7 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
           ['JWT_REFRESH_SECRET', refreshSecret],
         ] as const)
       : ([['JWT_REFRESH_SECRET', refreshSecret]] as const);
-    for (const [name, value] of required) {
-      if (value === undefined) problems.push(`${name} is required in production; ${GENERATE_HINT}`);
-      else if (WELL_KNOWN_SECRETS.has(value.toLowerCase())) problems.push(`${name} is a well-known example value; ${GENERATE_HINT}`);
-      else if (Buffer.byteLength(value) < MIN_SECRET_BYTES)
-        problems.push(`${name} must be at least ${MIN_SECRET_BYTES} bytes long; ${GENERATE_HINT}`);
-    }
+    for (const [name, value] of required) checkProductionSecret(name, value, problems);
   } else if ((needsAccessSecret && accessSecret === undefined) || refreshSecret === undefined) {
     const generated = developmentSecrets(dataDir);
     accessSecret ??= generated.accessSecret;
@@ -172,7 +215,27 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
       `JWT_SECRET and JWT_REFRESH_SECRET must differ, so that one leaked secret cannot forge the other kind of token; ${GENERATE_HINT}`,
     );
   }
+  return { algorithm, accessSecret, refreshSecret };
+}
 
+/** A production secret must be set, not a tutorial's example, and long enough not to be guessed. */
+function checkProductionSecret(name: string, value: string | undefined, problems: string[]): void {
+  if (value === undefined) problems.push(`${name} is required in production; ${GENERATE_HINT}`);
+  else if (WELL_KNOWN_SECRETS.has(value.toLowerCase())) problems.push(`${name} is a well-known example value; ${GENERATE_HINT}`);
+  else if (Buffer.byteLength(value) < MIN_SECRET_BYTES)
+    problems.push(`${name} must be at least ${MIN_SECRET_BYTES} bytes long; ${GENERATE_HINT}`);
+}
+
+/** Who may do what: the /metrics mode, the role permissions, and the admin to create at start. */
+interface Access {
+  metricsMode: string;
+  rolePermissions: RolePermissions;
+  adminEmail: string | undefined;
+  adminPassword: string | undefined;
+}
+
+/** METRICS, ROLE_PERMISSIONS, ADMIN_EMAIL and ADMIN_PASSWORD (the password untrimmed: spaces may be part of it). */
+function readAccess({ read, source, problems }: SettingsReader): Access {
   const metricsMode = read('METRICS') ?? 'protected';
   if (!['off', 'public', 'protected'].includes(metricsMode))
     problems.push(`METRICS must be off, public or protected (got "${metricsMode}")`);
@@ -183,8 +246,27 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
   if ((adminEmail === undefined) !== (adminPassword === undefined || adminPassword === '')) {
     problems.push('ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
   }
+  return { metricsMode, rolePermissions: rolePermissions.value, adminEmail, adminPassword };
+}
 
-  const settings: Settings = {
+/** What assembleSettings takes from the steps before it. */
+interface EarlierSteps {
+  cwd: string;
+  environment: Environment;
+  dataDir: string;
+  signing: Signing;
+  access: Access;
+  warnings: string[];
+}
+
+/**
+ * Reads the remaining settings into the Settings object. Its properties are read in the order they
+ * are written, which is the order of their problems; the JWT and lockout groups are read in place
+ * (not beforehand) to keep it.
+ */
+function assembleSettings(reader: SettingsReader, { cwd, environment, dataDir, signing, access, warnings }: EarlierSteps): Settings {
+  const { read, integer, problems } = reader;
+  return {
     env: environment,
     host: read('HOST') ?? '127.0.0.1',
     port: integer('PORT', 8000, 0, 65535),
@@ -192,17 +274,7 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
     redisUrl: read('REDIS_URL'),
     redisPrefix: read('REDIS_PREFIX') ?? 'gatepass',
     dataDir,
-    jwt: {
-      algorithm,
-      accessSecret: accessSecret ?? '',
-      refreshSecret: refreshSecret ?? '',
-      keysDir: path.resolve(cwd, read('JWT_KEYS_DIR') ?? path.join(dataDir, 'keys')),
-      accessTtlSeconds: integer('ACCESS_TOKEN_EXPIRE_MINUTES', 15, 1, 24 * 60) * 60,
-      refreshTtlSeconds: integer('REFRESH_TOKEN_EXPIRE_DAYS', 7, 1, 365) * 24 * 3600,
-      leewaySeconds: integer('JWT_LEEWAY_SECONDS', 30, 0, 300),
-      issuer: read('JWT_ISSUER'),
-      audience: read('JWT_AUDIENCE'),
-    },
+    jwt: readJwtSettings(reader, cwd, dataDir, signing),
     refreshReuseGraceSeconds: integer('REFRESH_REUSE_GRACE_SECONDS', 10, 0, 300),
     trustProxy: parseTrustProxy(read('TRUST_PROXY'), problems),
     corsOrigins: (read('CORS_ORIGINS') ?? '')
@@ -212,23 +284,51 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
     loginRateLimitPerMinute: integer('LOGIN_RATE_LIMIT_PER_MINUTE', 10, 0, 1_000_000),
     // One core fewer than the machine has, so that a storm of logins never takes the event loop's core.
     passwordHashConcurrency: integer('PASSWORD_HASH_CONCURRENCY', Math.max(1, availableParallelism() - 1), 1, 64),
-    lockout: {
-      threshold: integer('ACCOUNT_LOCKOUT_THRESHOLD', 5, 0, 1000),
-      lockSeconds: integer('ACCOUNT_LOCKOUT_SECONDS', 60, 1, 86_400),
-      maxLockSeconds: integer('ACCOUNT_LOCKOUT_MAX_SECONDS', 3600, 1, 86_400),
-      memorySeconds: integer('ACCOUNT_LOCKOUT_MEMORY_SECONDS', 86_400, 60, 30 * 86_400),
-    },
+    lockout: readLockoutPolicy(reader),
     authBodyLimitBytes: 16 * 1024,
     bodyLimitBytes: 64 * 1024,
     outboxDir: path.resolve(cwd, read('OUTBOX_DIR') ?? path.join(dataDir, 'outbox')),
     smtpUrl: read('SMTP_URL'),
     mailFrom: read('MAIL_FROM') ?? 'gatepass <no-reply@localhost>',
-    metrics: { mode: metricsMode as 'off' | 'public' | 'protected', token: read('METRICS_TOKEN') },
-    rolePermissions: rolePermissions.value,
-    bootstrapAdmin: adminEmail !== undefined && adminPassword ? { email: adminEmail, password: adminPassword } : undefined,
+    metrics: { mode: access.metricsMode as 'off' | 'public' | 'protected', token: read('METRICS_TOKEN') },
+    rolePermissions: access.rolePermissions,
+    bootstrapAdmin:
+      access.adminEmail !== undefined && access.adminPassword ? { email: access.adminEmail, password: access.adminPassword } : undefined,
     logLevel: read('LOG_LEVEL') ?? (environment === 'test' ? 'silent' : 'info'),
     warnings,
   };
+}
+
+/** The token settings: the algorithm and secrets read before, the key directory, lifetimes and claims. */
+function readJwtSettings({ read, integer }: SettingsReader, cwd: string, dataDir: string, signing: Signing): JwtSettings {
+  return {
+    algorithm: signing.algorithm,
+    accessSecret: signing.accessSecret ?? '',
+    refreshSecret: signing.refreshSecret ?? '',
+    keysDir: path.resolve(cwd, read('JWT_KEYS_DIR') ?? path.join(dataDir, 'keys')),
+    accessTtlSeconds: integer('ACCESS_TOKEN_EXPIRE_MINUTES', 15, 1, 24 * 60) * 60,
+    refreshTtlSeconds: integer('REFRESH_TOKEN_EXPIRE_DAYS', 7, 1, 365) * 24 * 3600,
+    leewaySeconds: integer('JWT_LEEWAY_SECONDS', 30, 0, 300),
+    issuer: read('JWT_ISSUER'),
+    audience: read('JWT_AUDIENCE'),
+  };
+}
+
+/** The per-account lockout's numbers; that the first lock fits under the ceiling is checked afterwards. */
+function readLockoutPolicy({ integer }: SettingsReader): LockoutPolicy {
+  return {
+    threshold: integer('ACCOUNT_LOCKOUT_THRESHOLD', 5, 0, 1000),
+    lockSeconds: integer('ACCOUNT_LOCKOUT_SECONDS', 60, 1, 86_400),
+    maxLockSeconds: integer('ACCOUNT_LOCKOUT_MAX_SECONDS', 3600, 1, 86_400),
+    memorySeconds: integer('ACCOUNT_LOCKOUT_MEMORY_SECONDS', 86_400, 60, 30 * 86_400),
+  };
+}
+
+/**
+ * Checks that need a value in its final form (a default filled in, a list split) or two settings at
+ * once, so they run on the assembled Settings, after every single-setting check.
+ */
+function checkCrossSettings(settings: Settings, problems: string[]): void {
   if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(settings.databaseUrl)) {
     problems.push(`DATABASE_URL must start with sqlite: or postgres:// (got "${redactUrl(settings.databaseUrl)}")`);
   }
@@ -246,8 +346,6 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
       `REDIS_URL must be redis://… or rediss://…, or a comma-separated list of them for a Redis Cluster (got "${redactUrl(settings.redisUrl)}")`,
     );
   }
-  if (problems.length > 0) throw new ConfigError(problems);
-  return settings;
 }
 
 /**
