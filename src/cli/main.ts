@@ -132,7 +132,10 @@ function required(value: string | boolean | undefined, flag: string): string {
   return value;
 }
 
-/** Runs one command; returns the exit code. */
+/**
+ * Runs one command; returns the exit code. Each command's arguments are parsed by its own function
+ * below, so that this one only tells the commands apart.
+ */
 async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined) {
@@ -148,92 +151,110 @@ async function run(argv: string[]): Promise<number> {
 
   switch (command) {
     case 'serve':
-    case 'migrate': {
-      const parsed = options(rest, []);
-      if (parsed.values.help === true) return (console.log(help), 0);
-      if (parsed.positionals.length > 0) throw new UsageError(`${command} takes no arguments`);
-      if (command === 'serve') {
-        await serve(loadSettings());
-        return 0;
-      }
-      console.log(await runMigrations(loadSettings()));
-      return 0;
-    }
-    case 'user': {
-      const parsed = options(rest, ['email', 'role', 'full-name', 'password-stdin']);
-      const [action, ...extra] = parsed.positionals;
-      if (parsed.values.help === true) return (console.log(help), 0);
-      if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-      const email = () => required(parsed.values.email, '--email');
-      if (action === 'create') {
-        const role = parseRole(parsed.values.role) ?? 'student';
-        const address = email();
-        const password = await readPassword(parsed.values['password-stdin'] === true);
-        console.log(await createUser(loadSettings(), { email: address, password, role, fullName: parsed.values['full-name'] ?? null }));
-        return 0;
-      }
-      if (action === 'set-role') {
-        const role = parseRole(required(parsed.values.role, '--role'));
-        console.log(await setRole(loadSettings(), email(), role ?? 'student'));
-        return 0;
-      }
-      if (action === 'deactivate') {
-        console.log(await deactivateUser(loadSettings(), email()));
-        return 0;
-      }
-      throw new UsageError(
-        action === undefined ? 'user needs an action: create, set-role or deactivate' : `unknown user action "${action}"`,
-      );
-    }
-    case 'secret': {
-      const parsed = options(rest, ['bytes']);
-      if (parsed.values.help === true) return (console.log(help), 0);
-      if (parsed.positionals[0] !== 'generate' || parsed.positionals.length > 1)
-        throw new UsageError('usage: gatepass secret generate [--bytes N]');
-      const bytes = Number(parsed.values.bytes ?? 32);
-      if (!Number.isInteger(bytes) || bytes < 32 || bytes > 1024) throw new UsageError('--bytes must be a whole number from 32 to 1024');
-      console.log(generateSecret(bytes));
-      return 0;
-    }
-    case 'keys': {
-      const parsed = options(rest, []);
-      if (parsed.values.help === true) return (console.log(help), 0);
-      const [action, kid, ...extra] = parsed.positionals;
-      if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-      const settings = loadSettings();
-      if (action === 'retire') {
-        if (kid === undefined) throw new UsageError('usage: gatepass keys retire <kid>');
-        console.log(retireKey(settings, kid));
-        return 0;
-      }
-      if (kid !== undefined) throw new UsageError(`unexpected argument "${kid}"`);
-      if (action === 'generate') console.log(generateKeys(settings));
-      else if (action === 'rotate') console.log(rotateKeys(settings));
-      else if (action === 'list') console.log(listKeys(settings));
-      else
-        throw new UsageError(
-          action === undefined ? 'keys needs an action: generate, rotate, list or retire' : `unknown keys action "${action}"`,
-        );
-      return 0;
-    }
-    case 'token': {
-      const parsed = options(rest, []);
-      if (parsed.values.help === true) return (console.log(help), 0);
-      const [action, token, ...extra] = parsed.positionals;
-      if ((action !== 'decode' && action !== 'verify') || token === undefined || extra.length > 0) {
-        throw new UsageError('usage: gatepass token decode|verify <jwt>');
-      }
-      if (action === 'decode') {
-        console.log(decodeToken(token));
-        return 0;
-      }
-      const { valid, report } = verifyToken(loadSettings(), token);
-      console.log(report);
-      return valid ? 0 : 1;
-    }
+    case 'migrate':
+      return runServeOrMigrate(command, rest, help);
+    case 'user':
+      return runUser(rest, help);
+    case 'secret':
+      return runSecret(rest, help);
+    case 'keys':
+      return runKeys(rest, help);
+    case 'token':
+      return runToken(rest, help);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+/** `serve` and `migrate` take no arguments; both open the database of the settings. */
+async function runServeOrMigrate(command: 'serve' | 'migrate', args: string[], help: string): Promise<number> {
+  const parsed = options(args, []);
+  if (parsed.values.help === true) return (console.log(help), 0);
+  if (parsed.positionals.length > 0) throw new UsageError(`${command} takes no arguments`);
+  if (command === 'serve') {
+    await serve(loadSettings());
+    return 0;
+  }
+  console.log(await runMigrations(loadSettings()));
+  return 0;
+}
+
+/** `user create|set-role|deactivate`. A missing --email is reported before the password is asked for, not after it was typed. */
+async function runUser(args: string[], help: string): Promise<number> {
+  const parsed = options(args, ['email', 'role', 'full-name', 'password-stdin']);
+  const [action, ...extra] = parsed.positionals;
+  if (parsed.values.help === true) return (console.log(help), 0);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  const email = () => required(parsed.values.email, '--email');
+  if (action === 'create') {
+    const role = parseRole(parsed.values.role) ?? 'student';
+    const address = email();
+    const password = await readPassword(parsed.values['password-stdin'] === true);
+    console.log(await createUser(loadSettings(), { email: address, password, role, fullName: parsed.values['full-name'] ?? null }));
+    return 0;
+  }
+  if (action === 'set-role') {
+    const role = parseRole(required(parsed.values.role, '--role'));
+    console.log(await setRole(loadSettings(), email(), role ?? 'student'));
+    return 0;
+  }
+  if (action === 'deactivate') {
+    console.log(await deactivateUser(loadSettings(), email()));
+    return 0;
+  }
+  throw new UsageError(action === undefined ? 'user needs an action: create, set-role or deactivate' : `unknown user action "${action}"`);
+}
+
+/** `secret generate [--bytes N]`: needs no settings, so that it works before any are written. */
+async function runSecret(args: string[], help: string): Promise<number> {
+  const parsed = options(args, ['bytes']);
+  if (parsed.values.help === true) return (console.log(help), 0);
+  if (parsed.positionals[0] !== 'generate' || parsed.positionals.length > 1)
+    throw new UsageError('usage: gatepass secret generate [--bytes N]');
+  const bytes = Number(parsed.values.bytes ?? 32);
+  if (!Number.isInteger(bytes) || bytes < 32 || bytes > 1024) throw new UsageError('--bytes must be a whole number from 32 to 1024');
+  console.log(generateSecret(bytes));
+  return 0;
+}
+
+/** `keys generate|rotate|list|retire <kid>`: only retire takes a key id. */
+async function runKeys(args: string[], help: string): Promise<number> {
+  const parsed = options(args, []);
+  if (parsed.values.help === true) return (console.log(help), 0);
+  const [action, kid, ...extra] = parsed.positionals;
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  const settings = loadSettings();
+  if (action === 'retire') {
+    if (kid === undefined) throw new UsageError('usage: gatepass keys retire <kid>');
+    console.log(retireKey(settings, kid));
+    return 0;
+  }
+  if (kid !== undefined) throw new UsageError(`unexpected argument "${kid}"`);
+  if (action === 'generate') console.log(generateKeys(settings));
+  else if (action === 'rotate') console.log(rotateKeys(settings));
+  else if (action === 'list') console.log(listKeys(settings));
+  else
+    throw new UsageError(
+      action === undefined ? 'keys needs an action: generate, rotate, list or retire' : `unknown keys action "${action}"`,
+    );
+  return 0;
+}
+
+/** `token decode|verify <jwt>`: decode needs no settings; verify's exit code says whether the token is valid. */
+async function runToken(args: string[], help: string): Promise<number> {
+  const parsed = options(args, []);
+  if (parsed.values.help === true) return (console.log(help), 0);
+  const [action, token, ...extra] = parsed.positionals;
+  if ((action !== 'decode' && action !== 'verify') || token === undefined || extra.length > 0) {
+    throw new UsageError('usage: gatepass token decode|verify <jwt>');
+  }
+  if (action === 'decode') {
+    console.log(decodeToken(token));
+    return 0;
+  }
+  const { valid, report } = verifyToken(loadSettings(), token);
+  console.log(report);
+  return valid ? 0 : 1;
 }
 
 try {
