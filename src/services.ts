@@ -3,11 +3,11 @@ import { AdminService } from './accounts/admin-service.js';
 import { PasswordResetService, RESET_EMAILS_PER_HOUR } from './accounts/password-reset.js';
 import { AuditLog } from './audit/audit-log.js';
 import type { Settings } from './config/settings.js';
-import { MemoryCounterStore, RedisCounterStore } from './limits/counter-store.js';
+import { MemoryCounterStore, RedisCounterStore, type CounterStore } from './limits/counter-store.js';
 import { AccountLockout } from './limits/lockout.js';
 import { RateLimiter } from './limits/rate-limiter.js';
 import type { Logger } from './logging.js';
-import { OutboxMailer, SmtpMailer } from './mail/mailer.js';
+import { OutboxMailer, SmtpMailer, type Mailer } from './mail/mailer.js';
 import { Metrics } from './metrics/metrics.js';
 import { PasswordHasher } from './passwords/hashing.js';
 import { DatabaseRevocationFeed, RedisRevocationBus } from './sessions/revocation-bus.js';
@@ -21,7 +21,7 @@ import { RetentionSweeper } from './store/retention.js';
 import { RevocationRepository } from './store/revocations.js';
 import { TaskRepository } from './store/tasks.js';
 import { accessTokenLifetimeMs } from './tokens/jwt-settings.js';
-import { openAccessKeys } from './tokens/key-store.js';
+import { openAccessKeys, type AccessKeys } from './tokens/key-store.js';
 import { TokenService, type Clock } from './tokens/token-service.js';
 
 /** gatepass's services, wired once from Settings: what the HTTP app and the CLI both run on. */
@@ -56,9 +56,61 @@ export interface ServiceOptions {
 /**
  * Opens the database named by `settings` and migrates it, connects to Redis when configured and
  * loads the live revocations, creates the admin of ADMIN_EMAIL if missing, and wires the services.
+ *
+ * Start-up runs in three steps, in this order: open and start what holds connections (the
+ * foundation), wire the services over it, then bootstrap (the admin, the dummy hash). A failure
+ * while opening or bootstrapping closes the foundation before the error is rethrown.
  */
 export async function createServices(settings: Settings, options: ServiceOptions): Promise<Services> {
   const now = options.now ?? Date.now;
+  const foundation = await openFoundation(settings, options, now);
+  const { database, counters, revocations, retention, close } = foundation;
+  const core = wireCoreServices(settings, foundation, now);
+  const { tokens, metrics, audit, sessions, accounts, rateLimiter, onRateLimited } = core;
+  await bootstrap(settings, core, options.log, close);
+  return {
+    settings,
+    database,
+    revocations,
+    tokens,
+    sessions,
+    accounts,
+    admin: new AdminService(database.db, accounts, sessions, settings.rolePermissions, now),
+    passwordReset: new PasswordResetService(
+      database.db,
+      accounts,
+      core.mailer,
+      audit,
+      options.log,
+      new RateLimiter(counters, RESET_EMAILS_PER_HOUR, onRateLimited, 3600_000),
+      now,
+    ),
+    audit,
+    metrics,
+    rateLimiter,
+    tasks: new TaskRepository(database.db),
+    retention,
+    now,
+    close,
+  };
+}
+
+/** What start-up opens and starts before any service is wired; `close` undoes all of it. */
+interface Foundation {
+  accessKeys: AccessKeys;
+  database: DatabaseHandle;
+  /** In memory, or in Redis when configured, so that every instance shares them. */
+  counters: CounterStore;
+  revocations: Revocations;
+  retention: RetentionSweeper;
+  close: () => Promise<void>;
+}
+
+/**
+ * Opens the access keys, the database and Redis, migrates the database, loads the live revocations
+ * and starts the retention sweep. If a start fails, what was opened is closed before the error goes on.
+ */
+async function openFoundation(settings: Settings, options: ServiceOptions, now: Clock): Promise<Foundation> {
   // Keys first: a missing key stops the start before anything is opened that would need closing.
   const accessKeys = openAccessKeys(settings.jwt, { createIfEmpty: settings.env !== 'production', now });
   const database = openDatabase(settings.databaseUrl, options.cwd);
@@ -87,7 +139,25 @@ export async function createServices(settings: Settings, options: ServiceOptions
     await close();
     throw error;
   }
+  return { accessKeys, database, counters, revocations, retention, close };
+}
 
+/** The services that others are built on, and what bootstrap and the rest of the wiring need from them. */
+interface CoreServices {
+  tokens: TokenService;
+  metrics: Metrics;
+  audit: AuditLog;
+  sessions: SessionService;
+  passwords: PasswordHasher;
+  rateLimiter: RateLimiter;
+  /** Counts a refused request in the metrics, for every rate limiter. */
+  onRateLimited: (bucket: string) => void;
+  accounts: AccountService;
+  mailer: Mailer;
+}
+
+/** Wires the tokens, sessions, accounts and their helpers over the foundation; nothing here opens a connection. */
+function wireCoreServices(settings: Settings, { accessKeys, database, counters, revocations }: Foundation, now: Clock): CoreServices {
   const tokens = new TokenService(settings.jwt, accessKeys, now);
   const metrics = new Metrics();
   const audit = new AuditLog(database.db, now, (event) => metrics.countEvent(event));
@@ -109,12 +179,25 @@ export async function createServices(settings: Settings, options: ServiceOptions
     settings.smtpUrl === undefined
       ? new OutboxMailer(settings.outboxDir, settings.mailFrom)
       : new SmtpMailer(settings.smtpUrl, settings.mailFrom);
+  return { tokens, metrics, audit, sessions, passwords, rateLimiter, onRateLimited, accounts, mailer };
+}
+
+/**
+ * Creates the admin of ADMIN_EMAIL if missing and warms the password hasher up. Runs once the
+ * services are wired (it needs the accounts); a failure closes the foundation before it goes on.
+ */
+async function bootstrap(
+  settings: Settings,
+  { accounts, passwords }: CoreServices,
+  log: Logger,
+  close: () => Promise<void>,
+): Promise<void> {
   try {
     if (
       settings.bootstrapAdmin !== undefined &&
       (await accounts.ensureAdmin(settings.bootstrapAdmin.email, settings.bootstrapAdmin.password))
     ) {
-      options.log.info('created the admin account named by ADMIN_EMAIL');
+      log.info('created the admin account named by ADMIN_EMAIL');
     }
     // Compute the dummy hash before the first unknown-email login, so that login is not the slow one.
     await passwords.warmUp();
@@ -122,29 +205,4 @@ export async function createServices(settings: Settings, options: ServiceOptions
     await close();
     throw error;
   }
-  return {
-    settings,
-    database,
-    revocations,
-    tokens,
-    sessions,
-    accounts,
-    admin: new AdminService(database.db, accounts, sessions, settings.rolePermissions, now),
-    passwordReset: new PasswordResetService(
-      database.db,
-      accounts,
-      mailer,
-      audit,
-      options.log,
-      new RateLimiter(counters, RESET_EMAILS_PER_HOUR, onRateLimited, 3600_000),
-      now,
-    ),
-    audit,
-    metrics,
-    rateLimiter,
-    tasks: new TaskRepository(database.db),
-    retention,
-    now,
-    close,
-  };
 }
