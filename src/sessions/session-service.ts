@@ -88,11 +88,9 @@ export class SessionService {
     const userId = Number(claims.sub);
     const outcome = await this.db.transaction().execute(async (trx): Promise<RotationOutcome> => {
       const sessions = this.sessions.withExecutor(trx);
-      const users = new UserRepository(trx);
-      if (this.options.rowLocks) {
-        await users.findLocked(userId, 'share');
-        await sessions.lockSession(claims.sid);
-      }
+      // The account first (under a share lock on PostgreSQL, see `rowLocks`), judged after the token below.
+      const user = await new UserRepository(trx).findLocked(userId, this.shareLock);
+      if (this.options.rowLocks) await sessions.lockSession(claims.sid);
       const now = this.now();
       const claimed = await sessions.claimRefreshToken(claims.jti, now);
       const record = await sessions.findRefreshToken(claims.jti);
@@ -114,7 +112,6 @@ export class SessionService {
       const session = await sessions.findSession(record.session_id);
       if (session === undefined || session.revoked_at !== null)
         throw new GatepassError('invalid_token', REFRESH_TOKEN_DETAILS.invalid_token);
-      const user = await users.findById(userId);
       if (user === undefined) throw new GatepassError('user_not_found', 'User no longer exists');
       if (!user.isActive) throw new GatepassError('account_disabled', 'Account is disabled');
       await sessions.touchSession(session.id, now, client);
