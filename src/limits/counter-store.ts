@@ -6,12 +6,8 @@ import { GatepassError } from '../errors.js';
  * instance; in Redis when several instances must agree.
  */
 export interface CounterStore {
-  /** Adds one to `key` and returns the new count. The key expires `ttlMs` after it was created, or after this call when `slide` is set. */
-  increment(key: string, ttlMs: number, slide?: boolean): Promise<{ count: number; remainingMs: number }>;
-  /** Sets `key` (to any value) for `ttlMs`. */
-  set(key: string, ttlMs: number): Promise<void>;
-  /** Milliseconds until `key` expires; 0 when it does not exist. */
-  remaining(key: string): Promise<number>;
+  /** Adds one to `key` and returns the new count. The key expires `ttlMs` after it was created (a fixed window). */
+  increment(key: string, ttlMs: number): Promise<{ count: number; remainingMs: number }>;
   delete(...keys: string[]): Promise<void>;
   /**
    * One attempt against a lock, atomically: while `lockKey` lives, answers how long it still does and
@@ -42,25 +38,14 @@ export class MemoryCounterStore implements CounterStore {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  async increment(key: string, ttlMs: number, slide = false): Promise<{ count: number; remainingMs: number }> {
+  async increment(key: string, ttlMs: number): Promise<{ count: number; remainingMs: number }> {
     const now = this.now();
     this.sweepIfDue(now);
     const live = this.live(key, now);
     const entry = live ?? { count: 0, expiresAt: now + ttlMs };
     entry.count += 1;
-    if (slide) entry.expiresAt = now + ttlMs;
     this.entries.set(key, entry);
     return { count: entry.count, remainingMs: entry.expiresAt - now };
-  }
-
-  async set(key: string, ttlMs: number): Promise<void> {
-    this.entries.set(key, { count: 1, expiresAt: this.now() + ttlMs });
-  }
-
-  async remaining(key: string): Promise<number> {
-    const now = this.now();
-    const entry = this.live(key, now);
-    return entry === undefined ? 0 : entry.expiresAt - now;
   }
 
   async delete(...keys: string[]): Promise<void> {
@@ -100,7 +85,7 @@ export class MemoryCounterStore implements CounterStore {
 /** INCR and (re)arm the expiry in one atomic step, so concurrent instances never lose a count. */
 const INCREMENT_SCRIPT = `
 local count = redis.call('INCR', KEYS[1])
-if count == 1 or ARGV[2] == '1' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {count, redis.call('PTTL', KEYS[1])}`;
 
 /** countAttempt in one script: KEYS = count, lock; ARGV = count TTL, lock from, base, max (ms). */
@@ -126,19 +111,12 @@ export class RedisCounterStore implements CounterStore {
     private readonly prefix: string,
   ) {}
 
-  async increment(key: string, ttlMs: number, slide = false): Promise<{ count: number; remainingMs: number }> {
-    const [count, remainingMs] = (await this.run(() =>
-      this.redis.eval(INCREMENT_SCRIPT, 1, this.key(key), String(ttlMs), slide ? '1' : '0'),
-    )) as [number, number];
+  async increment(key: string, ttlMs: number): Promise<{ count: number; remainingMs: number }> {
+    const [count, remainingMs] = (await this.run(() => this.redis.eval(INCREMENT_SCRIPT, 1, this.key(key), String(ttlMs)))) as [
+      number,
+      number,
+    ];
     return { count, remainingMs: Math.max(remainingMs, 0) };
-  }
-
-  async set(key: string, ttlMs: number): Promise<void> {
-    await this.run(() => this.redis.set(this.key(key), '1', 'PX', ttlMs));
-  }
-
-  async remaining(key: string): Promise<number> {
-    return Math.max(await this.run(() => this.redis.pttl(this.key(key))), 0);
   }
 
   async delete(...keys: string[]): Promise<void> {
