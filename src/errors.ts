@@ -23,6 +23,12 @@ export type ErrorCode =
   | 'account_locked'
   | 'service_unavailable';
 
+/** What a sign-in is refused with, wherever it is decided (the password check, or the session's own re-read of the account). */
+export const SIGN_IN_DETAILS = {
+  invalid_credentials: 'Incorrect email or password',
+  account_disabled: 'Account is disabled',
+} as const;
+
 export class GatepassError extends Error {
   constructor(
     readonly code: ErrorCode,

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { AuditLog, ClientInfo } from '../audit/audit-log.js';
-import { FieldError, GatepassError } from '../errors.js';
+import { FieldError, GatepassError, SIGN_IN_DETAILS } from '../errors.js';
 import type { AccountLockout } from '../limits/lockout.js';
 import type { RateLimiter } from '../limits/rate-limiter.js';
 import type { PasswordHasher } from '../passwords/hashing.js';
@@ -14,16 +14,14 @@ import { keepAnActiveAdmin } from './admin-invariants.js';
 import { normalizeEmail } from './email.js';
 import type { Role } from '../tokens/roles.js';
 
-const INCORRECT_CREDENTIALS = 'Incorrect email or password';
 /** A deleted user's last event keeps no trace of where it came from. */
 const NO_CLIENT: ClientInfo = { ip: null, userAgent: null };
 
 /**
  * Refuses a change whose password check is stale: the password was reset or changed while it was
- * being checked. Run inside the change's transaction, which holds the user's row (SessionService).
+ * being checked. `current` is the account as the change's transaction holds it (SessionService).
  */
-async function assertPasswordUnchanged(trx: Kysely<Database>, checked: User, wrongPasswordDetail: string): Promise<void> {
-  const current = await new UserRepository(trx).findById(checked.id);
+function assertPasswordUnchanged(current: User | undefined, checked: User, wrongPasswordDetail: string): void {
   if (current === undefined || current.passwordHash !== checked.passwordHash)
     throw new GatepassError('invalid_credentials', wrongPasswordDetail);
 }
@@ -97,12 +95,12 @@ export class AccountService {
         client,
         details: { reason: user === undefined ? 'unknown_email' : 'wrong_password' },
       });
-      throw new GatepassError('invalid_credentials', INCORRECT_CREDENTIALS);
+      throw new GatepassError('invalid_credentials', SIGN_IN_DETAILS.invalid_credentials);
     }
     await this.lockout.recordSuccess(email);
     if (!user.isActive) {
       await this.audit.record({ event: 'login_failure', userId, client, details: { reason: 'account_disabled' } });
-      throw new GatepassError('account_disabled', 'Account is disabled');
+      throw new GatepassError('account_disabled', SIGN_IN_DETAILS.account_disabled);
     }
     if (needsRehash) {
       // Upgrade legacy bcrypt (and outdated argon2) hashes now that we hold the plain password.
@@ -139,8 +137,8 @@ export class AccountService {
     const user = await this.currentUser(userId);
     await this.reauthenticate(user, currentPassword, 'Current password is incorrect');
     const passwordHash = await this.hashNewPassword(newPassword, ['body', 'new_password']);
-    await this.sessions.endOtherSessions(userId, keepSessionId, { event: 'password_changed', userId, client }, async (trx) => {
-      await assertPasswordUnchanged(trx, user, 'Current password is incorrect');
+    await this.sessions.endOtherSessions(userId, keepSessionId, { event: 'password_changed', userId, client }, async (trx, current) => {
+      assertPasswordUnchanged(current, user, 'Current password is incorrect');
       await new UserRepository(trx).update(userId, { passwordHash }, this.now());
     });
   }
@@ -170,8 +168,8 @@ export class AccountService {
   async deleteAccount(userId: number, password: string): Promise<void> {
     const user = await this.currentUser(userId);
     await this.reauthenticate(user, password, 'Password is incorrect');
-    await this.sessions.endAllSessions(userId, { event: 'user_deleted', userId, client: NO_CLIENT }, async (trx) => {
-      await assertPasswordUnchanged(trx, user, 'Password is incorrect');
+    await this.sessions.endAllSessions(userId, { event: 'user_deleted', userId, client: NO_CLIENT }, async (trx, current) => {
+      assertPasswordUnchanged(current, user, 'Password is incorrect');
       await keepAnActiveAdmin(trx, userId);
       await this.audit.anonymize(userId, trx);
       await new UserRepository(trx).delete(userId);
@@ -221,11 +219,10 @@ export class AccountService {
    */
   private async reauthenticate(user: User, password: string, wrongPasswordDetail: string): Promise<void> {
     await this.reauthentications.consume('reauthenticate', String(user.id));
-    const email = normalizeEmail(user.email);
-    await this.lockout.beginAttempt(email);
+    await this.lockout.beginAttempt(user.email);
     if (!(await this.passwords.verify(password, user.passwordHash)).valid)
       throw new GatepassError('invalid_credentials', wrongPasswordDetail);
-    await this.lockout.recordSuccess(email);
+    await this.lockout.recordSuccess(user.email);
   }
 
   private async hashNewPassword(password: string, loc: string[]): Promise<string> {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditEntry, AuditLog, ClientInfo } from '../audit/audit-log.js';
-import { GatepassError } from '../errors.js';
+import { GatepassError, SIGN_IN_DETAILS } from '../errors.js';
 import { PasswordResetTokenRepository } from '../store/password-reset-tokens.js';
 import type { Database, RefreshTokenRow, SessionRow } from '../store/schema.js';
 import { SessionRepository } from '../store/sessions.js';
@@ -17,6 +17,12 @@ export interface TokenPair {
   expiresIn: number;
   refreshExpiresIn: number;
 }
+
+/**
+ * An account change that commits with the sessions it ends. It gets the account as it is now, read
+ * under the row lock the ending took (undefined when the user is gone), to judge its own preconditions.
+ */
+export type AccountChange = (trx: Kysely<Database>, account: User | undefined) => Promise<void>;
 
 type RotationOutcome = { kind: 'issued'; pair: TokenPair } | { kind: 'reused'; sessionId: string };
 
@@ -62,8 +68,8 @@ export class SessionService {
     return this.db.transaction().execute(async (trx) => {
       const user = await new UserRepository(trx).findLocked(checked.id, this.shareLock);
       if (user === undefined || user.passwordHash !== checked.passwordHash)
-        throw new GatepassError('invalid_credentials', 'Incorrect email or password');
-      if (!user.isActive) throw new GatepassError('account_disabled', 'Account is disabled');
+        throw new GatepassError('invalid_credentials', SIGN_IN_DETAILS.invalid_credentials);
+      if (!user.isActive) throw new GatepassError('account_disabled', SIGN_IN_DETAILS.account_disabled);
       const sessions = this.sessions.withExecutor(trx);
       await sessions.createSession({ id: sessionId, userId: user.id, ...client, now: this.now() });
       await this.audit.record({ event: 'login_success', userId: user.id, client, details: { session_id: sessionId } }, trx);
@@ -113,7 +119,7 @@ export class SessionService {
       if (session === undefined || session.revoked_at !== null)
         throw new GatepassError('invalid_token', REFRESH_TOKEN_DETAILS.invalid_token);
       if (user === undefined) throw new GatepassError('user_not_found', 'User no longer exists');
-      if (!user.isActive) throw new GatepassError('account_disabled', 'Account is disabled');
+      if (!user.isActive) throw new GatepassError('account_disabled', SIGN_IN_DETAILS.account_disabled);
       await sessions.touchSession(session.id, now, client);
       await this.audit.record({ event: 'refresh', userId, client, details: { session_id: session.id, grace: !claimed } }, trx);
       if (claimed) return { kind: 'issued', pair: await this.issuePair(sessions, user, session.id, record.jti) };
@@ -166,7 +172,7 @@ export class SessionService {
    * (logout-all, deactivation, deletion, password reset), recording `entry`. `change`, if given, runs
    * in the same transaction: the account change and the revocation it entails commit together.
    */
-  async endAllSessions(userId: number, entry: AuditEntry, change?: (trx: Kysely<Database>) => Promise<void>): Promise<void> {
+  async endAllSessions(userId: number, entry: AuditEntry, change?: AccountChange): Promise<void> {
     await this.endSessionsExcept(userId, undefined, entry, change);
   }
 
@@ -188,12 +194,7 @@ export class SessionService {
   }
 
   /** Ends every session of a user but one (password change from that session), with `change` in the same transaction. */
-  async endOtherSessions(
-    userId: number,
-    keepSessionId: string,
-    entry: AuditEntry,
-    change: (trx: Kysely<Database>) => Promise<void>,
-  ): Promise<void> {
+  async endOtherSessions(userId: number, keepSessionId: string, entry: AuditEntry, change: AccountChange): Promise<void> {
     await this.endSessionsExcept(userId, keepSessionId, entry, change);
   }
 
@@ -201,16 +202,16 @@ export class SessionService {
     userId: number,
     keepSessionId: string | undefined,
     entry: AuditEntry,
-    change?: (trx: Kysely<Database>) => Promise<void>,
+    change?: AccountChange,
   ): Promise<void> {
     const ended = await this.db.transaction().execute(async (trx) => {
       // Holding the user's row first, no sign-in can start a session beside this that the update below would miss.
-      await new UserRepository(trx).findLocked(userId, this.updateLock);
+      const account = await new UserRepository(trx).findLocked(userId, this.updateLock);
       const now = this.now();
       const ids = await this.sessions.withExecutor(trx).revokeUserSessions(userId, now, entry.event, keepSessionId);
       const revocations = ids.map((id) => this.revocations.session(id, userId));
       await this.revocations.persist(revocations, trx);
-      await change?.(trx);
+      await change?.(trx, account);
       // An open reset token would sign in again past what just ended (after `change`, which may spend one itself).
       await new PasswordResetTokenRepository(trx).spendAllOf(userId, now);
       await this.audit.record(entry, trx);
