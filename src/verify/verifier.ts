@@ -1,11 +1,9 @@
-import { createPublicKey } from 'node:crypto';
 import { DEFAULT_ROLE_PERMISSIONS, isRole, type Permission, type Role } from '../tokens/roles.js';
 import { checkClaims } from '../tokens/claims.js';
 import { TokenError } from '../tokens/errors.js';
 import { ACCESS_TOKEN_DETAILS, accessTokenFailure, bearerChallenge, bearerToken, TOKEN_FAILURE_STATUS } from '../tokens/failures.js';
 import {
   ASYMMETRIC_ALGORITHMS,
-  createAsymmetricVerificationKey,
   createHmacKey,
   decodeJsonSegment,
   isHmacAlgorithm,
@@ -16,6 +14,7 @@ import {
   type KeyResolver,
   type VerificationKey,
 } from '../tokens/jws.js';
+import { RemoteKeySet } from './remote-key-set.js';
 
 export type VerifyErrorCode = 'not_authenticated' | 'invalid_token' | 'token_expired' | 'forbidden';
 
@@ -28,8 +27,10 @@ export class VerifyError extends Error {
     readonly code: VerifyErrorCode,
     /** Why, for logs; never sent to the client. */
     readonly reason: string = code,
+    /** `cause`: what made the verifier refuse, e.g. a JwksTimeoutError. */
+    options?: ErrorOptions,
   ) {
-    super(ACCESS_TOKEN_DETAILS[code]);
+    super(ACCESS_TOKEN_DETAILS[code], options);
     this.name = 'VerifyError';
     this.status = TOKEN_FAILURE_STATUS[code];
     this.detail = ACCESS_TOKEN_DETAILS[code];
@@ -95,63 +96,6 @@ function headerOf(token: string): { alg?: unknown; kid?: unknown } {
   return decodeJsonSegment(token.slice(0, token.indexOf('.'))) ?? {};
 }
 
-/** Fetches and caches a JWKS; refetches on an unknown kid, at most once per `minRefetchMs`, one fetch at a time. */
-class RemoteKeySet {
-  private keys: VerificationKey[] = [];
-  private resolver: KeyResolver = keyResolver([]);
-  private fetchedAt = Number.NEGATIVE_INFINITY;
-  private inflight: Promise<void> | undefined;
-
-  constructor(
-    private readonly url: string,
-    private readonly algorithms: AsymmetricAlgorithm[],
-    private readonly maxAgeMs: number,
-    private readonly minRefetchMs: number,
-    private readonly fetchImpl: typeof fetch,
-    private readonly timeoutMs: number,
-    private readonly now: () => number,
-  ) {}
-
-  async resolverFor(kid: unknown): Promise<KeyResolver> {
-    // A fetch under way may bring the key this token needs: wait for it rather than refuse.
-    if (this.inflight !== undefined) await this.inflight;
-    const age = this.now() - this.fetchedAt;
-    const known = typeof kid === 'string' && this.keys.some((key) => key.kid === kid);
-    if (age > this.maxAgeMs || (!known && age > this.minRefetchMs)) await this.refresh();
-    return this.resolver;
-  }
-
-  private refresh(): Promise<void> {
-    this.inflight ??= this.load().finally(() => (this.inflight = undefined));
-    return this.inflight;
-  }
-
-  private async load(): Promise<void> {
-    this.fetchedAt = this.now();
-    const response = await this.fetchImpl(this.url, {
-      headers: { accept: 'application/json' },
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
-    if (!response.ok) throw new Error(`JWKS ${this.url} answered ${response.status}`);
-    const body = (await response.json()) as { keys?: unknown };
-    const keys: VerificationKey[] = [];
-    for (const jwk of Array.isArray(body.keys) ? body.keys : []) {
-      const { kid, alg, kty } = (jwk ?? {}) as Record<string, unknown>;
-      // Only asymmetric public keys, of an accepted algorithm, with a kid: a JWKS never supplies an HMAC key.
-      if (typeof kid !== 'string' || typeof alg !== 'string' || kty === 'oct' || !(this.algorithms as string[]).includes(alg)) continue;
-      try {
-        keys.push(
-          createAsymmetricVerificationKey(alg as AsymmetricAlgorithm, createPublicKey({ key: jwk as object, format: 'jwk' } as never), kid),
-        );
-      } catch {
-        // A key that does not fit its algorithm is skipped, never trusted.
-      }
-    }
-    this.keys = keys;
-    this.resolver = keyResolver(keys);
-  }
-}
-
 /**
  * Verifies gatepass access tokens in another service, statelessly: with the JWKS (key pairs) or
  * the shared secret (HMAC). The checks are the server's own (algorithm allow-list, no token-chosen
@@ -173,15 +117,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
   } else if (options.jwksUrl !== undefined) {
     const algorithms = options.algorithms ?? [...ASYMMETRIC_ALGORITHMS];
     if (algorithms.some(isHmacAlgorithm)) throw new Error('createVerifier: a JWKS verifies only RS256, PS256, ES256 and EdDSA');
-    const keySet = new RemoteKeySet(
-      options.jwksUrl,
-      algorithms as AsymmetricAlgorithm[],
-      (options.jwksMaxAgeSeconds ?? 300) * 1000,
-      (options.jwksMinRefetchSeconds ?? 1) * 1000,
-      options.fetch ?? fetch,
-      (options.jwksTimeoutSeconds ?? 5) * 1000,
+    const keySet = new RemoteKeySet({
+      url: options.jwksUrl,
+      algorithms: algorithms as AsymmetricAlgorithm[],
+      maxAgeMs: (options.jwksMaxAgeSeconds ?? 300) * 1000,
+      minRefetchMs: (options.jwksMinRefetchSeconds ?? 1) * 1000,
+      fetch: options.fetch ?? fetch,
+      timeoutMs: (options.jwksTimeoutSeconds ?? 5) * 1000,
       now,
-    );
+    });
     resolve = (token) => keySet.resolverFor(headerOf(token).kid);
   } else {
     throw new Error('createVerifier: jwksUrl or secret is required');
@@ -202,7 +146,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     } catch (error) {
       if (error instanceof TokenError) throw new VerifyError(accessTokenFailure(error), error.reason);
       // The JWKS could not be fetched: refuse (fail closed), but say why in the reason.
-      throw new VerifyError('invalid_token', error instanceof Error ? error.message : String(error));
+      throw new VerifyError('invalid_token', error instanceof Error ? error.message : String(error), { cause: error });
     }
   }
 
