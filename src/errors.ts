@@ -21,7 +21,9 @@ export type ErrorCode =
   | 'duplicate_cookie'
   | 'rate_limited'
   | 'account_locked'
-  | 'service_unavailable';
+  | 'service_unavailable'
+  | 'service_exists'
+  | 'invalid_client';
 
 /** What a sign-in is refused with, wherever it is decided (the password check, or the session's own re-read of the account). */
 export const SIGN_IN_DETAILS = {

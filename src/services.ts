@@ -1,6 +1,7 @@
 import { AccountService } from './accounts/account-service.js';
 import { AdminService } from './accounts/admin-service.js';
 import { PasswordResetService, RESET_EMAILS_PER_HOUR } from './accounts/password-reset.js';
+import { ServiceCredentials } from './accounts/service-credentials.js';
 import { AuditLog } from './audit/audit-log.js';
 import type { Settings } from './config/settings.js';
 import { MemoryCounterStore, RedisCounterStore, type CounterStore } from './limits/counter-store.js';
@@ -34,6 +35,8 @@ export interface Services {
   sessions: SessionService;
   admin: AdminService;
   passwordReset: PasswordResetService;
+  /** The credentials of other services (the revocation feed, introspection, revocation). */
+  serviceCredentials: ServiceCredentials;
   audit: AuditLog;
   metrics: Metrics;
   tasks: TaskRepository;
@@ -85,6 +88,7 @@ export async function createServices(settings: Settings, options: ServiceOptions
       new RateLimiter(counters, RESET_EMAILS_PER_HOUR, onRateLimited, 3600_000),
       now,
     ),
+    serviceCredentials: new ServiceCredentials(database.db, audit, now),
     audit,
     metrics,
     rateLimiter,

@@ -18,6 +18,8 @@ export const AUDIT_EVENTS = [
   'user_deactivated',
   'user_activated',
   'user_deleted',
+  'service_created',
+  'service_revoked',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 

@@ -94,6 +94,38 @@ export async function deactivateUser(settings: Settings, email: string): Promise
   });
 }
 
+/** A new service credential: its secret exists nowhere else once this returns (it is stored hashed). */
+export async function createServiceCredential(settings: Settings, name: string): Promise<{ clientId: string; clientSecret: string }> {
+  return withServices(settings, async ({ serviceCredentials }) => {
+    const created = await serviceCredentials.create(name, { adminId: null, client: CLI_CLIENT });
+    return { clientId: created.clientId, clientSecret: created.clientSecret };
+  });
+}
+
+/** Running servers refuse the credential from their next request on: they read it on every use. */
+export async function revokeServiceCredential(settings: Settings, name: string): Promise<string> {
+  return withServices(settings, async ({ serviceCredentials }) => {
+    if (!(await serviceCredentials.revoke(name, { adminId: null, client: CLI_CLIENT })))
+      throw new GatepassError('not_found', `no service credential named "${name}"`);
+    return `revoked service credential ${name}; requests with it are refused from now on`;
+  });
+}
+
+export async function listServiceCredentials(settings: Settings): Promise<string> {
+  return withServices(settings, async ({ serviceCredentials }) => {
+    const rows = await serviceCredentials.list();
+    if (rows.length === 0) return 'no service credentials';
+    const width = Math.max(...rows.map((row) => row.name.length));
+    return rows
+      .map(
+        (row) =>
+          `${row.name.padEnd(width)}  ${row.clientId}  created ${new Date(row.createdAt).toISOString()}  ` +
+          `last used ${row.lastUsedAt === null ? 'never' : new Date(row.lastUsedAt).toISOString()}`,
+      )
+      .join('\n');
+  });
+}
+
 function keyStore(settings: Settings, createIfEmpty: boolean): KeyStore {
   const { algorithm, keysDir } = settings.jwt;
   if (isHmacAlgorithm(algorithm)) {

@@ -6,14 +6,17 @@ import { serve } from '../server.js';
 import { KeyStoreError } from '../tokens/key-store.js';
 import {
   UsageError,
+  createServiceCredential,
   createUser,
   deactivateUser,
   decodeToken,
   generateKeys,
   generateSecret,
   listKeys,
+  listServiceCredentials,
   parseRole,
   retireKey,
+  revokeServiceCredential,
   rotateKeys,
   runMigrations,
   setRole,
@@ -37,6 +40,9 @@ Commands:
   secret generate [--bytes N]    print a random secret for JWT_SECRET / JWT_REFRESH_SECRET
   keys generate|rotate|list|retire <kid>
                                  manage the key pairs of RS256/PS256/ES256/EdDSA in JWT_KEYS_DIR
+  service create|revoke <name>, service list
+                                 manage the credentials other services use for the revocation
+                                 feed, introspection and revocation
   token decode <jwt>             show a token's header, payload and times (does NOT verify it)
   token verify <jwt>             check a token's signature and claims with the configured secrets
 
@@ -68,6 +74,14 @@ JWT_SECRET and another for JWT_REFRESH_SECRET.`,
 
 Keys are PEM files (mode 600) in JWT_KEYS_DIR (default ./data/keys) for the JWT_ALGORITHM in use. Running
 servers notice a rotation within a second; give every instance the same directory.`,
+  service: `Usage:
+  gatepass service create <name>   print a new credential's client_id and client_secret (shown once)
+  gatepass service revoke <name>   end a credential; every running server refuses it from its next request
+  gatepass service list            every credential: name, client_id, created, last used (never the secret)
+
+A name is 1-64 characters: letters, digits, ".", "_" and "-". A service sends the credential with HTTP
+Basic (client_id:client_secret). Only a hash of the secret is stored: a lost secret cannot be shown
+again; revoke the credential and create another.`,
   token: `Usage:
   gatepass token decode <jwt>    show header, payload and times; anyone can do this, no key needed
   gatepass token verify <jwt>    check signature and claims with JWT_SECRET / JWT_REFRESH_SECRET
@@ -159,6 +173,8 @@ async function run(argv: string[]): Promise<number> {
       return runSecret(rest, help);
     case 'keys':
       return runKeys(rest, help);
+    case 'service':
+      return runService(rest, help);
     case 'token':
       return runToken(rest, help);
     default:
@@ -237,6 +253,30 @@ async function runKeys(args: string[], help: string): Promise<number> {
     throw new UsageError(
       action === undefined ? 'keys needs an action: generate, rotate, list or retire' : `unknown keys action "${action}"`,
     );
+  return 0;
+}
+
+/** `service create|revoke <name>`, `service list`. create's standard output is the credential alone, for scripts to read. */
+async function runService(args: string[], help: string): Promise<number> {
+  const parsed = options(args, []);
+  if (parsed.values.help === true) return (console.log(help), 0);
+  const [action, name, ...extra] = parsed.positionals;
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  if (action === 'list') {
+    if (name !== undefined) throw new UsageError(`unexpected argument "${name}"`);
+    console.log(await listServiceCredentials(loadSettings()));
+    return 0;
+  }
+  if (action !== 'create' && action !== 'revoke')
+    throw new UsageError(action === undefined ? 'service needs an action: create, revoke or list' : `unknown service action "${action}"`);
+  if (name === undefined) throw new UsageError(`usage: gatepass service ${action} <name>`);
+  if (action === 'revoke') {
+    console.log(await revokeServiceCredential(loadSettings(), name));
+    return 0;
+  }
+  const { clientId, clientSecret } = await createServiceCredential(loadSettings(), name);
+  console.log(`client_id: ${clientId}\nclient_secret: ${clientSecret}`);
+  console.error('The secret is shown only this once: store it with the service now.');
   return 0;
 }
 

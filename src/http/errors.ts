@@ -20,7 +20,15 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   rate_limited: 429,
   account_locked: 429,
   service_unavailable: 503,
+  service_exists: 409,
+  invalid_client: 401,
 };
+
+/**
+ * Services authenticate with HTTP Basic (RFC 6749 §2.3.1), so their refusal challenges for Basic
+ * (RFC 7617), not for a Bearer token (RFC 6749 §5.2).
+ */
+const SERVICE_CHALLENGE = 'Basic realm="gatepass", charset="UTF-8"';
 
 export interface ValidationIssue {
   loc: (string | number)[];
@@ -39,7 +47,7 @@ function sendValidationErrors(reply: FastifyReply, issues: ValidationIssue[]): F
 function sendGatepassError(reply: FastifyReply, error: GatepassError): FastifyReply {
   const status = STATUS_BY_CODE[error.code];
   if (error.retryAfterSeconds !== undefined) reply.header('Retry-After', String(error.retryAfterSeconds));
-  if (status === 401) reply.header('WWW-Authenticate', bearerChallenge(error.code));
+  if (status === 401) reply.header('WWW-Authenticate', error.code === 'invalid_client' ? SERVICE_CHALLENGE : bearerChallenge(error.code));
   return sendError(reply, status, error.code, error.detail);
 }
 

@@ -15,8 +15,10 @@ import { metricsRoutes } from './routes/metrics.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { taskRoutes } from './routes/tasks.js';
 import { userRoutes } from './routes/users.js';
+import { serviceRoutes } from './routes/services.js';
 import { SHARED_SCHEMAS } from './schemas.js';
 import { installSecurityHeaders } from './security-headers.js';
+import { createServiceAuth } from './service-auth.js';
 import type { AppServices, GatepassApp } from './types.js';
 import { installValidation } from './validation.js';
 import { registerWebPage } from './web.js';
@@ -41,14 +43,17 @@ export interface GatepassOptions {
 async function createAppServices(settings: Settings, host: FastifyInstance, options: GatepassOptions): Promise<AppServices> {
   const services = await createServices(settings, { now: options.now, cwd: options.cwd, log: host.log });
   const { tokens, revocations, metrics, accounts } = services;
-  const guards = createGuards({
-    tokens,
-    revocations,
-    rolePermissions: settings.rolePermissions,
-    observeVerification: (seconds) => metrics.observeVerification(seconds),
-    // A missing user is refused by currentUser itself, with the guard's own answer.
-    findUser: (id) => accounts.currentUser(id),
-  });
+  const guards = {
+    ...createGuards({
+      tokens,
+      revocations,
+      rolePermissions: settings.rolePermissions,
+      observeVerification: (seconds) => metrics.observeVerification(seconds),
+      // A missing user is refused by currentUser itself, with the guard's own answer.
+      findUser: (id) => accounts.currentUser(id),
+    }),
+    ...createServiceAuth(services.serviceCredentials),
+  };
   return { ...services, guards };
 }
 
@@ -74,6 +79,7 @@ async function registerRoutes(api: GatepassApp, services: AppServices): Promise<
   await api.register(userRoutes, { accounts, sessions, tasks, audit, guards, now, authBodyLimitBytes });
   await api.register(taskRoutes, { tasks, guards, now });
   await api.register(adminRoutes, { admin, audit, guards });
+  await api.register(serviceRoutes, { serviceCredentials: services.serviceCredentials, guards });
   await api.register(metricsRoutes, { metrics, guards, metricsAccess: settings.metrics });
 }
 
@@ -90,6 +96,7 @@ const gatepassApi: FastifyPluginAsync<{ services: AppServices; docs: boolean | u
   });
   api.decorateRequest('auth', null);
   api.decorateRequest('account', null);
+  api.decorateRequest('service', null);
   installErrorHandling(api);
   await installSecurityHeaders(api, settings);
   await installBodyParsing(api);

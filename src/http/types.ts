@@ -11,6 +11,7 @@ import type {
 import type { Settings } from '../config/settings.js';
 import type { Services } from '../services.js';
 import type { Guards } from './auth-guard.js';
+import type { ServiceAuth } from './service-auth.js';
 
 /** A Fastify instance whose route schemas type the handlers' requests (TypeBox). */
 export type GatepassApp = FastifyInstance<
@@ -21,9 +22,9 @@ export type GatepassApp = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
-/** The services, and the guards of protected routes: what `app.gatepass` holds. */
+/** The services, and the guards of protected routes (users' and services'): what `app.gatepass` holds. */
 export interface AppServices extends Services {
-  guards: Guards;
+  guards: Guards & ServiceAuth;
 }
 
 declare module 'fastify' {
@@ -49,4 +50,5 @@ export type UserServices = Pick<AppServices, 'accounts' | 'sessions' | 'tasks' |
 };
 export type TaskServices = Pick<AppServices, 'tasks' | 'guards' | 'now'>;
 export type AdminServices = Pick<AppServices, 'admin' | 'audit' | 'guards'>;
+export type ServiceCredentialServices = Pick<AppServices, 'serviceCredentials' | 'guards'>;
 export type MetricsServices = Pick<AppServices, 'metrics' | 'guards'> & { metricsAccess: Settings['metrics'] };

@@ -175,6 +175,38 @@ function emailKeyIdentity(log: MigrationLog): Migration {
 }
 
 /**
+ * 0006: one access token revoked by its jti (RFC 7009 revocation, API.md "Services and token
+ * endpoints"): a revocation row with `token_id` set.
+ */
+const tokenRevocations: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('revocations').addColumn('token_id', 'varchar(64)').execute();
+  },
+};
+
+/**
+ * 0007: the credentials other services use for the revocation feed, introspection and revocation.
+ * The secret is stored as its SHA-256 only; revoking a credential deletes its row.
+ */
+function serviceCredentialsTable(dialect: Dialect): Migration {
+  const serialId = serialIdType(dialect);
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('service_credentials')
+        .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('name', 'varchar(64)', (c) => c.notNull().unique())
+        .addColumn('client_id', 'varchar(64)', (c) => c.notNull().unique())
+        .addColumn('secret_hash', 'varchar(64)', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('created_by', 'integer')
+        .addColumn('last_used_at', 'bigint')
+        .execute();
+    },
+  };
+}
+
+/**
  * Migrations live in code, in order, and are never edited once released: a change is a new entry.
  * Kysely records applied names in `kysely_migration` and takes a lock, so concurrent starts are safe.
  * Each entry is built by its own function above, given only what it depends on (the dialect, the log).
@@ -186,6 +218,8 @@ function migrations(dialect: Dialect, log: MigrationLog): Record<string, Migrati
     '0003_audit_and_password_reset': auditAndPasswordResetTables(dialect),
     '0004_retention_indexes': retentionIndexes,
     '0005_email_key': emailKeyIdentity(log),
+    '0006_token_revocations': tokenRevocations,
+    '0007_service_credentials': serviceCredentialsTable(dialect),
   };
 }
 

@@ -59,15 +59,17 @@ export interface TasksTable {
 }
 
 /**
- * One revocation access tokens must honour until `expires_at` (their lifetime plus leeway): either a
- * session (`session_id`: its tokens are refused) or a user's tokens minted before `issued_before`
- * (epoch ms; a role change: the sessions live on, their next refresh carries the new role).
+ * One revocation access tokens must honour until `expires_at` (their lifetime plus leeway): a
+ * session (`session_id`: its tokens are refused), a user's tokens minted before `issued_before`
+ * (epoch ms; a role change: the sessions live on, their next refresh carries the new role), or one
+ * access token (`token_id`, its jti: RFC 7009 revocation).
  */
 export interface RevocationsTable {
   id: Generated<number>;
   session_id: string | null;
   user_id: number;
   issued_before: number | null;
+  token_id: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: number;
   expires_at: number;
 }
@@ -96,6 +98,21 @@ export interface PasswordResetTokensTable {
   used_at: number | null;
 }
 
+/** A service allowed to read the revocation feed and call the token endpoints (API.md). */
+export interface ServiceCredentialsTable {
+  id: Generated<number>;
+  /** Unique; what `gatepass service create NAME` was given. */
+  name: string;
+  /** Unique, public, URL-safe. */
+  client_id: string;
+  /** SHA-256 (hex) of the secret: the secret is random and long, so a fast hash cannot be searched. */
+  secret_hash: string;
+  created_at: number;
+  /** The admin who created it through the API; null from the CLI. */
+  created_by: number | null;
+  last_used_at: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -104,6 +121,7 @@ export interface Database {
   revocations: RevocationsTable;
   audit_events: AuditEventsTable;
   password_reset_tokens: PasswordResetTokensTable;
+  service_credentials: ServiceCredentialsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -112,3 +130,4 @@ export type RefreshTokenRow = Selectable<RefreshTokensTable>;
 export type TaskRow = Selectable<TasksTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
 export type PasswordResetTokenRow = Selectable<PasswordResetTokensTable>;
+export type ServiceCredentialRow = Selectable<ServiceCredentialsTable>;

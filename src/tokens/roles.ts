@@ -6,7 +6,7 @@
 export const ROLES = ['student', 'teacher', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
-export const PERMISSIONS = ['tasks:read', 'tasks:write', 'users:read', 'users:write', 'audit:read'] as const;
+export const PERMISSIONS = ['tasks:read', 'tasks:write', 'users:read', 'users:write', 'audit:read', 'services:write'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 export type RolePermissions = Record<Role, ReadonlySet<Permission>>;
@@ -15,7 +15,7 @@ export type RolePermissions = Record<Role, ReadonlySet<Permission>>;
 export const DEFAULT_ROLE_PERMISSIONS: Record<Role, Permission[]> = {
   student: ['tasks:read', 'tasks:write'],
   teacher: ['tasks:read', 'tasks:write', 'users:read'],
-  admin: ['tasks:read', 'tasks:write', 'users:read', 'users:write', 'audit:read'],
+  admin: ['tasks:read', 'tasks:write', 'users:read', 'users:write', 'audit:read', 'services:write'],
 };
 
 export function isRole(value: string): value is Role {

@@ -1,0 +1,3 @@
+import { defineServiceCredentialsSuite } from './service-credentials-suite.js';
+
+defineServiceCredentialsSuite('sqlite');
