@@ -56,10 +56,12 @@ describe('the gatepass CLI (real binary, temporary SQLite database)', () => {
       'secret generate',
       'token decode',
       'token verify',
+      'service create',
+      'service list',
     ]) {
       assert.ok(main.stdout.includes(command), `--help lists ${command}`);
     }
-    for (const command of ['serve', 'migrate', 'user', 'secret', 'token']) {
+    for (const command of ['serve', 'migrate', 'user', 'secret', 'token', 'service']) {
       const help = await gatepass([command, '--help']);
       assert.equal(help.code, 0, command);
       assert.match(help.stdout, /Usage/, command);
@@ -79,6 +81,13 @@ describe('the gatepass CLI (real binary, temporary SQLite database)', () => {
       [['token', 'decode'], /usage: gatepass token decode\|verify <jwt>/],
       [['token', 'decode', 'not-a-jwt'], /not a JWT: expected 3 dot-separated parts/],
       [['token', 'decode', 'a.b.c'], /not a JWT: the header is not base64url-encoded JSON/],
+      [['service'], /service needs an action: create, revoke or list/],
+      [['service', 'create'], /usage: gatepass service create <name>/],
+      [['service', 'revoke'], /usage: gatepass service revoke <name>/],
+      [['service', 'rename', 'x'], /unknown service action "rename"/],
+      [['service', 'list', 'x'], /unexpected argument "x"/],
+      [['service', 'create', 'a', 'b'], /unexpected argument "b"/],
+      [['service', 'create', 'a', '--email', 'x@example.com'], /unknown option --email/],
     ];
     for (const [args, message] of cases) {
       const run = await gatepass(args);
@@ -200,6 +209,58 @@ describe('the gatepass CLI (real binary, temporary SQLite database)', () => {
     const demoted = await gatepass(['user', 'set-role', '--email', 'deputy@example.com', '--role', 'student']);
     assert.equal(demoted.code, 0, demoted.stderr);
     assert.match(demoted.stdout, /now has role student/);
+  });
+
+  it('service create prints exactly the client_id and client_secret lines; list shows the credential without its secret; revoke ends it at once', async () => {
+    const created = await gatepass(['service', 'create', 'projects-service']);
+    assert.equal(created.code, 0, created.stderr);
+    const match = /^client_id: (svc_[A-Za-z0-9_-]{22})\nclient_secret: ([A-Za-z0-9_-]{43})\n$/.exec(created.stdout);
+    assert.ok(match !== null, JSON.stringify(created.stdout));
+    const [, clientId = '', clientSecret = ''] = match;
+    assert.match(created.stderr, /shown only this once/);
+    assert.ok(!created.stderr.includes(clientSecret), 'the secret is on standard output only');
+    const header = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`;
+    const running = await freshApp();
+    assert.equal((await running.gatepass.serviceCredentials.authenticate(header))?.name, 'projects-service');
+
+    const listed = await gatepass(['service', 'list']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(
+      listed.stdout,
+      new RegExp(`^projects-service +${clientId} +created \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z +last used \\d{4}-`, 'm'),
+    );
+    assert.ok(!listed.stdout.includes(clientSecret), 'list shows the secret');
+
+    const taken = await gatepass(['service', 'create', 'projects-service']);
+    assert.equal(taken.code, 1);
+    assert.match(taken.stderr, /^gatepass: A service credential named "projects-service" already exists$/m);
+    assert.equal(taken.stdout, '');
+    const badName = await gatepass(['service', 'create', 'no spaces/please']);
+    assert.equal(badName.code, 1);
+    assert.match(badName.stderr, /^gatepass: name: Name must be 1-64 characters/m);
+
+    const revoked = await gatepass(['service', 'revoke', 'projects-service']);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.match(revoked.stdout, /revoked service credential projects-service/);
+    // The running server reads credentials on every use: refused at once, no polling interval to wait.
+    assert.equal(await running.gatepass.serviceCredentials.authenticate(header), undefined);
+    const again = await gatepass(['service', 'revoke', 'projects-service']);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^gatepass: no service credential named "projects-service"$/m);
+    const empty = await gatepass(['service', 'list']);
+    assert.equal(empty.code, 0);
+    assert.equal(empty.stdout, 'no service credentials\n');
+
+    // Both recorded, as the CLI's, with the name and client id and never the secret.
+    const events = await running.gatepass.audit.query({ limit: 200 });
+    for (const name of ['service_created', 'service_revoked']) {
+      const event = events.find((candidate) => candidate.event === name);
+      assert.ok(event !== undefined, `no ${name} event`);
+      assert.equal(event.actorId, null);
+      assert.equal(event.userAgent, 'gatepass-cli');
+      assert.deepEqual(event.details, { name: 'projects-service', client_id: clientId });
+    }
+    assert.ok(!JSON.stringify(events).includes(clientSecret));
   });
 
   it('token decode shows header, payload, times and says it did not verify', async () => {
