@@ -66,10 +66,21 @@ export function createHmacKey(algorithm: HmacAlgorithm, secret: string): Signing
   };
 }
 
+/**
+ * RSA moduli shorter than this are refused, wherever the key comes from (a PEM file of the key
+ * store, a JWKS): RFC 7518 §3.3 requires 2048 bits, and 1024-bit RSA is within reach of a
+ * well-funded attacker (NIST SP 800-131A disallows it).
+ */
+export const MIN_RSA_MODULUS_BITS = 2048;
+
 function assertKeyFits(algorithm: AsymmetricAlgorithm, key: KeyObject): void {
   const fits =
     key.asymmetricKeyType === KEY_TYPE[algorithm] && (algorithm !== 'ES256' || key.asymmetricKeyDetails?.namedCurve === 'prime256v1');
   if (!fits) throw new Error(`a ${key.asymmetricKeyType ?? 'secret'} key cannot be used for ${algorithm}`);
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  if (KEY_TYPE[algorithm] === 'rsa' && (bits === undefined || bits < MIN_RSA_MODULUS_BITS)) {
+    throw new Error(`a ${bits ?? 'unknown'}-bit RSA key is too short for ${algorithm}: at least ${MIN_RSA_MODULUS_BITS} bits are required`);
+  }
 }
 
 function signatureOptions(algorithm: AsymmetricAlgorithm, key: KeyObject) {

@@ -167,10 +167,10 @@ export class KeyStore implements AccessKeys {
     this.reload();
   }
 
-  private liveKeys(): KeyInfo[] {
+  private liveKeys(manifest: Manifest = this.manifest): KeyInfo[] {
     const now = this.now();
-    return this.manifest.keys.filter(
-      (info) => info.kid === this.manifest.active || (info.deactivatedAt !== null && info.deactivatedAt + this.tokenLifetimeMs > now),
+    return manifest.keys.filter(
+      (info) => info.kid === manifest.active || (info.deactivatedAt !== null && info.deactivatedAt + this.tokenLifetimeMs > now),
     );
   }
 
@@ -240,10 +240,13 @@ export class KeyStore implements AccessKeys {
         );
       }
     }
+    // Every key the manifest makes live is judged before it is taken: a running server that reads a
+    // manifest naming a weak key keeps the keys it has, and a starting one stops.
+    const signing = this.signingKeyOf(manifest.active);
+    for (const info of this.liveKeys(manifest)) this.signingKeyOf(info.kid);
     this.manifest = manifest;
     for (const kid of this.privateKeys.keys()) if (!manifest.keys.some((info) => info.kid === kid)) this.privateKeys.delete(kid);
-    const active = this.privateKeyOf(manifest.active);
-    this.signing = createAsymmetricSigningKey(this.algorithm, active, createPublicKey(active), manifest.active);
+    this.signing = signing;
     this.loadedText = text;
     this.resolvedKids = '';
     this.rebuildResolverIfNeeded();
@@ -253,13 +256,23 @@ export class KeyStore implements AccessKeys {
     const live = this.liveKeys();
     const kids = live.map((info) => info.kid).join(',');
     if (kids === this.resolvedKids) return;
+    this.cachedResolver = keyResolver(live.map((info) => this.signingKeyOf(info.kid)));
     this.resolvedKids = kids;
-    this.cachedResolver = keyResolver(
-      live.map((info) => {
-        const privateKey = this.privateKeyOf(info.kid);
-        return createAsymmetricSigningKey(this.algorithm, privateKey, createPublicKey(privateKey), info.kid);
-      }),
-    );
+  }
+
+  /**
+   * tokens/jws.ts judges the key (type, curve, RSA size) as it does a JWKS's for `gatepass/verify`;
+   * a KeyStoreError naming the file stops the server at start rather than sign with a weak key.
+   */
+  private signingKeyOf(kid: string): SigningKey {
+    const privateKey = this.privateKeyOf(kid);
+    try {
+      return createAsymmetricSigningKey(this.algorithm, privateKey, createPublicKey(privateKey), kid);
+    } catch (error) {
+      throw new KeyStoreError(
+        `${this.keyFile(kid)}: ${error instanceof Error ? error.message : String(error)}; replace the key directory's keys (move them aside and run \`gatepass keys generate\`)`,
+      );
+    }
   }
 }
 
