@@ -12,7 +12,8 @@ import { OutboxMailer, SmtpMailer, type Mailer } from './mail/mailer.js';
 import { Metrics } from './metrics/metrics.js';
 import { PasswordHasher } from './passwords/hashing.js';
 import { DatabaseRevocationFeed, RedisRevocationBus } from './sessions/revocation-bus.js';
-import { RevocationList } from './sessions/revocation-list.js';
+import { RevocationList } from './tokens/revocation-list.js';
+import { TokenIntrospection } from './sessions/token-introspection.js';
 import { Revocations } from './sessions/revocations.js';
 import { SessionService } from './sessions/session-service.js';
 import { openDatabase, type DatabaseHandle } from './store/database.js';
@@ -37,6 +38,8 @@ export interface Services {
   passwordReset: PasswordResetService;
   /** The credentials of other services (the revocation feed, introspection, revocation). */
   serviceCredentials: ServiceCredentials;
+  /** RFC 7662 introspection and RFC 7009 revocation, for other services. */
+  introspection: TokenIntrospection;
   audit: AuditLog;
   metrics: Metrics;
   tasks: TaskRepository;
@@ -89,6 +92,7 @@ export async function createServices(settings: Settings, options: ServiceOptions
       now,
     ),
     serviceCredentials: new ServiceCredentials(database.db, audit, now),
+    introspection: new TokenIntrospection(database.db, tokens, revocations, sessions, audit, now),
     audit,
     metrics,
     rateLimiter,
@@ -128,7 +132,7 @@ async function openFoundation(settings: Settings, options: ServiceOptions, now: 
   const counters = redis === undefined ? new MemoryCounterStore(now) : new RedisCounterStore(redis.commands, settings.redisPrefix);
   // An access token is honoured until exp + leeway, so a revocation must be remembered that long.
   const revocationList = new RevocationList(accessTokenLifetimeMs(settings.jwt), now);
-  const revocations = new Revocations(database.db, revocationList, bus, now);
+  const revocations = new Revocations(database.db, revocationList, bus, options.log, now);
   const retention = new RetentionSweeper(database.db, now, options.log);
   const close = async () => {
     await retention.close();

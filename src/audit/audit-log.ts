@@ -20,6 +20,7 @@ export const AUDIT_EVENTS = [
   'user_deleted',
   'service_created',
   'service_revoked',
+  'token_revoked',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 

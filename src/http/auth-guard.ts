@@ -3,9 +3,15 @@ import type { Permission, RolePermissions } from '../tokens/roles.js';
 import { isRole } from '../tokens/roles.js';
 import { GatepassError } from '../errors.js';
 import type { Revocations } from '../sessions/revocations.js';
-import { mintTimeOf } from '../sessions/role-change-cutoff.js';
+import { mintTimeOf } from '../tokens/role-change-cutoff.js';
 import { TokenError } from '../tokens/errors.js';
-import { ACCESS_TOKEN_DETAILS, accessTokenFailure, bearerToken, INVALID_CREDENTIALS } from '../tokens/failures.js';
+import {
+  ACCESS_TOKEN_DETAILS,
+  accessTokenFailure,
+  bearerToken,
+  INVALID_CREDENTIALS,
+  REVOCATION_STATE_UNAVAILABLE,
+} from '../tokens/failures.js';
 import type { User } from '../store/users.js';
 import type { TokenService } from '../tokens/token-service.js';
 
@@ -71,9 +77,9 @@ export function createGuards(options: {
       const code = accessTokenFailure(error);
       throw new GatepassError(code, ACCESS_TOKEN_DETAILS[code]);
     }
-    if (!revocations.available) throw new GatepassError('service_unavailable', 'Revocation state unavailable; try again shortly');
+    if (!revocations.available) throw new GatepassError('service_unavailable', REVOCATION_STATE_UNAVAILABLE);
     const userId = Number(claims.sub);
-    const revoked = revocations.isRevoked(claims.sid, userId, mintTimeOf(claims));
+    const revoked = revocations.isRevoked(claims.sid, userId, mintTimeOf(claims), claims.jti);
     observeVerification(Number(process.hrtime.bigint() - started) / 1e9);
     if (revoked) throw new GatepassError('token_revoked', ACCESS_TOKEN_DETAILS.token_revoked);
     return { userId, sessionId: claims.sid, role: claims.role, tokenId: claims.jti };

@@ -31,6 +31,12 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
             description: 'Log in with email (as username) and password; the access token is sent as a Bearer token.',
             flows: { password: { tokenUrl: `${app.prefix}/auth/login`, scopes: {} } },
           },
+          ServiceCredential: {
+            type: 'http',
+            scheme: 'basic',
+            description:
+              'A service credential (`gatepass service create NAME`): client_id as the user name, client_secret as the password.',
+          },
         },
       },
     },

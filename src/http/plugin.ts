@@ -15,6 +15,8 @@ import { metricsRoutes } from './routes/metrics.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { taskRoutes } from './routes/tasks.js';
 import { userRoutes } from './routes/users.js';
+import { oauthRoutes } from './routes/oauth.js';
+import { revocationFeedRoutes } from './routes/revocation-feed.js';
 import { serviceRoutes } from './routes/services.js';
 import { SHARED_SCHEMAS } from './schemas.js';
 import { installSecurityHeaders } from './security-headers.js';
@@ -57,6 +59,12 @@ async function createAppServices(settings: Settings, host: FastifyInstance, opti
   return { ...services, guards };
 }
 
+/** JWT_ISSUER when it is an http(s) URL, which RFC 8414 requires of an issuer. */
+function urlIssuer(issuer: string | undefined): string | undefined {
+  if (issuer === undefined || !URL.canParse(issuer)) return undefined;
+  return ['https:', 'http:'].includes(new URL(issuer).protocol) ? issuer : undefined;
+}
+
 /** Every route group, each an encapsulated plugin given exactly what it uses. */
 async function registerRoutes(api: GatepassApp, services: AppServices): Promise<void> {
   const { settings, accounts, sessions, passwordReset, guards, rateLimiter, tasks, audit, admin, metrics, now } = services;
@@ -80,6 +88,13 @@ async function registerRoutes(api: GatepassApp, services: AppServices): Promise<
   await api.register(taskRoutes, { tasks, guards, now });
   await api.register(adminRoutes, { admin, audit, guards });
   await api.register(serviceRoutes, { serviceCredentials: services.serviceCredentials, guards });
+  await api.register(oauthRoutes, {
+    introspection: services.introspection,
+    guards,
+    issuer: urlIssuer(settings.jwt.issuer),
+    algorithms: [settings.jwt.algorithm],
+  });
+  await api.register(revocationFeedRoutes, { revocations: services.revocations, serviceCredentials: services.serviceCredentials, guards });
   await api.register(metricsRoutes, { metrics, guards, metricsAccess: settings.metrics });
 }
 

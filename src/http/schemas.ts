@@ -170,3 +170,5 @@ export const SHARED_SCHEMAS = [ErrorResponse, ValidationErrorResponse, UserOut, 
 
 /** The OpenAPI security requirement of routes behind the access-token guard. */
 export const BEARER_SECURITY = [{ OAuth2PasswordBearer: [] }];
+/** Routes that other services call with their credential (HTTP Basic). */
+export const SERVICE_SECURITY = [{ ServiceCredential: [] }];

@@ -52,3 +52,10 @@ export type TaskServices = Pick<AppServices, 'tasks' | 'guards' | 'now'>;
 export type AdminServices = Pick<AppServices, 'admin' | 'audit' | 'guards'>;
 export type ServiceCredentialServices = Pick<AppServices, 'serviceCredentials' | 'guards'>;
 export type MetricsServices = Pick<AppServices, 'metrics' | 'guards'> & { metricsAccess: Settings['metrics'] };
+export type OAuthServices = Pick<AppServices, 'introspection' | 'guards'> & {
+  /** JWT_ISSUER when it is a URL (RFC 8414 wants the issuer as one); otherwise the metadata names the request's origin. */
+  issuer: string | undefined;
+  /** The algorithms access tokens are signed with. */
+  algorithms: string[];
+};
+export type RevocationFeedServices = Pick<AppServices, 'revocations' | 'serviceCredentials' | 'guards'>;

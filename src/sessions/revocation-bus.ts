@@ -1,6 +1,7 @@
 import type { Logger } from '../logging.js';
 import type { RedisConnection } from '../store/redis-connection.js';
-import type { Revocation, RevocationRepository } from '../store/revocations.js';
+import type { RevocationRepository } from '../store/revocations.js';
+import { isRevocation, type Revocation } from '../tokens/revocation.js';
 
 export interface RevocationBusHandlers {
   /** A revocation made by any instance (this one included; applying twice is harmless). */
@@ -29,7 +30,7 @@ export const REVOCATION_POLL_MS = 1000;
  * commit out of order, so a row may appear below the newest number already seen; on SQLite, writes
  * are serialised and rows appear in order. Applying a revocation twice is harmless.
  */
-const REREAD_IDS = 64;
+export const REREAD_IDS = 64;
 
 /**
  * Without Redis, the database is the bus: every revocation is a row of the revocations table
@@ -93,12 +94,6 @@ export class DatabaseRevocationFeed implements RevocationBus {
     clearInterval(this.timer);
     await this.reading;
   }
-}
-
-function isRevocation(value: unknown): value is Revocation {
-  const r = value as Partial<Record<string, unknown>> | null;
-  if (typeof r !== 'object' || r === null || typeof r.userId !== 'number' || typeof r.expiresAt !== 'number') return false;
-  return (r.kind === 'session' && typeof r.sessionId === 'string') || (r.kind === 'user' && typeof r.issuedBefore === 'number');
 }
 
 /**

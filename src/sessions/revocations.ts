@@ -1,28 +1,41 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
-import { RevocationRepository, type Revocation } from '../store/revocations.js';
+import { RevocationRepository } from '../store/revocations.js';
+import type { Revocation } from '../tokens/revocation.js';
+import type { RevocationList } from '../tokens/revocation-list.js';
+import type { Logger } from '../logging.js';
 import type { RevocationBus } from './revocation-bus.js';
-import { RevocationList } from './revocation-list.js';
+import { RevocationFeed } from './revocation-feed.js';
 
 /**
  * Every revocation goes three places, in this order: the database (inside the caller's transaction,
- * the source of truth), this instance's RevocationList, and the bus to the other instances.
+ * the source of truth), this instance's RevocationList, and the bus to the other instances. The
+ * feed that other services follow reads the database, and is woken whenever the list learns of one.
  */
 export class Revocations {
   private readonly repository: RevocationRepository;
+  readonly feed: RevocationFeed;
 
   constructor(
     db: Kysely<Database>,
     private readonly list: RevocationList,
     private readonly bus: RevocationBus,
+    log: Logger,
     private readonly now: () => number = Date.now,
   ) {
     this.repository = new RevocationRepository(db);
+    this.feed = new RevocationFeed(this.repository, log, now);
   }
 
   /** Starts listening to other instances; the bus has the live revocations loaded (onResync) before it resolves. */
   async start(): Promise<void> {
-    await this.bus.start({ onRevocation: (revocation) => this.list.apply(revocation), onResync: () => this.reload() });
+    await this.bus.start({
+      onRevocation: (revocation) => {
+        this.list.apply(revocation);
+        this.feed.notify();
+      },
+      onResync: () => this.reload(),
+    });
   }
 
   /** False while revocations made elsewhere might be unknown here: checks must then fail closed. */
@@ -34,13 +47,18 @@ export class Revocations {
     return this.bus.status;
   }
 
-  /** `issuedAt` in epoch milliseconds. */
-  isRevoked(sessionId: string, userId: number, issuedAt: number): boolean {
-    return this.list.isRevoked(sessionId, userId, issuedAt);
+  /** `mintedAt` in epoch milliseconds (`mintTimeOf`). */
+  isRevoked(sessionId: string, userId: number, mintedAt: number, tokenId: string): boolean {
+    return this.list.isRevoked(sessionId, userId, mintedAt, tokenId);
   }
 
   session(sessionId: string, userId: number): Revocation {
     return { kind: 'session', sessionId, userId, expiresAt: this.now() + this.list.accessTokenLifetimeMs };
+  }
+
+  /** One access token, by its jti (RFC 7009 revocation). */
+  token(tokenId: string, userId: number): Revocation {
+    return { kind: 'token', tokenId, userId, expiresAt: this.now() + this.list.accessTokenLifetimeMs };
   }
 
   /** Every access token of the user minted until now (a role change: they carry the old role); see role-change-cutoff.ts. */
@@ -62,10 +80,12 @@ export class Revocations {
   /** Applies committed revocations here and tells the other instances. */
   async announce(revocations: Revocation[]): Promise<void> {
     for (const revocation of revocations) this.list.apply(revocation);
+    if (revocations.length > 0) this.feed.notify();
     await this.bus.publish(revocations);
   }
 
   async close(): Promise<void> {
+    await this.feed.close();
     await this.bus.close();
   }
 

@@ -1,13 +1,8 @@
 import type { Kysely, Selectable } from 'kysely';
+import type { Revocation } from '../tokens/revocation.js';
 import type { Database, RevocationsTable } from './schema.js';
 
-/**
- * A revocation as stored, broadcast and applied: a session (every access token of it), or a user's
- * access tokens minted before `issuedBefore` (epoch ms).
- */
-export type Revocation =
-  | { kind: 'session'; sessionId: string; userId: number; expiresAt: number }
-  | { kind: 'user'; userId: number; issuedBefore: number; expiresAt: number };
+export type { Revocation };
 
 export class RevocationRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -19,6 +14,7 @@ export class RevocationRepository {
         session_id: revocation.kind === 'session' ? revocation.sessionId : null,
         user_id: revocation.userId,
         issued_before: revocation.kind === 'user' ? revocation.issuedBefore : null,
+        token_id: revocation.kind === 'token' ? revocation.tokenId : null,
         created_at: now,
         expires_at: revocation.expiresAt,
       })
@@ -40,6 +36,19 @@ export class RevocationRepository {
     return row?.last ?? 0;
   }
 
+  /** At most `limit` revocations numbered above `afterId` that can still matter at `now`, in order, with their numbers. */
+  async liveNumberedAfter(afterId: number, now: number, limit: number): Promise<{ id: number; revocation: Revocation }[]> {
+    const rows = await this.db
+      .selectFrom('revocations')
+      .selectAll()
+      .where('id', '>', afterId)
+      .where('expires_at', '>', now)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({ id: row.id, revocation: toRevocation(row) }));
+  }
+
   /** The revocations numbered above `afterId`, in order, with their numbers. */
   async numberedAfter(afterId: number): Promise<{ id: number; revocation: Revocation }[]> {
     const rows = await this.db.selectFrom('revocations').selectAll().where('id', '>', afterId).orderBy('id').execute();
@@ -48,7 +57,7 @@ export class RevocationRepository {
 }
 
 function toRevocation(row: Selectable<RevocationsTable>): Revocation {
-  return row.session_id !== null
-    ? { kind: 'session', sessionId: row.session_id, userId: row.user_id, expiresAt: row.expires_at }
-    : { kind: 'user', userId: row.user_id, issuedBefore: row.issued_before ?? 0, expiresAt: row.expires_at };
+  if (row.session_id !== null) return { kind: 'session', sessionId: row.session_id, userId: row.user_id, expiresAt: row.expires_at };
+  if (row.token_id !== null) return { kind: 'token', tokenId: row.token_id, userId: row.user_id, expiresAt: row.expires_at };
+  return { kind: 'user', userId: row.user_id, issuedBefore: row.issued_before ?? 0, expiresAt: row.expires_at };
 }

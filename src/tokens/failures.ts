@@ -32,6 +32,12 @@ export const ACCESS_TOKEN_DETAILS = {
   forbidden: 'Not enough permissions',
 } as const;
 
+/**
+ * What a client is told (503 service_unavailable) when revocations may be unknown to whoever checks
+ * its token: a server whose Redis is down, a verifier whose revocation feed went silent. Fail closed.
+ */
+export const REVOCATION_STATE_UNAVAILABLE = 'Revocation state unavailable; try again shortly';
+
 /** What a client is told when its refresh token is refused. */
 export const REFRESH_TOKEN_DETAILS: Readonly<Record<TokenErrorCode, string>> = {
   token_expired: 'Refresh token has expired. Please log in again.',

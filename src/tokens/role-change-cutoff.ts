@@ -1,4 +1,4 @@
-import { uuidv7Time } from '../tokens/uuid7.js';
+import { uuidv7Time } from './uuid7.js';
 
 /**
  * When an access token was minted (epoch ms): the millisecond of its UUIDv7 jti (tokens/uuid7.ts),
