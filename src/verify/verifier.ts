@@ -1,7 +1,15 @@
 import { DEFAULT_ROLE_PERMISSIONS, isRole, type Permission, type Role } from '../tokens/roles.js';
 import { checkClaims } from '../tokens/claims.js';
 import { TokenError } from '../tokens/errors.js';
-import { ACCESS_TOKEN_DETAILS, accessTokenFailure, bearerChallenge, bearerToken, TOKEN_FAILURE_STATUS } from '../tokens/failures.js';
+import {
+  ACCESS_TOKEN_DETAILS,
+  accessTokenFailure,
+  bearerChallenge,
+  bearerToken,
+  REVOCATION_STATE_UNAVAILABLE,
+  TOKEN_FAILURE_STATUS,
+} from '../tokens/failures.js';
+import { mintTimeOf } from '../tokens/role-change-cutoff.js';
 import {
   ASYMMETRIC_ALGORITHMS,
   createHmacKey,
@@ -15,12 +23,17 @@ import {
   type VerificationKey,
 } from '../tokens/jws.js';
 import { RemoteKeySet } from './remote-key-set.js';
+import { RevocationFollower, type RevocationFeedOptions } from './revocation-follower.js';
 
-export type VerifyErrorCode = 'not_authenticated' | 'invalid_token' | 'token_expired' | 'forbidden';
+export type VerifyErrorCode =
+  'not_authenticated' | 'invalid_token' | 'token_expired' | 'token_revoked' | 'forbidden' | 'service_unavailable';
+
+const DETAILS: Record<VerifyErrorCode, string> = { ...ACCESS_TOKEN_DETAILS, service_unavailable: REVOCATION_STATE_UNAVAILABLE };
+const STATUS: Record<VerifyErrorCode, 401 | 403 | 503> = { ...TOKEN_FAILURE_STATUS, service_unavailable: 503 };
 
 /** A refused request, with the status, body and header the gatepass server would answer. */
 export class VerifyError extends Error {
-  readonly status: 401 | 403;
+  readonly status: 401 | 403 | 503;
   readonly detail: string;
 
   constructor(
@@ -30,10 +43,10 @@ export class VerifyError extends Error {
     /** `cause`: what made the verifier refuse, e.g. a JwksTimeoutError. */
     options?: ErrorOptions,
   ) {
-    super(ACCESS_TOKEN_DETAILS[code], options);
+    super(DETAILS[code], options);
     this.name = 'VerifyError';
-    this.status = TOKEN_FAILURE_STATUS[code];
-    this.detail = ACCESS_TOKEN_DETAILS[code];
+    this.status = STATUS[code];
+    this.detail = DETAILS[code];
   }
 
   get body(): { detail: string; code: VerifyErrorCode } {
@@ -77,6 +90,12 @@ export interface VerifierOptions {
   jwksMinRefetchSeconds?: number;
   /** A JWKS fetch that takes longer fails (default 5 s); verification then refuses the token. */
   jwksTimeoutSeconds?: number;
+  /**
+   * Follow gatepass's revocation feed, so that a logged-out, demoted or deactivated user's token is
+   * refused here as on the server (401 token_revoked), not only when it expires. Without it, a
+   * verifier checks signatures and claims alone.
+   */
+  revocations?: RevocationFeedOptions;
   /** Role → permissions, for requirePermission (default: gatepass's defaults). */
   rolePermissions?: Partial<Record<Role, Permission[]>>;
   fetch?: typeof fetch;
@@ -90,6 +109,10 @@ export interface Verifier {
   verifyAuthorization(header: string | undefined): Promise<VerifiedUser>;
   /** Whether the user's role grants the permission. */
   can(user: VerifiedUser, permission: Permission): boolean;
+  /** Resolves once the revocation feed has been caught up with (at once without a feed). */
+  ready(): Promise<void>;
+  /** Stops following the revocation feed. */
+  close(): Promise<void>;
 }
 
 function headerOf(token: string): { alg?: unknown; kid?: unknown } {
@@ -103,6 +126,7 @@ function headerOf(token: string): { alg?: unknown; kid?: unknown } {
  */
 export function createVerifier(options: VerifierOptions): Verifier {
   const now = options.now ?? Date.now;
+  const fetchImpl = options.fetch ?? fetch;
   const leewaySeconds = options.leewaySeconds ?? 30;
   const permissions = { ...DEFAULT_ROLE_PERMISSIONS, ...options.rolePermissions };
   let resolve: (token: string) => Promise<KeyResolver | VerificationKey>;
@@ -122,7 +146,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       algorithms: algorithms as AsymmetricAlgorithm[],
       maxAgeMs: (options.jwksMaxAgeSeconds ?? 300) * 1000,
       minRefetchMs: (options.jwksMinRefetchSeconds ?? 1) * 1000,
-      fetch: options.fetch ?? fetch,
+      fetch: fetchImpl,
       timeoutMs: (options.jwksTimeoutSeconds ?? 5) * 1000,
       now,
     });
@@ -131,10 +155,25 @@ export function createVerifier(options: VerifierOptions): Verifier {
     throw new Error('createVerifier: jwksUrl or secret is required');
   }
 
+  // Started only once the options have been accepted, so a refused configuration leaves nothing running.
+  const follower = options.revocations === undefined ? undefined : new RevocationFollower(options.revocations, fetchImpl, now);
+
+  /** Refuses a token the server would refuse as revoked, or any token while the list may be stale. */
+  function checkRevocation(payload: Record<string, unknown>): void {
+    if (follower === undefined) return;
+    if (!follower.current) {
+      if (follower.refusesWhenSilent) throw new VerifyError('service_unavailable', 'the revocation feed is silent');
+      follower.acceptedWhileSilent();
+    }
+    const claims = payload as { sid: string; sub: string; jti: string; iat: number };
+    if (follower.list.isRevoked(claims.sid, Number(claims.sub), mintTimeOf(claims), claims.jti)) throw new VerifyError('token_revoked');
+  }
+
   async function verify(token: string): Promise<VerifiedUser> {
     try {
       const payload = verifyJws(token, await resolve(token));
       checkClaims(payload, { type: 'access', leewaySeconds, issuer: options.issuer, audience: options.audience, nowSeconds: now() / 1000 });
+      checkRevocation(payload);
       return {
         id: Number(payload.sub),
         role: payload.role as string,
@@ -144,6 +183,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
         claims: payload,
       };
     } catch (error) {
+      if (error instanceof VerifyError) throw error;
       if (error instanceof TokenError) throw new VerifyError(accessTokenFailure(error), error.reason);
       // The JWKS could not be fetched: refuse (fail closed), but say why in the reason.
       throw new VerifyError('invalid_token', error instanceof Error ? error.message : String(error), { cause: error });
@@ -158,5 +198,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       return verify(token);
     },
     can: (user, permission) => isRole(user.role) && permissions[user.role].includes(permission),
+    ready: async () => follower?.caughtUp(),
+    close: async () => follower?.close(),
   };
 }
