@@ -80,16 +80,18 @@ export interface Instance {
 }
 
 /**
- * Starts gatepass as its own process on a free loopback port and waits until it is ready: by
- * default `src/main.ts` (what `npm start` runs, from source), or the given node arguments. Ready
- * means `readyPath` answers 200 (gatepass's `/health/ready` unless another server is started).
+ * Starts gatepass as its own process on a free loopback port (or `options.port`, e.g. to restart an
+ * instance where its clients expect it) and waits until it is ready: by default `src/main.ts` (what
+ * `npm start` runs, from source), or the given node arguments. Ready means `readyPath` answers 200
+ * (gatepass's `/health/ready` unless another server is started).
  */
 export async function startInstance(
   env: Record<string, string>,
   nodeArgs: string[] = ['--import', 'tsx', 'src/main.ts'],
   readyPath = '/health/ready',
+  options: { port?: number } = {},
 ): Promise<Instance> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const child = spawn(process.execPath, nodeArgs, {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env, HOST: '127.0.0.1', PORT: String(port) },

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT, runNode, startInstance, waitFor, type Instance } from '../helpers/instances.js';
+import { CLI_BIN as BIN, EXAMPLE_SERVICE_ARGS, VERIFY_BUILD, call, type Answer } from '../helpers/remote.js';
 
 /**
  * The seeds' microservice setup as two real processes on loopback: gatepass (ES256) issues tokens,
@@ -12,15 +13,7 @@ import { REPO_ROOT, runNode, startInstance, waitFor, type Instance } from '../he
  * doing so across `gatepass keys rotate` run with the real CLI binary.
  */
 
-const BIN = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
-const VERIFY_BUILD = path.join(REPO_ROOT, 'dist', 'verify', 'index.js');
 type Jwk = Record<string, string>;
-
-interface Answer {
-  status: number;
-  body: unknown;
-  challenge: string | null;
-}
 
 function b64(value: object): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -32,26 +25,6 @@ function decode(segment: string | undefined): Record<string, unknown> {
 
 function kidOf(token: string): unknown {
   return decode(token.split('.')[0]).kid;
-}
-
-async function call(url: string, init: { method?: string; body?: unknown; token?: string } = {}): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (init.body !== undefined) headers['content-type'] = 'application/json';
-  if (init.token !== undefined) headers.authorization = `Bearer ${init.token}`;
-  const response = await fetch(url, {
-    method: init.method ?? 'GET',
-    headers,
-    ...(init.body !== undefined && { body: JSON.stringify(init.body) }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // not JSON: keep the text
-  }
-  return { status: response.status, body, challenge: response.headers.get('www-authenticate') };
 }
 
 describe('gatepass (ES256) and examples/projects-service as two processes', () => {
@@ -96,11 +69,7 @@ describe('gatepass (ES256) and examples/projects-service as two processes', () =
       `${path.relative(REPO_ROOT, VERIFY_BUILD)} or ${path.relative(REPO_ROOT, BIN)} is missing: run \`npm run build\` first (npm test does it); the example imports gatepass/verify from dist/`,
     );
     gatepass = await startInstance(env);
-    service = await startInstance(
-      { GATEPASS_JWKS_URL: jwksUrl(), LOG_LEVEL: 'warn' },
-      ['--import', 'tsx', 'examples/projects-service/server.ts'],
-      '/health',
-    );
+    service = await startInstance({ GATEPASS_JWKS_URL: jwksUrl(), LOG_LEVEL: 'warn' }, EXAMPLE_SERVICE_ARGS, '/health');
     const registered = await call(`${gatepass.url}/auth/register`, { method: 'POST', body: credentials });
     assert.equal(registered.status, 201, JSON.stringify(registered.body));
     userId = (registered.body as { id: number }).id;
