@@ -14,7 +14,9 @@ import type { DatabaseHandle } from '../../src/store/database.js';
 import { openDatabase } from '../../src/store/database.js';
 import { migrateToLatest } from '../../src/store/migrations.js';
 import { toUser } from '../../src/store/users.js';
-import { mintTimeOf } from '../../src/sessions/role-change-cutoff.js';
+import { mintTimeOf } from '../../src/tokens/role-change-cutoff.js';
+import type { Revocation } from '../../src/tokens/revocation.js';
+import { createVerifier, VerifyError, type RevocationFeedOptions, type Verifier } from '../../src/verify/index.js';
 import { benchEmail } from './users.js';
 
 export type { GatepassApp };
@@ -60,20 +62,97 @@ export async function verificationFixture(settings: Settings, cwd: string, revok
   await revokeSessions(app.gatepass, revokedSessions);
   const { token, claims } = tokens.issueAccessToken({ userId: 4242, sessionId: randomUUID(), role: 'student' });
   const userId = Number(claims.sub);
-  // Dated as the guard dates a token (sessions/role-change-cutoff.ts).
+  // Dated as the guard dates a token (tokens/role-change-cutoff.ts).
   const claimsIssuedAt = mintTimeOf(claims);
   return {
     app,
     token,
     check(presented) {
       const verified = tokens.verifyAccessToken(presented);
-      if (revocations.isRevoked(verified.sid, Number(verified.sub), mintTimeOf(verified))) throw new Error('revoked');
+      if (revocations.isRevoked(verified.sid, Number(verified.sub), mintTimeOf(verified), verified.jti)) throw new Error('revoked');
       return verified.jti;
     },
     verifyOnly: (presented) => tokens.verifyAccessToken(presented).jti,
-    lookupOnly: () => revocations.isRevoked(claims.sid, userId, claimsIssuedAt),
+    lookupOnly: () => revocations.isRevoked(claims.sid, userId, claimsIssuedAt, claims.jti),
     authenticate: (authorization) => guards.authenticate(authorization).tokenId,
   };
+}
+
+/** Tokens whose refusal shows that a verifier's list holds the revocations `persistRevocations` stored. */
+export interface RevokedSamples {
+  /** Tokens of revoked sessions (the first and the last one stored), of a revoked jti, and of a user minted before their cutoff. */
+  refused: { kind: Revocation['kind']; token: string }[];
+  /** Stored revocations by kind. */
+  counts: Record<Revocation['kind'], number>;
+}
+
+/**
+ * Stores `count` revocations in the app's database as a commit would (`Revocations.persist`, in
+ * transactions of `batchSize`), without announcing them to the app's own RevocationList: the
+ * revocation feed reads the table. Of every 100: 90 sessions, 5 role-change cutoffs (each of
+ * another user, none of users 1…10,000 or 4242) and 5 single tokens (`token`, RFC 7009).
+ */
+export async function persistRevocations(services: Services, count: number, batchSize = 5000): Promise<RevokedSamples> {
+  const { revocations, tokens, database } = services;
+  const counts: RevokedSamples['counts'] = { session: 0, user: 0, token: 0 };
+  const refused: RevokedSamples['refused'] = [];
+  let lastSession: { sessionId: string; userId: number } | undefined;
+  for (let start = 0; start < count; start += batchSize) {
+    const batch: Revocation[] = [];
+    for (let i = start; i < Math.min(start + batchSize, count); i++) {
+      const userId = 1 + (i % 10_000);
+      let revocation: Revocation;
+      if (i % 100 < 90) {
+        const sessionId = randomUUID();
+        revocation = revocations.session(sessionId, userId);
+        lastSession = { sessionId, userId };
+        if (i === 0) refused.push({ kind: 'session', token: tokens.issueAccessToken({ userId, sessionId, role: 'student' }).token });
+      } else if (i % 100 < 95) {
+        const cutoffUser = 100_000 + i;
+        revocation = revocations.userTokens(cutoffUser);
+        if (counts.user === 0 && revocation.kind === 'user') {
+          // A second before the cutoff: a token carrying the role the change took away.
+          const mintedAt = revocation.issuedBefore - 1000;
+          refused.push({
+            kind: 'user',
+            token: tokens.issueAccessToken({ userId: cutoffUser, sessionId: randomUUID(), role: 'student', mintedAt }).token,
+          });
+        }
+      } else {
+        const issued = tokens.issueAccessToken({ userId, sessionId: randomUUID(), role: 'student' });
+        revocation = revocations.token(issued.claims.jti, userId);
+        if (counts.token === 0) refused.push({ kind: 'token', token: issued.token });
+      }
+      counts[revocation.kind] += 1;
+      batch.push(revocation);
+    }
+    await database.db.transaction().execute((trx) => revocations.persist(batch, trx));
+  }
+  if (lastSession !== undefined)
+    refused.push({ kind: 'session', token: tokens.issueAccessToken({ ...lastSession, role: 'student' }).token });
+  return { refused, counts };
+}
+
+/** A service credential (`gatepass service create NAME`), for the revocation feed. */
+export async function createServiceCredential(services: Services, name: string): Promise<{ clientId: string; clientSecret: string }> {
+  const { clientId, clientSecret } = await services.serviceCredentials.create(name);
+  return { clientId, clientSecret };
+}
+
+/** `gatepass/verify`'s createVerifier (HS256 with the shared secret), following a revocation feed when `feed` is given. */
+export function hmacVerifier(secret: string, feed?: RevocationFeedOptions): Verifier {
+  return createVerifier({ secret, ...(feed === undefined ? {} : { revocations: feed }) });
+}
+
+/** The VerifyError code a verifier refuses `token` with, or undefined when it accepts it. */
+export async function refusalCode(verifier: Verifier, token: string): Promise<string | undefined> {
+  try {
+    await verifier.verify(token);
+    return undefined;
+  } catch (error) {
+    if (error instanceof VerifyError) return error.code;
+    throw error;
+  }
 }
 
 /**
