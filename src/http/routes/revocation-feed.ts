@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
@@ -9,7 +10,7 @@ import type { RevocationFeedServices, RoutePlugin } from '../types.js';
 /** API.md promises a heartbeat at least every 5 s; verifiers call the feed silent after 10 s by default. */
 export const FEED_HEARTBEAT_MS = 2000;
 const PAGE_LIMIT_MAX = 10_000;
-/** A follower that reads this much slower than the feed writes is cut off; it resumes from its cursor. */
+/** A follower this far behind on live entries is cut off; it resumes from its cursor. (The catch-up waits for it instead.) */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
 const Cursor = Type.String({ pattern: '^[0-9]{1,15}$', description: 'The `cursor` of an earlier answer; omitted, the snapshot starts.' });
@@ -162,6 +163,8 @@ export const revocationFeedRoutes: RoutePlugin<RevocationFeedServices> = async (
       do {
         page = await feed.page(cursor, PAGE_LIMIT_MAX);
         sendBatch(page.entries);
+        // A catch-up of 100,000 entries is ~11 MB: let the follower read each page before the next.
+        if (response.writableNeedDrain) await Promise.race([once(response, 'drain'), once(response, 'close')]);
       } while (page.more && isOpen());
       state.caughtUp = true;
       sendBatch(queued);
