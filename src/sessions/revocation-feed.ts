@@ -11,6 +11,9 @@ export interface NumberedRevocation {
 
 export type FeedListener = (batch: NumberedRevocation[]) => void;
 
+/** The highest number the revocations table can hold (PostgreSQL `serial`). */
+const MAX_REVOCATION_ID = 2_147_483_647;
+
 /** How often the tail of the table is read while someone follows the feed, besides the wake-ups of `notify`. */
 const TAIL_POLL_MS = 1000;
 
@@ -44,10 +47,19 @@ export class RevocationFeed {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Up to `limit` live revocations from `after` on (with the reread window), and whether more follow. */
+  /**
+   * Up to `limit` live revocations numbered above `after`, preceded by those of the reread window
+   * (at most REREAD_IDS, numbered up to `after`), and whether more follow. The window does not count
+   * against `limit`: were it to, a limit up to REREAD_IDS could fill a page with it alone and the
+   * cursor would never move.
+   */
   async page(after: number, limit: number): Promise<{ entries: NumberedRevocation[]; more: boolean }> {
-    const rows = await this.repository.liveNumberedAfter(Math.max(0, after - REREAD_IDS), this.now(), limit + 1);
-    return { entries: rows.slice(0, limit), more: rows.length > limit };
+    // A cursor may be any 15 digits; past the serial's bound PostgreSQL would refuse the comparison, and no row is there.
+    const from = Math.min(Math.max(0, after - REREAD_IDS), MAX_REVOCATION_ID);
+    const rows = await this.repository.liveNumberedAfter(from, this.now(), limit + REREAD_IDS + 1);
+    const reread = rows.filter(({ id }) => id <= after);
+    const fresh = rows.filter(({ id }) => id > after);
+    return { entries: [...reread, ...fresh.slice(0, limit)], more: fresh.length > limit };
   }
 
   /**

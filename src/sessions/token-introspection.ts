@@ -125,9 +125,11 @@ export class TokenIntrospection {
     // Fail closed, as the guards do: a revocation made elsewhere may be unknown here.
     if (!this.revocations.available) throw new GatepassError('service_unavailable', REVOCATION_STATE_UNAVAILABLE);
     const userId = Number(claims.sub);
-    if (this.revocations.isRevoked(claims.sid, userId, mintTimeOf(claims), claims.jti)) return INACTIVE;
     const user = await this.users.findById(userId);
     if (user === undefined || !user.isActive) return INACTIVE;
+    // Checked after the last read, with nothing awaited after it: a logout that has answered its
+    // caller while that read was pending has applied its revocation here, so it is seen.
+    if (this.revocations.isRevoked(claims.sid, userId, mintTimeOf(claims), claims.jti)) return INACTIVE;
     const { sub, sid, role, exp, iat, jti } = claims;
     return { active: true, sub, sid, role, exp, iat, jti, token_type: 'access_token' };
   }
