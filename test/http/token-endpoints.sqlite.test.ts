@@ -1,0 +1,3 @@
+import { defineTokenEndpointsSuite } from './token-endpoints-suite.js';
+
+defineTokenEndpointsSuite('sqlite');
