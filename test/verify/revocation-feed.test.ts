@@ -286,14 +286,45 @@ describe('the revocation feed: gatepass on SQLite and the example service', () =
         await within('the refused stream to end', stream.ended, 5000);
         assert.deepEqual(stream.events, [], `stream, ${what}: no event`);
       }
-      // The same requests with the credential are answered.
+      // The same requests with the credential are answered, and carry a logout made just before.
+      const user = await client.register();
+      const token = await client.login(user);
+      await client.logout(token);
+      const { sid } = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { sid: string };
+      const isTheLogout = (entry: unknown) => (entry as { kind?: string }).kind === 'session' && (entry as { sid?: string }).sid === sid;
+
       const page = await client.feed(credential);
       assert.equal(page.status, 200, JSON.stringify(page.body));
       assert.deepEqual(Object.keys(page.body as object).sort(), ['cursor', 'more', 'revocations']);
+      // Paged by cursor, two new entries at a time, until `more` is false: the logout is in one of the pages.
+      const paged: unknown[] = [];
+      let cursor: string | undefined;
+      for (let pages = 0; ; pages += 1) {
+        assert.ok(pages < 500, 'the pages end');
+        const next = await client.feed(credential, `?limit=2${cursor === undefined ? '' : `&after=${cursor}`}`);
+        assert.equal(next.status, 200, JSON.stringify(next.body));
+        const body = next.body as { revocations: unknown[]; cursor: string; more: boolean };
+        // A page may repeat entries up to the cursor (the reread window); the cursor itself moves on.
+        if (body.more) assert.ok(Number(body.cursor) > Number(cursor ?? 0), `the cursor moves on: ${cursor} → ${body.cursor}`);
+        paged.push(...body.revocations);
+        cursor = body.cursor;
+        if (!body.more) break;
+      }
+      assert.ok(paged.some(isTheLogout), `the logout's session in the pages: ${JSON.stringify(paged)}`);
+
       const stream = await openEventStream(url, { authorization: basicAuthorization(credential) });
       try {
         assert.equal(stream.status, 200);
+        assert.match(stream.contentType ?? '', /^text\/event-stream/);
         await waitFor('a heartbeat', async () => stream.events.some((event) => event.event === 'heartbeat'), 5000);
+        const caughtUp = stream.events.slice(
+          0,
+          stream.events.findIndex((event) => event.event === 'heartbeat'),
+        );
+        assert.ok(
+          caughtUp.some((event) => event.event === 'revocation' && event.id !== undefined && isTheLogout(JSON.parse(event.data))),
+          'the catch-up before the first heartbeat carries the logout',
+        );
       } finally {
         stream.close();
       }
