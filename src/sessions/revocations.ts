@@ -56,6 +56,10 @@ export class Revocations {
     return { kind: 'session', sessionId, userId, expiresAt: this.now() + this.list.accessTokenLifetimeMs };
   }
 
+  isSessionRevoked(sessionId: string): boolean {
+    return this.list.isSessionRevoked(sessionId);
+  }
+
   /** One access token, by its jti (RFC 7009 revocation). */
   token(tokenId: string, userId: number): Revocation {
     return { kind: 'token', tokenId, userId, expiresAt: this.now() + this.list.accessTokenLifetimeMs };

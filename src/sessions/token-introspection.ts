@@ -144,6 +144,8 @@ export class TokenIntrospection {
     if (session === undefined || session.revoked_at !== null) return INACTIVE;
     const user = await this.users.findById(userId);
     if (user === undefined || !user.isActive) return INACTIVE;
+    // As for access tokens: a logout that answered while the reads above were pending is seen here.
+    if (this.revocations.isSessionRevoked(claims.sid)) return INACTIVE;
     const { sub, sid, exp, iat, jti } = claims;
     return { active: true, sub, sid, role: user.role, exp, iat, jti, token_type: 'refresh_token' };
   }

@@ -53,6 +53,12 @@ export class RevocationList {
     return this.cutoffs.refuses(userId, mintedAt);
   }
 
+  /** True when the session was ended (its refresh tokens are dead too: introspection asks). */
+  isSessionRevoked(sessionId: string): boolean {
+    const until = this.sessions.get(sessionId);
+    return until !== undefined && until > this.now();
+  }
+
   get size(): number {
     return this.sessions.size + this.tokens.size + this.cutoffs.size;
   }

@@ -618,50 +618,52 @@ export function defineTokenEndpointsSuite(backend: Backend): void {
     });
 
     describe('concurrency', () => {
-      it('30 introspections alongside a logout: none answers active after the logout has answered', async () => {
-        const user = await signUp(t.app);
-        const token = user.tokens.access_token;
-        const state = { loggedOut: false };
-        const answers: { startedAfter: boolean; arrivedAfter: boolean; response: LightMyRequestResponse }[] = [];
-        const one = async (): Promise<void> => {
-          const startedAfter = state.loggedOut;
-          const response = await introspect(token);
-          answers.push({ startedAfter, arrivedAfter: state.loggedOut, response });
-        };
-        const pending: Promise<void>[] = [];
-        // Ten before the logout, more while it runs, and the rest (at least five) once it has answered.
-        for (let i = 0; i < 10; i += 1) pending.push(one());
-        const logout = post(t.app, '/auth/logout', undefined, token).then((response) => {
-          state.loggedOut = true;
-          return response;
-        });
-        while (!state.loggedOut && pending.length < 25) {
-          pending.push(one());
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-        assert.equal((await logout).statusCode, 204);
-        while (pending.length < 30) pending.push(one());
-        await Promise.all(pending);
-        assert.equal(answers.length, 30);
-        for (const { response, arrivedAfter, startedAfter } of answers) {
-          assert.equal(response.statusCode, 200, response.body);
-          const body = response.json<{ active: boolean }>();
-          if (body.active) {
-            assertActive(response, token, 'access_token', 'student');
-            assert.ok(
-              !arrivedAfter && !startedAfter,
-              `an introspection ${startedAfter ? 'started' : 'answered'} after the logout had answered was active: ${response.body}`,
-            );
-          } else {
-            assert.deepEqual(body, { active: false });
+      for (const kind of ['access_token', 'refresh_token'] as const) {
+        it(`30 introspections of a ${kind.replace('_', ' ')} alongside a logout: none answers active after the logout has answered`, async () => {
+          const user = await signUp(t.app);
+          const token = user.tokens[kind];
+          const state = { loggedOut: false };
+          const answers: { startedAfter: boolean; arrivedAfter: boolean; response: LightMyRequestResponse }[] = [];
+          const one = async (): Promise<void> => {
+            const startedAfter = state.loggedOut;
+            const response = await introspect(token);
+            answers.push({ startedAfter, arrivedAfter: state.loggedOut, response });
+          };
+          const pending: Promise<void>[] = [];
+          // Ten before the logout, more while it runs, and the rest (at least five) once it has answered.
+          for (let i = 0; i < 10; i += 1) pending.push(one());
+          const logout = post(t.app, '/auth/logout', undefined, user.tokens.access_token).then((response) => {
+            state.loggedOut = true;
+            return response;
+          });
+          while (!state.loggedOut && pending.length < 25) {
+            pending.push(one());
+            await new Promise((resolve) => setImmediate(resolve));
           }
-        }
-        assert.ok(
-          answers.some((answer) => answer.startedAfter),
-          'no introspection started after the logout: the test proved nothing',
-        );
-        assertInactive(await introspect(token), 'after the race');
-      });
+          assert.equal((await logout).statusCode, 204);
+          while (pending.length < 30) pending.push(one());
+          await Promise.all(pending);
+          assert.equal(answers.length, 30);
+          for (const { response, arrivedAfter, startedAfter } of answers) {
+            assert.equal(response.statusCode, 200, response.body);
+            const body = response.json<{ active: boolean }>();
+            if (body.active) {
+              assertActive(response, token, kind, 'student');
+              assert.ok(
+                !arrivedAfter && !startedAfter,
+                `an introspection ${startedAfter ? 'started' : 'answered'} after the logout had answered was active: ${response.body}`,
+              );
+            } else {
+              assert.deepEqual(body, { active: false });
+            }
+          }
+          assert.ok(
+            answers.some((answer) => answer.startedAfter),
+            'no introspection started after the logout: the test proved nothing',
+          );
+          assertInactive(await introspect(token), 'after the race');
+        });
+      }
     });
   });
 
