@@ -7,6 +7,8 @@ export interface User {
   /** `student`, `teacher` or `admin` with the default configuration. */
   role: string;
   is_active: boolean;
+  /** Whether the owner proved the address is theirs (the verification email). */
+  email_verified: boolean;
   created_at: string;
 }
 

@@ -60,6 +60,7 @@ export const UserOut = Type.Object(
     full_name: Type.Union([Type.String(), Type.Null()]),
     role: Type.String(),
     is_active: Type.Boolean(),
+    email_verified: Type.Boolean(),
     created_at: Type.String({ format: 'date-time' }),
   },
   { $id: 'User' },
@@ -72,6 +73,7 @@ export function userOut(user: User): Static<typeof UserOut> {
     full_name: user.fullName,
     role: user.role,
     is_active: user.isActive,
+    email_verified: user.emailVerified,
     created_at: new Date(user.createdAt).toISOString(),
   };
 }

@@ -4,11 +4,11 @@ import type { AuditEntry, AuditLog, ClientInfo } from '../audit/audit-log.js';
 import { GatepassError, SIGN_IN_DETAILS } from '../errors.js';
 import { PasswordResetTokenRepository } from '../store/password-reset-tokens.js';
 import type { Database, RefreshTokenRow, SessionRow } from '../store/schema.js';
-import { SessionRepository } from '../store/sessions.js';
+import { SessionRepository, sessionAmr } from '../store/sessions.js';
 import { UserRepository, type User } from '../store/users.js';
 import { TokenError } from '../tokens/errors.js';
 import { REFRESH_TOKEN_DETAILS } from '../tokens/failures.js';
-import type { Clock, TokenService } from '../tokens/token-service.js';
+import { PASSWORD_AMR, type Clock, type TokenService } from '../tokens/token-service.js';
 import type { Revocations } from './revocations.js';
 
 export interface TokenPair {
@@ -23,6 +23,12 @@ export interface TokenPair {
  * under the row lock the ending took (undefined when the user is gone), to judge its own preconditions.
  */
 export type AccountChange = (trx: Kysely<Database>, account: User | undefined) => Promise<void>;
+
+/** A session as its access tokens describe it: its id and how it was signed in (RFC 8176 `amr`). */
+interface SignedInSession {
+  id: string;
+  amr: readonly string[];
+}
 
 type RotationOutcome = { kind: 'issued'; pair: TokenPair } | { kind: 'reused'; sessionId: string };
 
@@ -63,7 +69,7 @@ export class SessionService {
    * changed or it was deactivated or deleted in between (a reset committed during the slow password
    * check must not leave a session behind it).
    */
-  async startSession(checked: User, client: ClientInfo): Promise<TokenPair> {
+  async startSession(checked: User, client: ClientInfo, amr: readonly string[] = PASSWORD_AMR): Promise<TokenPair> {
     const sessionId = randomUUID();
     return this.db.transaction().execute(async (trx) => {
       const user = await new UserRepository(trx).findLocked(checked.id, this.shareLock);
@@ -71,9 +77,12 @@ export class SessionService {
         throw new GatepassError('invalid_credentials', SIGN_IN_DETAILS.invalid_credentials);
       if (!user.isActive) throw new GatepassError('account_disabled', SIGN_IN_DETAILS.account_disabled);
       const sessions = this.sessions.withExecutor(trx);
-      await sessions.createSession({ id: sessionId, userId: user.id, ...client, now: this.now() });
-      await this.audit.record({ event: 'login_success', userId: user.id, client, details: { session_id: sessionId } }, trx);
-      return this.issuePair(sessions, user, sessionId, null);
+      await sessions.createSession({ id: sessionId, userId: user.id, ...client, amr, now: this.now() });
+      await this.audit.record(
+        { event: 'login_success', userId: user.id, client, details: { session_id: sessionId, amr: amr.join(' ') } },
+        trx,
+      );
+      return this.issuePair(sessions, user, { id: sessionId, amr }, null);
     });
   }
 
@@ -122,10 +131,11 @@ export class SessionService {
       if (!user.isActive) throw new GatepassError('account_disabled', SIGN_IN_DETAILS.account_disabled);
       await sessions.touchSession(session.id, now, client);
       await this.audit.record({ event: 'refresh', userId, client, details: { session_id: session.id, grace: !claimed } }, trx);
-      if (claimed) return { kind: 'issued', pair: await this.issuePair(sessions, user, session.id, record.jti) };
+      const signedIn = { id: session.id, amr: sessionAmr(session) };
+      if (claimed) return { kind: 'issued', pair: await this.issuePair(sessions, user, signedIn, record.jti) };
       const child = await sessions.findChildRefreshToken(session.id, record.jti);
       if (child === undefined) throw new GatepassError('invalid_token', REFRESH_TOKEN_DETAILS.invalid_token);
-      return { kind: 'issued', pair: this.pairWithRefreshToken(user, session.id, child) };
+      return { kind: 'issued', pair: this.pairWithRefreshToken(user, signedIn, child) };
     });
     if (outcome.kind === 'reused') {
       await this.revocations.announce([this.revocations.session(outcome.sessionId, userId)]);
@@ -243,41 +253,42 @@ export class SessionService {
     return graceMs > 0 && usedAt !== null && now - usedAt <= graceMs;
   }
 
-  private async issuePair(sessions: SessionRepository, user: User, sessionId: string, parentJti: string | null): Promise<TokenPair> {
-    const access = this.tokens.issueAccessToken({
+  /** An access token of the session, carrying the account as it is now and how the session signed in. */
+  private accessToken(user: User, session: SignedInSession): string {
+    return this.tokens.issueAccessToken({
       userId: user.id,
-      sessionId,
+      sessionId: session.id,
       role: user.role,
+      emailVerified: user.emailVerified,
+      amr: session.amr,
       mintedAt: this.revocations.mintTime(user.id),
-    });
-    const refresh = this.tokens.issueRefreshToken({ userId: user.id, sessionId });
+    }).token;
+  }
+
+  private async issuePair(sessions: SessionRepository, user: User, session: SignedInSession, parentJti: string | null): Promise<TokenPair> {
+    const accessToken = this.accessToken(user, session);
+    const refresh = this.tokens.issueRefreshToken({ userId: user.id, sessionId: session.id });
     await sessions.insertRefreshToken({
       jti: refresh.claims.jti,
-      session_id: sessionId,
+      session_id: session.id,
       user_id: user.id,
       parent_jti: parentJti,
       issued_at: refresh.claims.iat * 1000,
       expires_at: refresh.claims.exp * 1000,
     });
-    return this.pair(access.token, refresh.token);
+    return this.pair(accessToken, refresh.token);
   }
 
   /** A new access token beside an already issued refresh token (the grace answer). */
-  private pairWithRefreshToken(user: User, sessionId: string, refresh: RefreshTokenRow): TokenPair {
-    const access = this.tokens.issueAccessToken({
-      userId: user.id,
-      sessionId,
-      role: user.role,
-      mintedAt: this.revocations.mintTime(user.id),
-    });
+  private pairWithRefreshToken(user: User, session: SignedInSession, refresh: RefreshTokenRow): TokenPair {
     const reissued = this.tokens.signRefreshToken({
       userId: user.id,
-      sessionId,
+      sessionId: session.id,
       jti: refresh.jti,
       iat: refresh.issued_at / 1000,
       exp: refresh.expires_at / 1000,
     });
-    return this.pair(access.token, reissued.token);
+    return this.pair(this.accessToken(user, session), reissued.token);
   }
 
   private pair(accessToken: string, refreshToken: string): TokenPair {

@@ -207,6 +207,69 @@ function serviceCredentialsTable(dialect: Dialect): Migration {
 }
 
 /**
+ * 0008: email verification and two-factor sign-in (issue 15). Accounts gain a verified flag (false
+ * for accounts made before: nothing verified them); sessions remember how they were signed in (the
+ * access tokens' `amr`, RFC 8176; null for older sessions: a password). Secrets are stored as their
+ * SHA-256 (verification tokens, recovery codes, MFA challenges) or encrypted (TOTP secrets, which the
+ * server must read back).
+ */
+function emailVerificationAndMfaTables(dialect: Dialect): Migration {
+  const serialId = serialIdType(dialect);
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('users')
+        .addColumn('email_verified', 'boolean', (c) => c.notNull().defaultTo(false))
+        .execute();
+      await db.schema.alterTable('users').addColumn('email_verified_at', 'bigint').execute();
+      await db.schema.alterTable('sessions').addColumn('amr', 'varchar(64)').execute();
+
+      await db.schema
+        .createTable('email_verification_tokens')
+        .addColumn('token_hash', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('email', 'varchar(320)', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('email_verification_tokens_user_id').on('email_verification_tokens').column('user_id').execute();
+      await db.schema.createIndex('email_verification_tokens_expires_at').on('email_verification_tokens').column('expires_at').execute();
+
+      await db.schema
+        .createTable('mfa_totp')
+        .addColumn('user_id', 'integer', (c) => c.primaryKey().references('users.id').onDelete('cascade'))
+        .addColumn('secret', 'varchar(255)', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('confirmed_at', 'bigint')
+        .addColumn('last_used_step', 'bigint')
+        .execute();
+
+      await db.schema
+        .createTable('mfa_recovery_codes')
+        .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('code_hash', 'varchar(64)', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('mfa_recovery_codes_user_id').on('mfa_recovery_codes').columns(['user_id', 'code_hash']).execute();
+
+      await db.schema
+        .createTable('mfa_challenges')
+        .addColumn('token_hash', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('failed_attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('used_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('mfa_challenges_expires_at').on('mfa_challenges').column('expires_at').execute();
+    },
+  };
+}
+
+/**
  * Migrations live in code, in order, and are never edited once released: a change is a new entry.
  * Kysely records applied names in `kysely_migration` and takes a lock, so concurrent starts are safe.
  * Each entry is built by its own function above, given only what it depends on (the dialect, the log).
@@ -220,6 +283,7 @@ function migrations(dialect: Dialect, log: MigrationLog): Record<string, Migrati
     '0005_email_key': emailKeyIdentity(log),
     '0006_token_revocations': tokenRevocations,
     '0007_service_credentials': serviceCredentialsTable(dialect),
+    '0008_email_verification_and_mfa': emailVerificationAndMfaTables(dialect),
   };
 }
 

@@ -19,6 +19,9 @@ export interface UsersTable {
   full_name: string | null;
   role: ColumnType<string, string | undefined, string>;
   is_active: Flag;
+  /** Set when the owner proved they read mail at `email` (a verification token), or an external provider asserted it. */
+  email_verified: ColumnType<boolean | number, number | undefined, number>;
+  email_verified_at: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -34,6 +37,11 @@ export interface SessionsTable {
   /** Set when the session ends (logout, reuse detected, deactivation); its tokens stop working. */
   revoked_at: number | null;
   revoked_reason: string | null;
+  /**
+   * How the session was signed in, as RFC 8176 method names in a JSON array (`["pwd","otp"]`): every
+   * access token of the session carries it as `amr`. Null for sessions older than 0008: a password.
+   */
+  amr: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** One record per refresh token ever issued, keyed by its jti. The token itself is never stored. */
@@ -113,6 +121,46 @@ export interface ServiceCredentialsTable {
   last_used_at: number | null;
 }
 
+/** Single-use email verification tokens (24 h), stored as their SHA-256; `email` is the address they verify. */
+export interface EmailVerificationTokensTable {
+  token_hash: string;
+  user_id: number;
+  email: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+/** A user's TOTP (RFC 6238) factor: on once `confirmed_at` is set. */
+export interface MfaTotpTable {
+  user_id: number;
+  /** The shared secret, encrypted (the server must read it back to check codes). */
+  secret: string;
+  created_at: number;
+  confirmed_at: number | null;
+  /** The last time step whose code was accepted: a code is accepted once, and never one of an earlier step. */
+  last_used_step: number | null;
+}
+
+/** Single-use recovery codes, stored as their SHA-256; a new set deletes the old. */
+export interface MfaRecoveryCodesTable {
+  id: Generated<number>;
+  user_id: number;
+  code_hash: string;
+  created_at: number;
+  used_at: number | null;
+}
+
+/** The pending second step of a sign-in: the `mfa_token` (stored as its SHA-256), valid 5 minutes and 5 wrong codes. */
+export interface MfaChallengesTable {
+  token_hash: string;
+  user_id: number;
+  created_at: number;
+  expires_at: number;
+  failed_attempts: ColumnType<number, number | undefined, number>;
+  used_at: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -122,6 +170,10 @@ export interface Database {
   audit_events: AuditEventsTable;
   password_reset_tokens: PasswordResetTokensTable;
   service_credentials: ServiceCredentialsTable;
+  email_verification_tokens: EmailVerificationTokensTable;
+  mfa_totp: MfaTotpTable;
+  mfa_recovery_codes: MfaRecoveryCodesTable;
+  mfa_challenges: MfaChallengesTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

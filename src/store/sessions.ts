@@ -9,7 +9,15 @@ export class SessionRepository {
     return new SessionRepository(db);
   }
 
-  async createSession(session: { id: string; userId: number; userAgent: string | null; ip: string | null; now: number }): Promise<void> {
+  async createSession(session: {
+    id: string;
+    userId: number;
+    userAgent: string | null;
+    ip: string | null;
+    /** RFC 8176 method names of the sign-in. */
+    amr: readonly string[];
+    now: number;
+  }): Promise<void> {
     await this.db
       .insertInto('sessions')
       .values({
@@ -21,6 +29,7 @@ export class SessionRepository {
         ip: session.ip,
         revoked_at: null,
         revoked_reason: null,
+        amr: JSON.stringify(session.amr),
       })
       .execute();
   }
@@ -144,4 +153,16 @@ export class SessionRepository {
       .orderBy('last_used_at', 'desc')
       .execute();
   }
+}
+
+/** The sign-in methods a session recorded (RFC 8176 names); a session from before they were recorded was a password sign-in. */
+export function sessionAmr(session: Pick<SessionRow, 'amr'>): string[] {
+  if (session.amr === null) return ['pwd'];
+  try {
+    const methods: unknown = JSON.parse(session.amr);
+    if (Array.isArray(methods) && methods.every((method) => typeof method === 'string')) return methods;
+  } catch {
+    // Only gatepass writes the column; anything else is treated as the oldest kind of session.
+  }
+  return ['pwd'];
 }

@@ -8,6 +8,9 @@ export interface User {
   fullName: string | null;
   role: string;
   isActive: boolean;
+  emailVerified: boolean;
+  /** When the address was verified (epoch ms); null while it is not. */
+  emailVerifiedAt: number | null;
   passwordHash: string;
   createdAt: number;
   updatedAt: number;
@@ -20,6 +23,8 @@ export function toUser(row: UserRow): User {
     fullName: row.full_name,
     role: row.role,
     isActive: Boolean(row.is_active),
+    emailVerified: Boolean(row.email_verified),
+    emailVerifiedAt: row.email_verified_at,
     passwordHash: row.password_hash,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -136,7 +141,7 @@ export class UserRepository {
 
   async update(
     id: number,
-    changes: { fullName?: string | null; passwordHash?: string; isActive?: boolean; role?: string },
+    changes: { fullName?: string | null; passwordHash?: string; isActive?: boolean; role?: string; emailVerifiedAt?: number | null },
     now: number,
   ): Promise<User | undefined> {
     const row = await this.db
@@ -146,6 +151,10 @@ export class UserRepository {
         ...(changes.passwordHash !== undefined && { password_hash: changes.passwordHash }),
         ...(changes.isActive !== undefined && { is_active: changes.isActive ? 1 : 0 }),
         ...(changes.role !== undefined && { role: changes.role }),
+        ...(changes.emailVerifiedAt !== undefined && {
+          email_verified: changes.emailVerifiedAt === null ? 0 : 1,
+          email_verified_at: changes.emailVerifiedAt,
+        }),
         updated_at: now,
       })
       .where('id', '=', id)

@@ -7,6 +7,9 @@ import type { AccessKeys } from './key-store.js';
 
 export type TokenType = 'access' | 'refresh';
 
+/** RFC 8176's name for a password sign-in: the `amr` of sessions that recorded none. */
+export const PASSWORD_AMR: readonly string[] = ['pwd'];
+
 interface CommonClaims {
   /** The user id, as a decimal string. */
   sub: string;
@@ -20,6 +23,9 @@ interface CommonClaims {
 export interface AccessClaims extends CommonClaims {
   type: 'access';
   role: string;
+  email_verified: boolean;
+  /** How the session was signed in (RFC 8176 method names), e.g. `["pwd"]` or `["pwd","otp"]`. */
+  amr: string[];
 }
 
 export interface RefreshClaims extends CommonClaims {
@@ -59,13 +65,24 @@ export class TokenService {
   }
 
   /** `mintedAt` (epoch ms, default now) dates the token's UUIDv7 jti, which role-change revocations compare. */
-  issueAccessToken(subject: { userId: number; sessionId: string; role: string; mintedAt?: number }): IssuedToken<AccessClaims> {
+  issueAccessToken(subject: {
+    userId: number;
+    sessionId: string;
+    role: string;
+    /** Default false. */
+    emailVerified?: boolean;
+    /** Default `["pwd"]`: a password sign-in. */
+    amr?: readonly string[];
+    mintedAt?: number;
+  }): IssuedToken<AccessClaims> {
     const iat = Math.floor(this.now() / 1000);
     const claims: AccessClaims = {
       sub: String(subject.userId),
       type: 'access',
       sid: subject.sessionId,
       role: subject.role,
+      email_verified: subject.emailVerified ?? false,
+      amr: [...(subject.amr ?? PASSWORD_AMR)],
       jti: uuidv7(subject.mintedAt ?? this.now()),
       iat,
       exp: iat + this.settings.accessTtlSeconds,

@@ -133,7 +133,7 @@ export async function refreshed(app: GatepassApp, refreshToken: string, userAgen
 }
 
 /** The keys of a user object, sorted. */
-export const USER_KEYS = ['created_at', 'email', 'full_name', 'id', 'is_active', 'role'];
+export const USER_KEYS = ['created_at', 'email', 'email_verified', 'full_name', 'id', 'is_active', 'role'];
 
 /** An ISO 8601 time in UTC, as every `*_at` field of API.md is written. */
 export const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;

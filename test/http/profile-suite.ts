@@ -32,6 +32,7 @@ export function defineProfileSuite(backend: Backend): void {
         full_name: 'Original Name',
         role: 'student',
         is_active: true,
+        email_verified: false,
         created_at: registered.created_at,
       });
       assert.doesNotMatch(response.body, /password|hash|\$argon2/i);

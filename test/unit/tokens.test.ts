@@ -50,7 +50,7 @@ describe('tokens', () => {
     const { token, claims } = service.issueAccessToken({ userId: 42, sessionId: 's1', role: 'teacher' });
     const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as unknown;
     assert.deepEqual(header, { alg: 'HS256', typ: 'JWT' });
-    assert.deepEqual(Object.keys(claims).sort(), ['exp', 'iat', 'jti', 'role', 'sid', 'sub', 'type']);
+    assert.deepEqual(Object.keys(claims).sort(), ['amr', 'email_verified', 'exp', 'iat', 'jti', 'role', 'sid', 'sub', 'type']);
     assert.equal(claims.exp - claims.iat, 900);
     assert.deepEqual(service.verifyAccessToken(token), claims);
   });
