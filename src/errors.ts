@@ -23,7 +23,15 @@ export type ErrorCode =
   | 'account_locked'
   | 'service_unavailable'
   | 'service_exists'
-  | 'invalid_client';
+  | 'invalid_client'
+  | 'email_not_verified'
+  | 'already_verified'
+  | 'invalid_verification_token'
+  | 'invalid_code'
+  | 'mfa_required'
+  | 'mfa_already_enabled'
+  | 'mfa_not_enabled'
+  | 'invalid_mfa_token';
 
 /** What a sign-in is refused with, wherever it is decided (the password check, or the session's own re-read of the account). */
 export const SIGN_IN_DETAILS = {

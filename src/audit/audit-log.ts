@@ -21,6 +21,18 @@ export const AUDIT_EVENTS = [
   'service_created',
   'service_revoked',
   'token_revoked',
+  'email_verification_sent',
+  'email_verified',
+  'email_change_requested',
+  'email_changed',
+  'mfa_setup_started',
+  'mfa_enabled',
+  'mfa_disabled',
+  'mfa_reset',
+  'mfa_recovery_codes_regenerated',
+  'mfa_challenge_started',
+  'mfa_code_failed',
+  'mfa_recovery_code_used',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 

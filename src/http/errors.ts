@@ -22,7 +22,19 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   service_unavailable: 503,
   service_exists: 409,
   invalid_client: 401,
+  email_not_verified: 403,
+  already_verified: 409,
+  // API.md answers a bad verification token with code `invalid_token`, status 400 (see PUBLIC_CODES).
+  invalid_verification_token: 400,
+  invalid_code: 400,
+  mfa_required: 403,
+  mfa_already_enabled: 409,
+  mfa_not_enabled: 409,
+  invalid_mfa_token: 401,
 };
+
+/** Codes API.md spells differently from the internal one, where one name would mean two statuses. */
+const PUBLIC_CODES: Partial<Record<ErrorCode, string>> = { invalid_verification_token: 'invalid_token' };
 
 /**
  * Services authenticate with HTTP Basic (RFC 6749 §2.3.1), so their refusal challenges for Basic
@@ -48,7 +60,7 @@ function sendGatepassError(reply: FastifyReply, error: GatepassError): FastifyRe
   const status = STATUS_BY_CODE[error.code];
   if (error.retryAfterSeconds !== undefined) reply.header('Retry-After', String(error.retryAfterSeconds));
   if (status === 401) reply.header('WWW-Authenticate', error.code === 'invalid_client' ? SERVICE_CHALLENGE : bearerChallenge(error.code));
-  return sendError(reply, status, error.code, error.detail);
+  return sendError(reply, status, PUBLIC_CODES[error.code] ?? error.code, error.detail);
 }
 
 /**
