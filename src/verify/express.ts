@@ -1,5 +1,5 @@
 import type { Permission } from '../tokens/roles.js';
-import { VerifyError, type VerifiedUser, type Verifier } from './verifier.js';
+import { VerifyError, type VerifiedUser, type Verifier, type VerifyErrorCode } from './verifier.js';
 
 /** The parts of Express's request and response this middleware uses (no dependency on Express's types). */
 interface RequestLike {
@@ -28,15 +28,17 @@ export function gatepassExpress(verifier: Verifier): {
   authenticate: Middleware;
   requireRole(...roles: string[]): Middleware;
   requirePermission(permission: Permission): Middleware;
+  /** A sign-in with one of these methods (RFC 8176 `amr`), else 403 mfa_required. */
+  requireAmr(...methods: string[]): Middleware;
 } {
   const guard =
-    (allowed: (user: VerifiedUser) => boolean): Middleware =>
+    (allowed: (user: VerifiedUser) => boolean, refusal: VerifyErrorCode = 'forbidden'): Middleware =>
     (request, response, next) => {
       verifier.verifyAuthorization(request.headers.authorization).then(
         (user) => {
           request.user = user;
           if (allowed(user)) next();
-          else send(response, new VerifyError('forbidden'));
+          else send(response, new VerifyError(refusal));
         },
         (error: unknown) => (error instanceof VerifyError ? send(response, error) : next(error)),
       );
@@ -45,5 +47,6 @@ export function gatepassExpress(verifier: Verifier): {
     authenticate: guard(() => true),
     requireRole: (...roles) => guard((user) => roles.includes(user.role)),
     requirePermission: (permission) => guard((user) => verifier.can(user, permission)),
+    requireAmr: (...methods) => guard((user) => verifier.signedInWith(user, methods), 'mfa_required'),
   };
 }

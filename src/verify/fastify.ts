@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import type { Permission } from '../tokens/roles.js';
-import { VerifyError, type VerifiedUser, type Verifier } from './verifier.js';
+import { VerifyError, type VerifiedUser, type Verifier, type VerifyErrorCode } from './verifier.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -20,6 +20,11 @@ export interface FastifyGatepass {
   requireRole(...roles: string[]): Hook[];
   /** onRequest hooks: authentication, then the permission (403 otherwise). */
   requirePermission(permission: Permission): Hook[];
+  /**
+   * onRequest hooks: authentication, then a sign-in with one of these methods (RFC 8176 `amr`), e.g.
+   * `requireAmr('otp', 'hwk', 'swk')` for a route that wants a second factor (403 mfa_required otherwise).
+   */
+  requireAmr(...methods: string[]): Hook[];
 }
 
 function send(reply: FastifyReply, error: VerifyError): FastifyReply {
@@ -44,13 +49,14 @@ export function gatepassFastify(verifier: Verifier): (app: FastifyInstance) => P
     }
   };
   const check =
-    (allowed: (user: VerifiedUser) => boolean): Hook =>
+    (allowed: (user: VerifiedUser) => boolean, refusal: VerifyErrorCode = 'forbidden'): Hook =>
     async (request, reply) =>
-      request.user !== null && !allowed(request.user) ? send(reply, new VerifyError('forbidden')) : undefined;
+      request.user !== null && !allowed(request.user) ? send(reply, new VerifyError(refusal)) : undefined;
   const helpers: FastifyGatepass = {
     authenticate,
     requireRole: (...roles) => [authenticate, check((user) => roles.includes(user.role))],
     requirePermission: (permission) => [authenticate, check((user) => verifier.can(user, permission))],
+    requireAmr: (...methods) => [authenticate, check((user) => verifier.signedInWith(user, methods), 'mfa_required')],
   };
   // Not encapsulated: the decorations belong to the app that registers it, not to a child scope.
   return fastifyPlugin(

@@ -26,10 +26,14 @@ import { RemoteKeySet } from './remote-key-set.js';
 import { RevocationFollower, type RevocationFeedOptions } from './revocation-follower.js';
 
 export type VerifyErrorCode =
-  'not_authenticated' | 'invalid_token' | 'token_expired' | 'token_revoked' | 'forbidden' | 'service_unavailable';
+  'not_authenticated' | 'invalid_token' | 'token_expired' | 'token_revoked' | 'forbidden' | 'mfa_required' | 'service_unavailable';
 
-const DETAILS: Record<VerifyErrorCode, string> = { ...ACCESS_TOKEN_DETAILS, service_unavailable: REVOCATION_STATE_UNAVAILABLE };
-const STATUS: Record<VerifyErrorCode, 401 | 403 | 503> = { ...TOKEN_FAILURE_STATUS, service_unavailable: 503 };
+const DETAILS: Record<VerifyErrorCode, string> = {
+  ...ACCESS_TOKEN_DETAILS,
+  mfa_required: 'This needs a sign-in with a second factor',
+  service_unavailable: REVOCATION_STATE_UNAVAILABLE,
+};
+const STATUS: Record<VerifyErrorCode, 401 | 403 | 503> = { ...TOKEN_FAILURE_STATUS, mfa_required: 403, service_unavailable: 503 };
 
 /** A refused request, with the status, body and header the gatepass server would answer. */
 export class VerifyError extends Error {
@@ -67,6 +71,10 @@ export interface VerifiedUser {
   sessionId: string;
   tokenId: string;
   expiresAt: Date;
+  /** How the session was signed in (RFC 8176): `pwd`, `otp` (TOTP or recovery code), `hwk`/`swk` (passkey), `fed`. */
+  amr: string[];
+  /** Whether the address was verified when the token was minted. */
+  emailVerified: boolean;
   claims: Record<string, unknown>;
 }
 
@@ -109,6 +117,8 @@ export interface Verifier {
   verifyAuthorization(header: string | undefined): Promise<VerifiedUser>;
   /** Whether the user's role grants the permission. */
   can(user: VerifiedUser, permission: Permission): boolean;
+  /** Whether the session was signed in with one of these methods (RFC 8176 `amr` values, e.g. `otp`). */
+  signedInWith(user: VerifiedUser, methods: readonly string[]): boolean;
   /** Resolves once the revocation feed has been caught up with (at once without a feed). */
   ready(): Promise<void>;
   /** Stops following the revocation feed. */
@@ -180,6 +190,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
         sessionId: payload.sid as string,
         tokenId: payload.jti as string,
         expiresAt: new Date((payload.exp as number) * 1000),
+        amr: Array.isArray(payload.amr) ? payload.amr.filter((method): method is string => typeof method === 'string') : [],
+        emailVerified: payload.email_verified === true,
         claims: payload,
       };
     } catch (error) {
@@ -198,6 +210,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       return verify(token);
     },
     can: (user, permission) => isRole(user.role) && permissions[user.role].includes(permission),
+    signedInWith: (user, methods) => methods.some((method) => user.amr.includes(method)),
     ready: async () => follower?.caughtUp(),
     close: async () => follower?.close(),
   };
