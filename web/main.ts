@@ -1,10 +1,12 @@
-import { createClient, decodeToken, type AuthEvent, type User } from '../src/client/index.js';
+import { GatepassApiError, createClient, decodeToken, isMfaChallenge, type AuthEvent, type User } from '../src/client/index.js';
 import { AdminView } from './admin.js';
 import { byId } from './dom.js';
+import { EmailView, followVerificationLink } from './email.js';
 import { attempt, installErrorDismiss, showError, showStatus } from './feedback.js';
 import { SessionsView } from './sessions.js';
 import { TasksView } from './tasks.js';
 import { TokenView } from './token-view.js';
+import { TwoFactorView } from './two-factor.js';
 
 /**
  * The gatepass page: cookie mode, so the refresh token stays in the HttpOnly cookie and the access
@@ -15,7 +17,14 @@ const tokenView = new TokenView(client);
 const tasks = new TasksView(client);
 const sessions = new SessionsView(client);
 const admin = new AdminView(client);
+const email = new EmailView(client, showUpdatedUser);
+const twoFactor = new TwoFactorView(client);
 let user: User | null = null;
+
+/** The account as the server sees it now, shown if it is still the one signed in. */
+function showUpdatedUser(current: User): void {
+  if (user !== null && current.id === user.id) email.render(current);
+}
 
 type PageState = 'loading' | 'signed-in' | 'signed-out';
 
@@ -40,6 +49,8 @@ async function enter(current: User): Promise<void> {
   byId('who', HTMLSpanElement).textContent = `${current.email} · ${current.role}`;
   setState('signed-in');
   tokenView.render();
+  email.render(current);
+  twoFactor.load();
   const isAdmin = current.role === 'admin';
   byId('admin-panel', HTMLElement).hidden = !isAdmin;
   const loads = [tasks.load(), sessions.load(), ...(isAdmin ? [admin.load()] : [])];
@@ -53,8 +64,26 @@ function leave(): void {
   tasks.clear();
   sessions.clear();
   admin.clear();
+  email.clear();
+  twoFactor.clear();
+  showCodePrompt(false);
   setState('signed-out');
   byId('login-email', HTMLInputElement).focus();
+}
+
+/** The second step of a login (TOTP or recovery code) in place of the login and registration forms. */
+function showCodePrompt(visible: boolean): void {
+  if (!visible) client.cancelMfa();
+  byId('mfa-form', HTMLFormElement).hidden = !visible;
+  byId('login-form', HTMLFormElement).hidden = visible;
+  byId('register-form', HTMLFormElement).hidden = visible;
+  byId('mfa-code', HTMLInputElement).value = '';
+  if (visible) byId('mfa-code', HTMLInputElement).focus();
+}
+
+async function signedIn(current: User): Promise<void> {
+  showStatus(`Logged in as ${current.email}.`);
+  await enter(current);
 }
 
 function onAuthEvent(event: AuthEvent): void {
@@ -77,11 +106,42 @@ function installForms(): void {
   byId('login-form', HTMLFormElement).addEventListener('submit', (event) => {
     event.preventDefault();
     void attempt(async () => {
-      const current = await client.login({ email: fieldValue('login-email').trim(), password: fieldValue('login-password') });
+      const result = await client.login({ email: fieldValue('login-email').trim(), password: fieldValue('login-password') });
       byId('login-password', HTMLInputElement).value = '';
-      showStatus(`Logged in as ${current.email}.`);
-      await enter(current);
+      if (isMfaChallenge(result)) {
+        showCodePrompt(true);
+        showStatus('Password accepted: now a code from your authenticator app, or a recovery code.');
+        return;
+      }
+      await signedIn(result);
     }, 'Login failed');
+  });
+
+  byId('mfa-form', HTMLFormElement).addEventListener('submit', (event) => {
+    event.preventDefault();
+    const input = byId('mfa-code', HTMLInputElement);
+    void attempt(async () => {
+      try {
+        const current = await client.verifyMfa(input.value);
+        showCodePrompt(false);
+        await signedIn(current);
+      } catch (error) {
+        // Expired, used, or five wrong codes: only a new login helps. A wrong code may be tried again.
+        if (error instanceof GatepassApiError && error.status === 401) {
+          showCodePrompt(false);
+          byId('login-password', HTMLInputElement).focus();
+          showError(error, 'The two-factor sign-in ended; please log in again');
+          return;
+        }
+        input.select();
+        throw error;
+      }
+    }, 'Two-factor sign-in failed');
+  });
+  byId('mfa-cancel', HTMLButtonElement).addEventListener('click', () => {
+    showCodePrompt(false);
+    showStatus('Login cancelled.');
+    byId('login-password', HTMLInputElement).focus();
   });
 
   byId('register-form', HTMLFormElement).addEventListener('submit', (event) => {
@@ -104,11 +164,24 @@ function installForms(): void {
   byId('logout-all', HTMLButtonElement).addEventListener('click', () => void attempt(() => client.logoutAll(), 'Logout failed'));
 }
 
+/** A verification link opened here (on load, or pasted into this tab): spent, then the panel brought up to date. */
+async function onVerificationLink(): Promise<void> {
+  if (!(await followVerificationLink(client)) || user === null) return;
+  try {
+    showUpdatedUser(await client.me());
+  } catch (error) {
+    showError(error, 'Could not reload your account');
+  }
+}
+
 async function boot(): Promise<void> {
   installErrorDismiss();
   installForms();
   client.subscribe(onAuthEvent);
   setState('loading');
+  window.addEventListener('hashchange', () => void onVerificationLink());
+  // Before the session check, so that the account it loads already shows the address verified.
+  await onVerificationLink();
   try {
     // The silent refresh: the HttpOnly cookie survived the reload, the access token did not.
     const restored = await client.restore();

@@ -1,6 +1,17 @@
 import { GatepassApiError, GatepassNetworkError, errorFromResponse } from './errors.js';
 import { decodeToken } from './jwt.js';
-import type { Credentials, RegisterInput, Session, TokenResponse, User } from './types.js';
+import type {
+  Credentials,
+  DisableTotpInput,
+  MfaMethod,
+  MfaRequiredResponse,
+  RecoveryCodes,
+  RegisterInput,
+  Session,
+  TokenResponse,
+  TotpSetup,
+  User,
+} from './types.js';
 
 /**
  * `body`: the refresh token comes in the login answer and is kept in this object's memory (Node,
@@ -27,6 +38,27 @@ export type AuthEvent =
   | { type: 'signed_out'; reason: SignedOutReason; error?: GatepassApiError };
 
 export type AuthEventType = AuthEvent['type'];
+
+/**
+ * What `login()` answers when the password was right but the account has two-factor sign-in on: no
+ * one is signed in yet. The client keeps the server's `mfa_token` to itself; `verifyMfa(code)` spends
+ * it. Told apart from the signed-in `User` by `isMfaChallenge(result)` or `'mfaRequired' in result`.
+ */
+export interface MfaChallenge {
+  readonly mfaRequired: true;
+  /** What `verifyMfa` accepts: `totp` (the authenticator app's 6 digits), `recovery_code`. */
+  readonly methods: readonly MfaMethod[];
+  /** When the challenge expires (ms on the client's clock); log in again after that. */
+  readonly expiresAt: number;
+}
+
+/** `login()`'s answer: the signed-in user, or the second step still to take. */
+export type LoginResult = User | MfaChallenge;
+
+/** Whether `login()` asks for a second factor (narrows its result to MfaChallenge). */
+export function isMfaChallenge(result: LoginResult): result is MfaChallenge {
+  return 'mfaRequired' in result;
+}
 export type AuthEventOf<T extends AuthEventType> = Extract<AuthEvent, { type: T }>;
 
 /** What the client calls to reach the network: the global `fetch` unless told otherwise. */
@@ -55,6 +87,8 @@ const COOKIE_HEADER = 'X-Gatepass-Cookie';
 const REFRESHABLE_CODES = new Set(['token_expired', 'token_revoked']);
 /** Never refresh more often than this from the timer, whatever the margin. */
 const MIN_TIMER_MS = 1000;
+/** How long an mfa_token lives when the server does not say (API.md: 5 minutes). */
+const MFA_TOKEN_LIFETIME_MS = 5 * 60_000;
 /** After a timer refresh failed for want of network, try again this much later. */
 const RETRY_TIMER_MS = 5000;
 /** setTimeout's largest delay (about 24.8 days). */
@@ -73,6 +107,12 @@ function unref(timer: ReturnType<typeof setTimeout>): void {
   const handle: unknown = timer;
   if (typeof handle === 'object' && handle !== null && 'unref' in handle && typeof handle.unref === 'function')
     (handle as { unref(): void }).unref();
+}
+
+function isMfaRequiredResponse(value: unknown): value is MfaRequiredResponse & { expires_in?: unknown } {
+  if (typeof value !== 'object' || value === null) return false;
+  const body = value as Record<string, unknown>;
+  return body.mfa_required === true && typeof body.mfa_token === 'string' && body.mfa_token !== '';
 }
 
 function isTokenResponse(value: unknown): value is TokenResponse {
@@ -100,6 +140,8 @@ export class GatepassClient {
   private tokenExpiresAt = 0;
   /** Body mode only: cookie mode never lets the refresh token reach script. */
   private refreshToken: string | null = null;
+  /** The second step of a login in progress: the server's mfa_token, never exposed. */
+  private pending: { mfaToken: string; challenge: MfaChallenge } | null = null;
   /** The refresh in flight, which every caller joins (single flight). */
   private refreshing: Promise<void> | null = null;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -143,6 +185,12 @@ export class GatepassClient {
     return this.token !== null;
   }
 
+  /** The two-factor sign-in waiting for `verifyMfa(code)`, or null (none, or expired). */
+  get pendingMfa(): MfaChallenge | null {
+    if (this.pending !== null && this.now() >= this.pending.challenge.expiresAt) this.pending = null;
+    return this.pending?.challenge ?? null;
+  }
+
   // --- events -------------------------------------------------------------------------------
 
   /** Calls `listener` with every auth event; returns the function that unsubscribes it. */
@@ -176,18 +224,68 @@ export class GatepassClient {
     return this.anonymous<User>('POST', '/auth/register', input);
   }
 
-  /** Logs in and returns the user. In cookie mode the refresh token is set as the HttpOnly cookie. */
-  async login(credentials: Credentials): Promise<User> {
+  /**
+   * Logs in and returns the user; in cookie mode the refresh token is set as the HttpOnly cookie.
+   * When the account has two-factor sign-in on, nobody is signed in yet: the answer is an
+   * MfaChallenge (`isMfaChallenge(result)`), and `verifyMfa(code)` completes the login. A new
+   * login forgets any challenge still pending.
+   */
+  async login(credentials: Credentials): Promise<LoginResult> {
+    this.pending = null;
     const response = await this.send(this.url('/auth/login'), {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', ...(this.mode === 'cookie' && { [COOKIE_HEADER]: '1' }) },
+      headers: this.jsonHeaders(true),
       body: JSON.stringify({ email: credentials.email, password: credentials.password }),
     });
-    if (!response.ok) throw await errorFromResponse(response);
-    this.generation += 1;
-    this.accept(await this.readTokens(response));
-    this.emit({ type: 'signed_in', via: 'login', expiresAt: this.tokenExpiresAt });
-    return this.me();
+    const body = await this.parse<unknown>(response);
+    if (isMfaRequiredResponse(body)) {
+      const lifetimeMs = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in * 1000 : MFA_TOKEN_LIFETIME_MS;
+      const challenge: MfaChallenge = {
+        mfaRequired: true,
+        methods: Array.isArray(body.methods) ? [...body.methods] : ['totp', 'recovery_code'],
+        expiresAt: this.now() + lifetimeMs,
+      };
+      this.pending = { mfaToken: body.mfa_token, challenge };
+      return challenge;
+    }
+    return this.signIn(this.tokensOf(body, response));
+  }
+
+  /**
+   * The second step of a login that answered an MfaChallenge: `code` is a current TOTP code or one
+   * of the recovery codes. Signs in (as `login()` does, cookie mode included) and returns the user.
+   * A wrong code (400 `invalid_code`) leaves the challenge pending for another try; a 401
+   * `invalid_mfa_token` (expired, used, or after 5 wrong codes) ends it, as does success: log in
+   * again then. Without a pending challenge it rejects with 401 `invalid_mfa_token` at once.
+   */
+  async verifyMfa(code: string): Promise<User> {
+    const pending = this.pending;
+    if (pending === null || this.now() >= pending.challenge.expiresAt) {
+      this.pending = null;
+      throw new GatepassApiError(
+        401,
+        'invalid_mfa_token',
+        pending === null ? 'No two-factor sign-in is pending: log in first' : 'The two-factor sign-in expired: log in again',
+      );
+    }
+    const response = await this.send(this.url('/auth/mfa/verify'), {
+      method: 'POST',
+      headers: this.jsonHeaders(true),
+      body: JSON.stringify({ mfa_token: pending.mfaToken, code: code.trim() }),
+    });
+    if (!response.ok) {
+      const error = await errorFromResponse(response);
+      // The challenge is over on the server (expired, used, too many wrong codes): only a new login helps.
+      if (error.status === 401 && this.pending === pending) this.pending = null;
+      throw error;
+    }
+    if (this.pending === pending) this.pending = null;
+    return this.signIn(await this.readTokens(response));
+  }
+
+  /** Forgets a pending two-factor sign-in (the user gave up); the server lets its mfa_token expire. */
+  cancelMfa(): void {
+    this.pending = null;
   }
 
   /**
@@ -235,6 +333,43 @@ export class GatepassClient {
 
   me(): Promise<User> {
     return this.request<User>('GET', '/users/me');
+  }
+
+  // --- email verification ----------------------------------------------------------------------
+
+  /**
+   * Spends the token of a verification email (its `token=` line, or the `#verify-email=` part of its
+   * link); needs no sign-in. Rejects with 400 `invalid_token` for an unknown, used or expired one.
+   */
+  async verifyEmail(token: string): Promise<void> {
+    await this.anonymous<undefined>('POST', '/auth/email/verify', { token });
+  }
+
+  /** Asks for a new verification email (202); 409 `already_verified` when there is nothing to verify. */
+  async resendVerificationEmail(): Promise<void> {
+    await this.request<unknown>('POST', '/auth/email/verify/resend');
+  }
+
+  // --- two-factor sign-in (TOTP) -----------------------------------------------------------------
+
+  /** Starts TOTP enrolment: a new secret, its `otpauth://` URI and QR code. Not on until `confirmTotp`. */
+  setupTotp(): Promise<TotpSetup> {
+    return this.request<TotpSetup>('POST', '/auth/mfa/totp/setup');
+  }
+
+  /** Turns TOTP on with a current code of the new secret; the answer's recovery codes are shown only this once. */
+  confirmTotp(code: string): Promise<RecoveryCodes> {
+    return this.request<RecoveryCodes>('POST', '/auth/mfa/totp/confirm', { code: code.trim() });
+  }
+
+  /** Turns TOTP off: the password and a current code (TOTP or recovery code). */
+  async disableTotp(input: DisableTotpInput): Promise<void> {
+    await this.request<undefined>('POST', '/auth/mfa/totp/disable', { password: input.password, code: input.code.trim() });
+  }
+
+  /** A new set of recovery codes for a current code; the old set stops working. */
+  regenerateRecoveryCodes(code: string): Promise<RecoveryCodes> {
+    return this.request<RecoveryCodes>('POST', '/auth/mfa/recovery-codes', { code: code.trim() });
   }
 
   sessions(): Promise<Session[]> {
@@ -355,6 +490,19 @@ export class GatepassClient {
     return this.mode === 'cookie' || this.refreshToken !== null;
   }
 
+  /** A login's (or its second step's) token response: the client is signed in from now on. */
+  private async signIn(tokens: TokenResponse): Promise<User> {
+    this.generation += 1;
+    this.accept(tokens);
+    this.emit({ type: 'signed_in', via: 'login', expiresAt: this.tokenExpiresAt });
+    return this.me();
+  }
+
+  /** JSON headers, with the cookie-mode header on the routes that set or read the refresh cookie. */
+  private jsonHeaders(cookieRoute: boolean): Record<string, string> {
+    return { 'Content-Type': 'application/json', ...(cookieRoute && this.mode === 'cookie' && { [COOKIE_HEADER]: '1' }) };
+  }
+
   private accept(tokens: TokenResponse): void {
     this.token = tokens.access_token;
     this.tokenExpiresAt = this.now() + tokens.expires_in * 1000;
@@ -438,7 +586,10 @@ export class GatepassClient {
   }
 
   private async readTokens(response: Response): Promise<TokenResponse> {
-    const body = await this.parse<unknown>(response);
+    return this.tokensOf(await this.parse<unknown>(response), response);
+  }
+
+  private tokensOf(body: unknown, response: Response): TokenResponse {
     if (!isTokenResponse(body)) throw new GatepassNetworkError(`${response.url} answered without an access token`);
     return body;
   }

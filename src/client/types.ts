@@ -21,6 +21,38 @@ export interface TokenResponse {
   refresh_expires_in: number;
 }
 
+/** How a pending two-factor sign-in can be completed (API.md "Two-factor sign-in"). */
+export type MfaMethod = 'totp' | 'recovery_code';
+
+/** The login answer of an account with two-factor sign-in on, instead of a token response. */
+export interface MfaRequiredResponse {
+  mfa_required: true;
+  /** Short-lived (5 minutes) and accepted only by `POST /auth/mfa/verify`. */
+  mfa_token: string;
+  methods: MfaMethod[];
+}
+
+/** `POST /auth/mfa/totp/setup`: the pending secret; TOTP is on only once a code of it is confirmed. */
+export interface TotpSetup {
+  /** Base32, for typing into an authenticator app by hand. */
+  secret: string;
+  /** `otpauth://totp/…`, what the QR code holds. */
+  otpauth_uri: string;
+  /** The QR code of `otpauth_uri` as an SVG document (made by the server). */
+  qr_svg: string;
+}
+
+/** A new set of single-use recovery codes, shown once (confirming TOTP, or regenerating). */
+export interface RecoveryCodes {
+  recovery_codes: string[];
+}
+
+/** `POST /auth/mfa/totp/disable`: the password and a current code (TOTP or recovery code). */
+export interface DisableTotpInput {
+  password: string;
+  code: string;
+}
+
 export interface Session {
   id: string;
   created_at: string;

@@ -7,9 +7,12 @@ import {
   GatepassApiError,
   GatepassClient,
   GatepassNetworkError,
+  isMfaChallenge,
   type AuthEvent,
   type FetchFunction,
   type GatepassClientOptions,
+  type LoginResult,
+  type User,
 } from '../../src/client/index.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { claimsOf, newCredentials } from '../helpers/client.js';
@@ -19,6 +22,12 @@ const ACCESS_SECONDS = 60;
 /** The server accepts a token this long past its `exp` (API.md: small leeway, 30 s). */
 const LEEWAY_SECONDS = 30;
 const DAY_MS = 86_400_000;
+
+/** login()'s answer for an account without a second factor: the user, never an MfaChallenge. */
+function userOf(result: LoginResult): User {
+  assert.ok(!isMfaChallenge(result), 'no second factor was asked for');
+  return result;
+}
 
 interface Call {
   method: string;
@@ -88,7 +97,7 @@ describe('gatepass/client against a real server (body mode, Node fetch)', () => 
     const recorder = recordingFetch();
     const { client, events } = newClient({ fetch: recorder.fetch, ...options });
     await client.register(credentials);
-    const user = await client.login(credentials);
+    const user = userOf(await client.login(credentials));
     return { client, events, recorder, credentials, user };
   }
 
@@ -114,7 +123,7 @@ describe('gatepass/client against a real server (body mode, Node fetch)', () => 
     assert.equal(created.role, 'student');
     assert.equal(client.isSignedIn, false);
 
-    const user = await client.login(credentials);
+    const user = userOf(await client.login(credentials));
     assert.equal(user.id, created.id);
     assert.equal(user.full_name, 'Ada Client');
     assert.equal(client.isSignedIn, true);
