@@ -87,6 +87,8 @@ export interface BrowserFixture {
   /** The gatepass process (started in the describe's before hook). */
   readonly instance: Instance;
   readonly browser: Browser;
+  /** Where the instance writes its mail (OutboxMailer): verification and reset tokens. */
+  readonly outboxDir: string;
   /** How many events of a kind the server has audited for a user (asked as the admin, over the API). */
   auditedEvents(userId: number, event: string): Promise<number>;
   /** How many refreshes the server has audited for a user. */
@@ -135,6 +137,10 @@ export function useInstanceAndBrowser(): BrowserFixture {
     get browser() {
       assert.ok(browser !== undefined, 'Chromium is launched by the before hook');
       return browser;
+    },
+    get outboxDir() {
+      assert.ok(dataDir !== undefined, 'the data directory is made by the before hook');
+      return path.join(dataDir, 'outbox');
     },
     async auditedEvents(userId, event) {
       const url = fixture.instance.url;
