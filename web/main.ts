@@ -117,8 +117,12 @@ function installForms(): void {
     }, 'Login failed');
   });
 
+  // One code at a time: the mfa_token is single use, so a second submission racing the first would only fail.
+  let verifying = false;
   byId('mfa-form', HTMLFormElement).addEventListener('submit', (event) => {
     event.preventDefault();
+    if (verifying) return;
+    verifying = true;
     const input = byId('mfa-code', HTMLInputElement);
     void attempt(async () => {
       try {
@@ -136,7 +140,9 @@ function installForms(): void {
         input.select();
         throw error;
       }
-    }, 'Two-factor sign-in failed');
+    }, 'Two-factor sign-in failed').finally(() => {
+      verifying = false;
+    });
   });
   byId('mfa-cancel', HTMLButtonElement).addEventListener('click', () => {
     showCodePrompt(false);
@@ -168,6 +174,8 @@ function installForms(): void {
 async function onVerificationLink(): Promise<void> {
   if (!(await followVerificationLink(client)) || user === null) return;
   try {
+    // A new access token, whose email_verified claim says so too.
+    await client.refresh();
     showUpdatedUser(await client.me());
   } catch (error) {
     showError(error, 'Could not reload your account');

@@ -212,6 +212,36 @@ describeNeeding('email verification and two-factor sign-in on the web page in Ch
     }
   });
 
+  it('a verification link pasted into the open, signed-in tab is followed there (hashchange)', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const { context, page, problems } = await e2e.newPage();
+    try {
+      const credentials = newCredentials();
+      await page.goto(`${e2e.instance.url}/`);
+      await stateOf(page, 'signed-out');
+      await registerAndLogIn(page, credentials);
+      await page.locator('#email-state', { hasText: 'not verified' }).waitFor();
+      const [mail] = await waitForValue(
+        `a verification mail to ${credentials.email}`,
+        () => {
+          const mails = verificationMails(e2e.outboxDir, credentials.email);
+          return mails.length === 0 ? undefined : mails;
+        },
+        MAIL_WAIT_MS,
+      );
+      assert.ok(mail !== undefined);
+      // Only the fragment changes: no reload, the page hears a hashchange.
+      await page.evaluate(`window.location.hash = ${JSON.stringify(new URL(mail.link).hash)}`);
+      await page.locator('#email-state', { hasText: /^verified$/ }).waitFor();
+      await page.locator('#email-link-result', { hasText: 'Your email address is verified.' }).waitFor();
+      assert.equal(new URL(page.url()).hash, '');
+      await page.locator('#token-payload', { hasText: '"email_verified": true' }).waitFor();
+      assert.equal(await page.locator('body').getAttribute('data-state'), 'signed-in');
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
   it(
     'follows the link of the verification email: verified on the page and in /users/me, the token gone from the address bar',
     { timeout: TEST_TIMEOUT_MS },
