@@ -31,7 +31,10 @@ export type ErrorCode =
   | 'mfa_required'
   | 'mfa_already_enabled'
   | 'mfa_not_enabled'
-  | 'invalid_mfa_token';
+  | 'invalid_mfa_token'
+  | 'invalid_passkey'
+  | 'invalid_credential'
+  | 'passkeys_disabled';
 
 /** What a sign-in is refused with, wherever it is decided (the password check, or the session's own re-read of the account). */
 export const SIGN_IN_DETAILS = {

@@ -33,6 +33,11 @@ export const AUDIT_EVENTS = [
   'mfa_challenge_started',
   'mfa_code_failed',
   'mfa_recovery_code_used',
+  'passkey_registered',
+  'passkey_registration_failed',
+  'passkey_renamed',
+  'passkey_deleted',
+  'passkey_counter_regressed',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 

@@ -31,6 +31,9 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   mfa_already_enabled: 409,
   mfa_not_enabled: 409,
   invalid_mfa_token: 401,
+  invalid_passkey: 400,
+  invalid_credential: 401,
+  passkeys_disabled: 404,
 };
 
 /** Codes API.md spells differently from the internal one, where one name would mean two statuses. */

@@ -270,6 +270,52 @@ function emailVerificationAndMfaTables(dialect: Dialect): Migration {
 }
 
 /**
+ * 0009: passkeys (WebAuthn, issue 16). A credential is keyed by its id (base64url) and keeps its
+ * COSE public key (base64url), signature counter and flags; each user has one opaque user handle
+ * (the WebAuthn `user.id`, never the email). Challenges live here rather than in one instance's
+ * memory, so that options from one instance verify on another; each is spent once, within 5 minutes.
+ */
+function passkeyTables(): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('passkeys')
+        .addColumn('id', 'varchar(1400)', (c) => c.primaryKey())
+        .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('public_key', 'text', (c) => c.notNull())
+        .addColumn('counter', 'bigint', (c) => c.notNull())
+        .addColumn('transports', 'varchar(256)', (c) => c.notNull())
+        .addColumn('device_type', 'varchar(16)', (c) => c.notNull())
+        .addColumn('backed_up', 'boolean', (c) => c.notNull())
+        .addColumn('name', 'varchar(100)', (c) => c.notNull())
+        .addColumn('aaguid', 'varchar(36)')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('passkeys_user_id').on('passkeys').column('user_id').execute();
+
+      await db.schema
+        .createTable('passkey_user_handles')
+        .addColumn('user_id', 'integer', (c) => c.primaryKey().references('users.id').onDelete('cascade'))
+        .addColumn('handle', 'varchar(128)', (c) => c.notNull().unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('webauthn_challenges')
+        .addColumn('challenge_hash', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('purpose', 'varchar(16)', (c) => c.notNull())
+        .addColumn('user_id', 'integer', (c) => c.references('users.id').onDelete('cascade'))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('webauthn_challenges_expires_at').on('webauthn_challenges').column('expires_at').execute();
+    },
+  };
+}
+
+/**
  * Migrations live in code, in order, and are never edited once released: a change is a new entry.
  * Kysely records applied names in `kysely_migration` and takes a lock, so concurrent starts are safe.
  * Each entry is built by its own function above, given only what it depends on (the dialect, the log).
@@ -284,6 +330,7 @@ function migrations(dialect: Dialect, log: MigrationLog): Record<string, Migrati
     '0006_token_revocations': tokenRevocations,
     '0007_service_credentials': serviceCredentialsTable(dialect),
     '0008_email_verification_and_mfa': emailVerificationAndMfaTables(dialect),
+    '0009_passkeys': passkeyTables(),
   };
 }
 

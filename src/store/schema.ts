@@ -161,6 +161,44 @@ export interface MfaChallengesTable {
   used_at: number | null;
 }
 
+/** A passkey (WebAuthn credential) of a user, keyed by its credential id (base64url). */
+export interface PasskeysTable {
+  id: string;
+  user_id: number;
+  /** The credential's COSE public key, base64url. Not a secret. */
+  public_key: string;
+  /** The authenticator's signature counter as last seen; 0 for authenticators that keep none (most synced passkeys). */
+  counter: number;
+  /** The transports the browser reported (JSON array of strings), handed back in excludeCredentials. */
+  transports: string;
+  /** `singleDevice` (device-bound) or `multiDevice` (synced). */
+  device_type: string;
+  backed_up: Flag;
+  name: string;
+  aaguid: string | null;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+/** Each user's WebAuthn user handle (`user.id` of registration options): random, opaque, stable. */
+export interface PasskeyUserHandlesTable {
+  user_id: number;
+  /** base64url of 32 random bytes. */
+  handle: string;
+  created_at: number;
+}
+
+/** A WebAuthn challenge handed out with options, stored as its SHA-256: spent once, within its lifetime. */
+export interface WebauthnChallengesTable {
+  challenge_hash: string;
+  purpose: 'register' | 'login';
+  /** The user a registration challenge was made for; null for a (usernameless) login. */
+  user_id: number | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -174,6 +212,9 @@ export interface Database {
   mfa_totp: MfaTotpTable;
   mfa_recovery_codes: MfaRecoveryCodesTable;
   mfa_challenges: MfaChallengesTable;
+  passkeys: PasskeysTable;
+  passkey_user_handles: PasskeyUserHandlesTable;
+  webauthn_challenges: WebauthnChallengesTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -183,3 +224,4 @@ export type TaskRow = Selectable<TasksTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
 export type PasswordResetTokenRow = Selectable<PasswordResetTokensTable>;
 export type ServiceCredentialRow = Selectable<ServiceCredentialsTable>;
+export type PasskeyRow = Selectable<PasskeysTable>;
