@@ -1,6 +1,7 @@
 import { AccountService } from './accounts/account-service.js';
 import { AdminService } from './accounts/admin-service.js';
 import { PasswordResetService, RESET_EMAILS_PER_HOUR } from './accounts/password-reset.js';
+import { EmailVerificationService, VERIFICATION_EMAILS_PER_HOUR } from './accounts/email-verification.js';
 import { ServiceCredentials } from './accounts/service-credentials.js';
 import { AuditLog } from './audit/audit-log.js';
 import type { Settings } from './config/settings.js';
@@ -36,6 +37,7 @@ export interface Services {
   sessions: SessionService;
   admin: AdminService;
   passwordReset: PasswordResetService;
+  emailVerification: EmailVerificationService;
   /** The credentials of other services (the revocation feed, introspection, revocation). */
   serviceCredentials: ServiceCredentials;
   /** RFC 7662 introspection and RFC 7009 revocation, for other services. */
@@ -89,6 +91,16 @@ export async function createServices(settings: Settings, options: ServiceOptions
       audit,
       options.log,
       new RateLimiter(counters, RESET_EMAILS_PER_HOUR, onRateLimited, 3600_000),
+      now,
+    ),
+    emailVerification: new EmailVerificationService(
+      database.db,
+      accounts,
+      core.mailer,
+      audit,
+      options.log,
+      new RateLimiter(counters, VERIFICATION_EMAILS_PER_HOUR, onRateLimited, 3600_000),
+      settings.publicUrl,
       now,
     ),
     serviceCredentials: new ServiceCredentials(database.db, audit, now),
@@ -182,7 +194,9 @@ function wireCoreServices(settings: Settings, { accessKeys, database, counters, 
   const lockout = new AccountLockout(counters, settings.lockout);
   const onRateLimited = (bucket: string) => metrics.countRateLimited(bucket);
   const rateLimiter = new RateLimiter(counters, settings.loginRateLimitPerMinute, onRateLimited);
-  const accounts = new AccountService(database.db, passwords, sessions, lockout, rateLimiter, audit, now);
+  const accounts = new AccountService(database.db, passwords, sessions, lockout, rateLimiter, audit, now, {
+    requireEmailVerification: settings.requireEmailVerification,
+  });
   const mailer =
     settings.smtpUrl === undefined
       ? new OutboxMailer(settings.outboxDir, settings.mailFrom)

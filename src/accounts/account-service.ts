@@ -39,12 +39,20 @@ export class AccountService {
     private readonly reauthentications: RateLimiter,
     private readonly audit: AuditLog,
     private readonly now: Clock = Date.now,
+    /** REQUIRE_EMAIL_VERIFICATION: sign-in of an account whose address is unverified is refused. */
+    private readonly options: { requireEmailVerification?: boolean } = {},
   ) {
     this.users = new UserRepository(db);
   }
 
-  /** Creates an account. Only trusted callers (bootstrap, CLI) may pass a role; the API never does. */
-  async register(input: { email: string; password: string; fullName: string | null; role?: Role }, client: ClientInfo): Promise<User> {
+  /**
+   * Creates an account. Only trusted callers (bootstrap, CLI) may pass a role, or vouch for the
+   * address (`emailVerified`: an operator typed it, no mail needed); the API never does.
+   */
+  async register(
+    input: { email: string; password: string; fullName: string | null; role?: Role; emailVerified?: boolean },
+    client: ClientInfo,
+  ): Promise<User> {
     const violation = passwordPolicyViolation(input.password);
     if (violation !== undefined) throw new FieldError(['body', 'password'], violation.message, violation.type);
     const email = normalizeEmail(input.email);
@@ -58,6 +66,7 @@ export class AccountService {
           passwordHash,
           fullName: input.fullName,
           role: input.role,
+          emailVerified: input.emailVerified === true,
           now: this.now(),
         });
         await this.audit.record({ event: 'register', userId: user.id, client, details: { role: user.role } }, trx);
@@ -101,6 +110,11 @@ export class AccountService {
     if (!user.isActive) {
       await this.audit.record({ event: 'login_failure', userId, client, details: { reason: 'account_disabled' } });
       throw new GatepassError('account_disabled', SIGN_IN_DETAILS.account_disabled);
+    }
+    // After the password check, like "disabled": nobody learns this about an account without its password.
+    if (this.options.requireEmailVerification === true && !user.emailVerified) {
+      await this.audit.record({ event: 'login_failure', userId, client, details: { reason: 'email_not_verified' } });
+      throw new GatepassError('email_not_verified', 'Email not verified');
     }
     if (needsRehash) {
       // Upgrade legacy bcrypt (and outdated argon2) hashes now that we hold the plain password.
@@ -203,13 +217,23 @@ export class AccountService {
   async ensureAdmin(email: string, password: string): Promise<boolean> {
     if ((await this.users.findByEmail(normalizeEmail(email))) !== undefined) return false;
     try {
-      await this.register({ email, password, fullName: null, role: 'admin' }, { ip: null, userAgent: 'bootstrap' });
+      await this.register({ email, password, fullName: null, role: 'admin', emailVerified: true }, { ip: null, userAgent: 'bootstrap' });
       return true;
     } catch (error) {
       // Another instance starting at the same moment created it first.
       if (error instanceof GatepassError && error.code === 'email_taken') return false;
       throw error;
     }
+  }
+
+  /**
+   * Checks a signed-in user's password for a sensitive change made by another service (an email
+   * change, turning TOTP off), with reauthenticate's limits; returns the account as checked.
+   */
+  async confirmPassword(userId: number, password: string, wrongPasswordDetail = 'Password is incorrect'): Promise<User> {
+    const user = await this.currentUser(userId);
+    await this.reauthenticate(user, password, wrongPasswordDetail);
+    return user;
   }
 
   /**

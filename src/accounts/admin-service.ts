@@ -26,10 +26,17 @@ export class AdminService {
     this.users = new UserRepository(db);
   }
 
-  listUsers(filter: { email?: string; role?: string; limit: number; offset: number }): Promise<{ items: User[]; total: number }> {
+  listUsers(filter: {
+    email?: string;
+    role?: string;
+    emailVerified?: boolean;
+    limit: number;
+    offset: number;
+  }): Promise<{ items: User[]; total: number }> {
     return this.users.list({
       ...(filter.email !== undefined && { emailContains: filter.email.trim().normalize('NFC').toLowerCase() }),
       ...(filter.role !== undefined && { role: filter.role }),
+      ...(filter.emailVerified !== undefined && { emailVerified: filter.emailVerified }),
       limit: filter.limit,
       offset: filter.offset,
     });
@@ -79,6 +86,13 @@ export class AdminService {
     const within = (role: string) => actor !== undefined && roleWithin(this.rolePermissions, role, actor.role);
     if (!within(target.role) || (newRole !== undefined && !within(newRole)))
       throw new GatepassError('forbidden', ACCESS_TOKEN_DETAILS.forbidden);
+  }
+
+  /** The user `id` if the actor may change them (404, 403 otherwise), for changes made by other services (a second-factor reset). */
+  async userToManage(actor: { userId: number | null }, id: number): Promise<User> {
+    const user = await this.getUser(id);
+    if (actor.userId !== null) await this.assertActorOutranks(actor.userId, user, undefined);
+    return user;
   }
 
   /** Ends every session of a user; all their tokens stop working. Like a change, only of a user the actor outranks. */

@@ -56,6 +56,10 @@ export interface Settings {
   outboxDir: string;
   smtpUrl: string | undefined;
   mailFrom: string;
+  /** REQUIRE_EMAIL_VERIFICATION: login of an account whose address is unverified answers 403 email_not_verified. */
+  requireEmailVerification: boolean;
+  /** PUBLIC_URL: where users reach the web page (links in mail), without a trailing slash. */
+  publicUrl: string;
   /** Who may read /metrics: nobody (off), anyone (public), or holders of METRICS_TOKEN / the audit:read permission. */
   metrics: { mode: 'off' | 'public' | 'protected'; token: string | undefined };
   /** What each role may do (ROLE_PERMISSIONS over the defaults). */
@@ -157,6 +161,8 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
   const signing = readSigning(reader, environment, dataDir, warnings);
   const access = readAccess(reader);
   const settings = assembleSettings(reader, { cwd, environment, dataDir, signing, access, warnings });
+  // PUBLIC_URL defaults to HOST and PORT as read, so it is filled in once they are.
+  if (settings.publicUrl === '') settings.publicUrl = defaultPublicUrl(settings.host, settings.port);
   checkCrossSettings(settings, reader.problems);
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);
   return settings;
@@ -290,6 +296,8 @@ function assembleSettings(reader: SettingsReader, { cwd, environment, dataDir, s
     outboxDir: path.resolve(cwd, read('OUTBOX_DIR') ?? path.join(dataDir, 'outbox')),
     smtpUrl: read('SMTP_URL'),
     mailFrom: read('MAIL_FROM') ?? 'gatepass <no-reply@localhost>',
+    requireEmailVerification: parseBoolean('REQUIRE_EMAIL_VERIFICATION', read('REQUIRE_EMAIL_VERIFICATION'), false, problems),
+    publicUrl: (read('PUBLIC_URL') ?? '').replace(/\/+$/, ''),
     metrics: { mode: access.metricsMode as 'off' | 'public' | 'protected', token: read('METRICS_TOKEN') },
     rolePermissions: access.rolePermissions,
     bootstrapAdmin:
@@ -341,6 +349,10 @@ function checkCrossSettings(settings: Settings, problems: string[]): void {
     if (!/^https?:\/\/[^/\s]+$/.test(origin))
       problems.push(`CORS_ORIGINS entries must be origins like https://app.example.com (got "${origin}")`);
   }
+  if (!isHttpUrl(settings.publicUrl))
+    problems.push(
+      `PUBLIC_URL must be an http:// or https:// URL without query or fragment, such as https://auth.example.com (got "${settings.publicUrl}")`,
+    );
   if (settings.redisUrl !== undefined && !settings.redisUrl.split(',').every((node) => /^rediss?:\/\/[^,\s]+$/.test(node.trim()))) {
     problems.push(
       `REDIS_URL must be redis://… or rediss://…, or a comma-separated list of them for a Redis Cluster (got "${redactUrl(settings.redisUrl)}")`,
@@ -377,6 +389,27 @@ function parseRolePermissions(json: string | undefined): { value: RolePermission
     value: { student: new Set(merged.student), teacher: new Set(merged.teacher), admin: new Set(merged.admin) },
     problems,
   };
+}
+
+/** A yes/no setting: true/false, 1/0, yes/no or on/off; anything else is a problem and gives the fallback. */
+function parseBoolean(name: string, raw: string | undefined, fallback: boolean, problems: string[]): boolean {
+  if (raw === undefined) return fallback;
+  if (['true', '1', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  if (['false', '0', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  problems.push(`${name} must be true or false (got "${raw}")`);
+  return fallback;
+}
+
+/** The server's own address when PUBLIC_URL is unset (HOST:PORT, an IPv6 host in brackets). */
+function defaultPublicUrl(host: string, port: number): string {
+  return `http://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+}
+
+function isHttpUrl(value: string): boolean {
+  if (!URL.canParse(value) || /[?#\s]/.test(value)) return false;
+  const url = new URL(value);
+  // Links are built by appending a fragment, so the base must carry none (nor credentials, nor a query).
+  return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.username === '' && url.password === '';
 }
 
 /** The names proxy-addr gives to the loopback, link-local and private ranges. */

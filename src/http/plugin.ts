@@ -10,6 +10,7 @@ import { registerDocs } from './docs.js';
 import { installErrorHandling } from './errors.js';
 import { adminRoutes } from './routes/admin.js';
 import { authRoutes } from './routes/auth.js';
+import { emailVerificationRoutes } from './routes/email-verification.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -73,10 +74,12 @@ async function registerRoutes(api: GatepassApp, services: AppServices): Promise<
     accounts,
     sessions,
     passwordReset,
+    emailVerification: services.emailVerification,
     guards,
     rateLimiter,
     settings: { authBodyLimitBytes, corsOrigins: settings.corsOrigins },
   });
+  await api.register(emailVerificationRoutes, { emailVerification: services.emailVerification, guards, rateLimiter, authBodyLimitBytes });
   await api.register(healthRoutes, {
     database: services.database,
     revocations: services.revocations,
@@ -84,7 +87,16 @@ async function registerRoutes(api: GatepassApp, services: AppServices): Promise<
     redisConfigured: settings.redisUrl !== undefined,
   });
   await api.register(sessionRoutes, { sessions, accounts, guards, authBodyLimitBytes });
-  await api.register(userRoutes, { accounts, sessions, tasks, audit, guards, now, authBodyLimitBytes });
+  await api.register(userRoutes, {
+    accounts,
+    emailVerification: services.emailVerification,
+    sessions,
+    tasks,
+    audit,
+    guards,
+    now,
+    authBodyLimitBytes,
+  });
   await api.register(taskRoutes, { tasks, guards, now });
   await api.register(adminRoutes, { admin, audit, guards });
   await api.register(serviceRoutes, { serviceCredentials: services.serviceCredentials, guards });

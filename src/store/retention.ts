@@ -16,6 +16,7 @@ export interface SweepResult {
   revocations: number;
   refreshTokens: number;
   passwordResetTokens: number;
+  emailVerificationTokens: number;
 }
 
 /**
@@ -41,10 +42,13 @@ export class RetentionSweeper {
     const revocations = await this.db.deleteFrom('revocations').where('expires_at', '<', before).executeTakeFirst();
     const refreshTokens = await this.db.deleteFrom('refresh_tokens').where('expires_at', '<', before).executeTakeFirst();
     const resetTokens = await this.db.deleteFrom('password_reset_tokens').where('expires_at', '<', before).executeTakeFirst();
+    // An expired verification token is refused like an unknown one, and a pending email change ends with it.
+    const verificationTokens = await this.db.deleteFrom('email_verification_tokens').where('expires_at', '<', before).executeTakeFirst();
     return {
       revocations: Number(revocations.numDeletedRows),
       refreshTokens: Number(refreshTokens.numDeletedRows),
       passwordResetTokens: Number(resetTokens.numDeletedRows),
+      emailVerificationTokens: Number(verificationTokens.numDeletedRows),
     };
   }
 

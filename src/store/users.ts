@@ -58,6 +58,8 @@ export class UserRepository {
     passwordHash: string;
     fullName: string | null;
     role?: string | undefined;
+    /** Set when the address is known good without a mail (an operator created the account). */
+    emailVerified?: boolean;
     now: number;
   }): Promise<User> {
     try {
@@ -70,6 +72,7 @@ export class UserRepository {
           full_name: input.fullName,
           ...(input.role !== undefined && { role: input.role }),
           is_active: 1,
+          ...(input.emailVerified === true && { email_verified: 1, email_verified_at: input.now }),
           created_at: input.now,
           updated_at: input.now,
         })
@@ -163,8 +166,31 @@ export class UserRepository {
     return row && toUser(row);
   }
 
-  /** A page of users, oldest first, filtered by a fragment of the email and/or an exact role. */
-  async list(filter: { emailContains?: string; role?: string; limit: number; offset: number }): Promise<{ items: User[]; total: number }> {
+  /**
+   * Moves the account to a new address its owner has just proven to hold (so it is verified);
+   * DuplicateEmailError when another account has it, or its identity key, by now.
+   */
+  async changeEmail(id: number, email: string, now: number): Promise<void> {
+    try {
+      await this.db
+        .updateTable('users')
+        .set({ email, email_key: emailKey(email), email_verified: 1, email_verified_at: now, updated_at: now })
+        .where('id', '=', id)
+        .execute();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new DuplicateEmailError();
+      throw error;
+    }
+  }
+
+  /** A page of users, oldest first, filtered by a fragment of the email, an exact role and/or whether the email is verified. */
+  async list(filter: {
+    emailContains?: string;
+    role?: string;
+    emailVerified?: boolean;
+    limit: number;
+    offset: number;
+  }): Promise<{ items: User[]; total: number }> {
     let base = this.db.selectFrom('users');
     if (filter.emailContains !== undefined) {
       // LIKE wildcards in the fragment are literal characters here.
@@ -172,6 +198,7 @@ export class UserRepository {
       base = base.where(sql<boolean>`email like ${`%${escaped}%`} escape '\\'`);
     }
     if (filter.role !== undefined) base = base.where('role', '=', filter.role);
+    if (filter.emailVerified !== undefined) base = base.where('email_verified', '=', filter.emailVerified ? 1 : 0);
     const [rows, count] = await Promise.all([
       base.selectAll().orderBy('id').limit(filter.limit).offset(filter.offset).execute(),
       base.select((eb) => eb.fn.countAll<number | string>().as('total')).executeTakeFirstOrThrow(),

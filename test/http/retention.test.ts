@@ -17,7 +17,7 @@ function defineRetentionSuite(backend: Backend): void {
   });
   after(() => t.close());
 
-  const rows = async (table: 'revocations' | 'refresh_tokens' | 'password_reset_tokens') => {
+  const rows = async (table: 'revocations' | 'refresh_tokens' | 'password_reset_tokens' | 'email_verification_tokens') => {
     const { db } = t.app.gatepass.database;
     const row = await db
       .selectFrom(table)
@@ -33,23 +33,34 @@ function defineRetentionSuite(backend: Backend): void {
     const kept = await login(t.app, user);
     assert.equal((await post(t.app, '/auth/password/forgot', { email: user.email })).statusCode, 202);
     await waitFor('the reset token to be stored', async () => (await rows('password_reset_tokens')) === 1, 5000);
+    await waitFor(
+      'the verification token of the registration to be stored',
+      async () => (await rows('email_verification_tokens')) === 1,
+      5000,
+    );
     const counts = { revocations: await rows('revocations'), refreshTokens: await rows('refresh_tokens') };
     assert.equal(counts.revocations, 1, 'the logout stored one revocation');
     assert.equal(counts.refreshTokens, 2, 'one refresh-token record per login');
 
     assert.deepEqual(
       await t.app.gatepass.retention.sweep(),
-      { revocations: 0, refreshTokens: 0, passwordResetTokens: 0 },
+      { revocations: 0, refreshTokens: 0, passwordResetTokens: 0, emailVerificationTokens: 0 },
       'nothing has expired yet',
     );
 
     // Past every expiry (refresh tokens: 7 days), plus the hour rows are kept after it.
     clock += (7 * 24 * 3600 + 3600 + 60) * 1000;
     const fresh = await login(t.app, user);
-    assert.deepEqual(await t.app.gatepass.retention.sweep(), { revocations: 1, refreshTokens: 2, passwordResetTokens: 1 });
+    assert.deepEqual(await t.app.gatepass.retention.sweep(), {
+      revocations: 1,
+      refreshTokens: 2,
+      passwordResetTokens: 1,
+      emailVerificationTokens: 1,
+    });
     assert.equal(await rows('revocations'), 0);
     assert.equal(await rows('refresh_tokens'), 1, 'the record of the login after the jump is kept');
     assert.equal(await rows('password_reset_tokens'), 0);
+    assert.equal(await rows('email_verification_tokens'), 0);
 
     for (const expired of [first.refresh_token, kept.refresh_token]) {
       assertError(

@@ -35,7 +35,43 @@ describe('settings', () => {
     assert.equal(settings.jwt.leewaySeconds, 30);
     assert.equal(settings.refreshReuseGraceSeconds, 10);
     assert.equal(settings.trustProxy, false);
+    assert.equal(settings.requireEmailVerification, false);
+    assert.equal(settings.publicUrl, 'http://127.0.0.1:8000');
     assert.deepEqual(settings.warnings, []);
+  });
+
+  it('REQUIRE_EMAIL_VERIFICATION: true/false, 1/0, yes/no, on/off; anything else is refused', () => {
+    const cwd = freshDir();
+    const load = (value: string) =>
+      loadSettings({ JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B, REQUIRE_EMAIL_VERIFICATION: value }, { cwd })
+        .requireEmailVerification;
+    for (const value of ['true', 'TRUE', '1', 'yes', 'on']) assert.equal(load(value), true, value);
+    for (const value of ['false', '0', 'no', 'off', '']) assert.equal(load(value), false, value);
+    assert.deepEqual(
+      problemsOf(() => load('maybe')),
+      ['REQUIRE_EMAIL_VERIFICATION must be true or false (got "maybe")'],
+    );
+  });
+
+  it("PUBLIC_URL: an http(s) URL, trailing slashes dropped; by default the server's HOST and PORT", () => {
+    const cwd = freshDir();
+    const secrets = { JWT_SECRET: STRONG_A, JWT_REFRESH_SECRET: STRONG_B };
+    const load = (env: Record<string, string>) => loadSettings({ ...secrets, ...env }, { cwd }).publicUrl;
+    assert.equal(load({ HOST: '0.0.0.0', PORT: '9000' }), 'http://0.0.0.0:9000');
+    assert.equal(load({ HOST: '::1' }), 'http://[::1]:8000');
+    assert.equal(load({ PUBLIC_URL: 'https://auth.example.com/' }), 'https://auth.example.com');
+    assert.equal(load({ PUBLIC_URL: 'https://example.com/portal' }), 'https://example.com/portal');
+    for (const bad of [
+      'auth.example.com',
+      'ftp://example.com',
+      'https://example.com/?x=1',
+      'https://example.com/#page',
+      'https://u:p@example.com',
+    ]) {
+      const problems = problemsOf(() => load({ PUBLIC_URL: bad }));
+      assert.equal(problems.length, 1, problems.join('\n'));
+      assert.ok(problems[0]?.startsWith('PUBLIC_URL must be an http:// or https:// URL'), problems[0]);
+    }
   });
 
   it('production refuses missing secrets and says how to make one', () => {

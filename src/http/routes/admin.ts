@@ -13,12 +13,14 @@ const schemaBase = { tags: ['admin'], security: BEARER_SECURITY };
 const listUsersSchema = {
   ...schemaBase,
   summary: 'List users (users:read)',
-  description: '`email` matches any part of the address; `role` is exact. Oldest first.',
+  description:
+    '`email` matches any part of the address; `role` is exact; `email_verified` (true or false) filters by the flag. Oldest first.',
   querystring: Type.Object({
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
     offset: Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0 }),
     email: Type.Optional(Type.String({ minLength: 1, maxLength: 320 })),
     role: Type.Optional(Role),
+    email_verified: Type.Optional(Type.Boolean()),
   }),
   response: {
     200: Type.Object({ items: Type.Array(refTo(UserOut)), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }),
@@ -74,7 +76,7 @@ export const adminRoutes: RoutePlugin<AdminServices> = async (app, { admin, audi
   const canWrite = guards.requirePermission('users:write');
 
   app.get('/admin/users', { onRequest: canRead, schema: listUsersSchema }, async (request) => {
-    const page = await admin.listUsers(request.query);
+    const page = await admin.listUsers({ ...request.query, emailVerified: request.query.email_verified });
     return { items: page.items.map(userOut), total: page.total, limit: request.query.limit, offset: request.query.offset };
   });
 

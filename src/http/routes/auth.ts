@@ -65,7 +65,9 @@ const CookieModeHeaders = Type.Object({
 const registerSchema = (alias: boolean) => ({
   tags: ['auth'],
   summary: alias ? 'Register (alias of /auth/register, as in the seeds)' : 'Create an account',
-  description: 'Any `role` or `is_active` field in the body is ignored: new accounts are active students.',
+  description:
+    'Any `role` or `is_active` field in the body is ignored: new accounts are active students. ' +
+    'A verification email (a single-use token, valid 24 hours) is sent to the address; see POST /auth/email/verify.',
   body: RegisterBody,
   response: { 201: refTo(UserOut), ...errorResponses(409, 413, 415, 422, 429) },
 });
@@ -156,7 +158,7 @@ function sendTokenPair(request: FastifyRequest, reply: FastifyReply, pair: Token
 }
 
 /** Registration and login, each also at the seeds' short path. Counted before the body is read, so even malformed requests spend the client's budget. */
-function registerAndLogin(app: GatepassApp, { accounts, sessions, rateLimiter, settings, cookiePath }: AuthGroup): void {
+function registerAndLogin(app: GatepassApp, { accounts, sessions, emailVerification, rateLimiter, settings, cookiePath }: AuthGroup): void {
   const limitPerClient = (bucket: string) => async (request: FastifyRequest) => rateLimiter.consume(bucket, request.ip);
   for (const [url, alias] of [
     ['/auth/register', false],
@@ -167,7 +169,10 @@ function registerAndLogin(app: GatepassApp, { accounts, sessions, rateLimiter, s
       { onRequest: limitPerClient('register'), bodyLimit: settings.authBodyLimitBytes, schema: registerSchema(alias) },
       async (request, reply) => {
         const { email, password, full_name: fullName = null } = request.body;
-        return reply.code(201).send(userOut(await accounts.register({ email, password, fullName }, clientInfo(request))));
+        const user = await accounts.register({ email, password, fullName }, clientInfo(request));
+        // Mailed after the answer: registration neither waits for the mail server nor fails with it.
+        emailVerification.sendAfterRegistration(user, clientInfo(request));
+        return reply.code(201).send(userOut(user));
       },
     );
   }

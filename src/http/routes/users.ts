@@ -1,10 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { FieldError } from '../../errors.js';
 import type { SessionRow } from '../../store/schema.js';
 import { accountOf, authOf } from '../auth-guard.js';
 import { clientInfo } from '../client-info.js';
 import {
   AuditEventOut,
   BEARER_SECURITY,
+  Email,
   FullName,
   LoginPassword,
   MessageResponse,
@@ -31,8 +33,17 @@ const meSchema = { ...schemaBase, summary: 'The signed-in user', response: { 200
 const updateSchema = {
   ...schemaBase,
   summary: 'Update your profile',
-  body: Type.Object({ full_name: FullName }),
-  response: { 200: refTo(UserOut), ...errorResponses(401, 413, 415, 422) },
+  description:
+    '`full_name` changes at once. `email` needs `current_password` beside it (401 when wrong; counts toward the lockout) and ' +
+    'does not change at once: a verification email goes to the new address, and the account switches to it when that token is ' +
+    'used (POST /auth/email/verify); until then the answer, and the account, keep the current email. 409 `email_taken` when ' +
+    'the new address has an account; 429 past 3 verification emails per account and hour.',
+  body: Type.Object({
+    full_name: Type.Optional(FullName),
+    email: Type.Optional(Email),
+    current_password: Type.Optional(LoginPassword),
+  }),
+  response: { 200: refTo(UserOut), ...errorResponses(401, 409, 413, 415, 422, 429) },
 };
 
 const statusSchema = {
@@ -80,14 +91,28 @@ function exportedSession(session: SessionRow): Static<typeof ExportedSession> {
 }
 
 /** The signed-in user's own account: read, change, export, deactivate, delete. */
-export const userRoutes: RoutePlugin<UserServices> = async (app, { accounts, sessions, tasks, audit, guards, now, authBodyLimitBytes }) => {
+export const userRoutes: RoutePlugin<UserServices> = async (
+  app,
+  { accounts, emailVerification, sessions, tasks, audit, guards, now, authBodyLimitBytes },
+) => {
   const onRequest = guards.requireUser;
 
   app.get('/users/me', { onRequest, schema: meSchema }, async (request) => userOut(accountOf(request)));
 
-  app.patch('/users/me', { onRequest, schema: updateSchema }, async (request) =>
-    userOut(await accounts.updateProfile(authOf(request).userId, { fullName: request.body.full_name })),
-  );
+  app.patch('/users/me', { onRequest, bodyLimit: authBodyLimitBytes, schema: updateSchema }, async (request) => {
+    const { userId } = authOf(request);
+    const { full_name: fullName, email, current_password: currentPassword } = request.body;
+    // An email change needs both fields; without one, the body must at least change the name.
+    if (email !== undefined && currentPassword === undefined)
+      throw new FieldError(['body', 'current_password'], 'Field required', 'missing');
+    if (email === undefined && currentPassword !== undefined) throw new FieldError(['body', 'email'], 'Field required', 'missing');
+    if (email === undefined && fullName === undefined) throw new FieldError(['body', 'full_name'], 'Field required', 'missing');
+    let user = accountOf(request);
+    if (email !== undefined && currentPassword !== undefined)
+      user = await emailVerification.requestEmailChange(userId, email, currentPassword, clientInfo(request));
+    if (fullName !== undefined) user = await accounts.updateProfile(userId, { fullName });
+    return userOut(user);
+  });
 
   app.get('/users/me/status', { onRequest, schema: statusSchema }, async (request) => {
     const user = accountOf(request);

@@ -1,0 +1,3 @@
+import { defineEmailVerificationSuite } from './email-verification-suite.js';
+
+defineEmailVerificationSuite('sqlite');
