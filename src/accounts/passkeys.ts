@@ -9,6 +9,7 @@ import {
   type PublicKeyCredentialRequestOptionsJSON,
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
+import { decodeClientDataJSON } from '@simplewebauthn/server/helpers';
 import type { Kysely } from 'kysely';
 import type { AuditLog, ClientInfo } from '../audit/audit-log.js';
 import { GatepassError } from '../errors.js';
@@ -86,6 +87,8 @@ export class PasskeyService {
     private readonly audit: AuditLog,
     private readonly options: PasskeyOptions | undefined,
     private readonly now: Clock = Date.now,
+    /** REQUIRE_EMAIL_VERIFICATION: sign-in of an account whose address is unverified is refused, as at /auth/login. */
+    private readonly policy: { requireEmailVerification?: boolean } = {},
   ) {
     this.repository = new PasskeyRepository(db);
     this.users = new UserRepository(db);
@@ -121,19 +124,22 @@ export class PasskeyService {
   async register(user: User, response: RegistrationResponseJSON, name: string | undefined, client: ClientInfo): Promise<Passkey> {
     const rp = this.relyingParty;
     const now = this.now();
-    const spend = this.challengeSpender('register', user.id, now);
+    const challenge = await this.spendChallenge(response.response.clientDataJSON, 'register', user.id, now);
+    if (challenge === undefined) {
+      await this.audit.record({ event: 'passkey_registration_failed', userId: user.id, client, details: { reason: 'challenge' } });
+      throw new GatepassError('invalid_passkey', PASSKEY_DETAILS.invalid_passkey);
+    }
     let verification;
     try {
       verification = await verifyRegistrationResponse({
         response,
-        expectedChallenge: spend.check,
+        expectedChallenge: challenge,
         expectedOrigin: rp.origins,
         expectedRPID: rp.rpId,
         requireUserPresence: true,
         requireUserVerification: true,
       });
     } catch (error) {
-      spend.rethrowFailure();
       await this.audit.record({ event: 'passkey_registration_failed', userId: user.id, client, details: { reason: reasonOf(error) } });
       throw new GatepassError('invalid_passkey', PASSKEY_DETAILS.invalid_passkey);
     }
@@ -192,7 +198,7 @@ export class PasskeyService {
     return toPasskey(row);
   }
 
-  /** Deletes one of the user's passkeys: it signs nobody in from now on. Sessions it started live on, as a changed password's do not need to end. */
+  /** Deletes one of the user's passkeys: it signs nobody in from now on (the sessions it started live on, as after a password change elsewhere: logout-all ends them). */
   async remove(userId: number, id: string, client: ClientInfo): Promise<void> {
     if (!(await this.repository.remove(userId, id))) throw new GatepassError('not_found', PASSKEY_DETAILS.not_found);
     await this.audit.record({ event: 'passkey_deleted', userId, client, details: { passkey_id: id } });
@@ -216,6 +222,12 @@ export class PasskeyService {
   async login(response: AuthenticationResponseJSON, client: ClientInfo): Promise<TokenPair> {
     const rp = this.relyingParty;
     const now = this.now();
+    // The challenge first: every attempt spends it, whatever else is wrong with it.
+    const challenge = await this.spendChallenge(response.response.clientDataJSON, 'login', null, now);
+    if (challenge === undefined) {
+      await this.recordFailure(null, client, 'challenge');
+      throw invalidCredential();
+    }
     const row = await this.repository.findById(response.id);
     if (row === undefined) {
       await this.recordFailure(null, client, 'unknown_credential');
@@ -226,19 +238,18 @@ export class PasskeyService {
       await this.recordFailure(row.user_id, client, 'account_disabled', row.id);
       throw invalidCredential();
     }
-    // The user handle, when the authenticator returns one, must name the credential's owner (WebAuthn §7.2 step 6).
+    // Nobody was named before this ceremony, so the authenticator must return the user handle, and it must name the credential's owner (WebAuthn §7.2 step 6).
     const userHandle = response.response.userHandle;
-    if (userHandle !== undefined && userHandle !== (await this.repository.findUserHandle(user.id))) {
+    if (userHandle === undefined || userHandle !== (await this.repository.findUserHandle(user.id))) {
       await this.recordFailure(user.id, client, 'user_handle_mismatch', row.id);
       throw invalidCredential();
     }
 
-    const spend = this.challengeSpender('login', null, now);
     let verification;
     try {
       verification = await verifyAuthenticationResponse({
         response,
-        expectedChallenge: spend.check,
+        expectedChallenge: challenge,
         expectedOrigin: rp.origins,
         expectedRPID: rp.rpId,
         // The counter is judged below, once the signature is known to be good: the library would
@@ -247,7 +258,6 @@ export class PasskeyService {
         requireUserVerification: true,
       });
     } catch (error) {
-      spend.rethrowFailure();
       await this.recordFailure(user.id, client, reasonOf(error), row.id);
       throw invalidCredential();
     }
@@ -267,6 +277,11 @@ export class PasskeyService {
       await this.recordFailure(user.id, client, 'counter_regressed', row.id);
       throw invalidCredential();
     }
+    // After the proof, as after the password at /auth/login: nobody learns this about an account without its credential.
+    if (this.policy.requireEmailVerification === true && !user.emailVerified) {
+      await this.recordFailure(user.id, client, 'email_not_verified', row.id);
+      throw new GatepassError('email_not_verified', 'Email not verified');
+    }
     const amr = info.credentialDeviceType === 'singleDevice' ? HARDWARE_KEY_AMR : SOFTWARE_KEY_AMR;
     try {
       return await this.sessions.startSession(user, client, amr);
@@ -283,25 +298,25 @@ export class PasskeyService {
   }
 
   /**
-   * The library's expectedChallenge check: spends the presented challenge if it is live and was made
-   * for this ceremony (and user). A failure of the database is kept aside and rethrown, so that it
-   * answers as an outage rather than as a bad passkey.
+   * Spends the challenge the client data carries, if it is live and was made for this ceremony (and
+   * user); returns it, or undefined when there is none to spend. Of concurrent spends of one challenge
+   * exactly one succeeds, whichever instance serves them. The client data is decoded by the library;
+   * the library then checks the challenge again, with everything else.
    */
-  private challengeSpender(purpose: ChallengePurpose, userId: number | null, now: number) {
-    let failure: Error | undefined;
-    return {
-      check: async (challenge: string): Promise<boolean> => {
-        try {
-          return await this.repository.spendChallenge(sha256(challenge), purpose, userId, now);
-        } catch (error) {
-          failure = error instanceof Error ? error : new Error(String(error));
-          throw failure;
-        }
-      },
-      rethrowFailure: (): void => {
-        if (failure !== undefined) throw failure;
-      },
-    };
+  private async spendChallenge(
+    clientDataJSON: string,
+    purpose: ChallengePurpose,
+    userId: number | null,
+    now: number,
+  ): Promise<string | undefined> {
+    let challenge: unknown;
+    try {
+      challenge = decodeClientDataJSON(clientDataJSON).challenge;
+    } catch {
+      return undefined;
+    }
+    if (typeof challenge !== 'string' || challenge === '' || challenge.length > 1024) return undefined;
+    return (await this.repository.spendChallenge(sha256(challenge), purpose, userId, now)) ? challenge : undefined;
   }
 
   private async recordFailure(userId: number | null, client: ClientInfo, reason: string, passkeyId?: string): Promise<void> {
