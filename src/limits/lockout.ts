@@ -31,6 +31,8 @@ export class AccountLockout {
   constructor(
     private readonly store: CounterStore,
     private readonly policy: LockoutPolicy,
+    /** Keeps another budget of the same accounts apart (the second factor's), under the same policy. */
+    private readonly namespace = 'lockout',
   ) {
     this.lock = { from: policy.threshold, baseMs: policy.lockSeconds * 1000, maxMs: policy.maxLockSeconds * 1000 };
     this.memoryMs = policy.memorySeconds * 1000;
@@ -43,19 +45,24 @@ export class AccountLockout {
    */
   async beginAttempt(email: string): Promise<void> {
     if (this.policy.threshold === 0) return;
-    const outcome = await this.store.countAttempt(failuresKey(email), lockKey(email), this.memoryMs, this.lock);
+    const outcome = await this.store.countAttempt(
+      failuresKey(this.namespace, email),
+      lockKey(this.namespace, email),
+      this.memoryMs,
+      this.lock,
+    );
     if (outcome.locked) throw lockedError(outcome.remainingMs);
   }
 
   async recordSuccess(email: string): Promise<void> {
     if (this.policy.threshold === 0) return;
-    await this.store.delete(failuresKey(email), lockKey(email));
+    await this.store.delete(failuresKey(this.namespace, email), lockKey(this.namespace, email));
   }
 }
 
 // One hash tag ({…}) for both keys, so that on a Redis Cluster they share a slot, as one script needs.
-const failuresKey = (email: string) => `lockout:{${emailKey(email)}}:failures`;
-const lockKey = (email: string) => `lockout:{${emailKey(email)}}:lock`;
+const failuresKey = (namespace: string, email: string) => `${namespace}:{${emailKey(email)}}:failures`;
+const lockKey = (namespace: string, email: string) => `${namespace}:{${emailKey(email)}}:lock`;
 
 function lockedError(remainingMs: number): GatepassError {
   const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
