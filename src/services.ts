@@ -1,5 +1,6 @@
 import { AccountService } from './accounts/account-service.js';
 import { AdminService } from './accounts/admin-service.js';
+import { MfaService } from './accounts/mfa/mfa-service.js';
 import { PasswordResetService, RESET_EMAILS_PER_HOUR } from './accounts/password-reset.js';
 import { EmailVerificationService, VERIFICATION_EMAILS_PER_HOUR } from './accounts/email-verification.js';
 import { ServiceCredentials } from './accounts/service-credentials.js';
@@ -37,6 +38,8 @@ export interface Services {
   sessions: SessionService;
   admin: AdminService;
   passwordReset: PasswordResetService;
+  /** Two-factor sign-in: TOTP enrolment, recovery codes, the login's second step. */
+  mfa: MfaService;
   emailVerification: EmailVerificationService;
   /** The credentials of other services (the revocation feed, introspection, revocation). */
   serviceCredentials: ServiceCredentials;
@@ -101,6 +104,18 @@ export async function createServices(settings: Settings, options: ServiceOptions
       options.log,
       new RateLimiter(counters, VERIFICATION_EMAILS_PER_HOUR, onRateLimited, 3600_000),
       settings.publicUrl,
+      now,
+    ),
+    // The login's lockout (the same counters and policy: codes and passwords share each account's
+    // budget), and one of codes alone, which a correct password does not reset.
+    mfa: new MfaService(
+      database.db,
+      accounts,
+      sessions,
+      { account: new AccountLockout(counters, settings.lockout), codes: new AccountLockout(counters, settings.lockout, 'mfa-lockout') },
+      audit,
+      options.log,
+      { issuer: 'gatepass', encryptionKey: settings.mfaEncryptionKey },
       now,
     ),
     serviceCredentials: new ServiceCredentials(database.db, audit, now),

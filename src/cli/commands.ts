@@ -95,6 +95,15 @@ export async function deactivateUser(settings: Settings, email: string): Promise
   });
 }
 
+/** Removes a user's second factor (TOTP and recovery codes), as an admin would: their next login asks for the password only. */
+export async function resetMfa(settings: Settings, email: string): Promise<string> {
+  return withServices(settings, async (services) => {
+    const userId = await userIdByEmail(services, email);
+    await services.mfa.reset(userId, { userId: null, client: CLI_CLIENT });
+    return `user ${userId} ${normalizeEmail(email)}: two-factor sign-in removed (TOTP and recovery codes)`;
+  });
+}
+
 /** A new service credential: its secret exists nowhere else once this returns (it is stored hashed). */
 export async function createServiceCredential(settings: Settings, name: string): Promise<{ clientId: string; clientSecret: string }> {
   return withServices(settings, async ({ serviceCredentials }) => {

@@ -9,6 +9,7 @@ import {
   createServiceCredential,
   createUser,
   deactivateUser,
+  resetMfa,
   decodeToken,
   generateKeys,
   generateSecret,
@@ -37,6 +38,7 @@ Commands:
                                  change a role; running servers refuse the user's older access
                                  tokens within a second (at once with Redis)
   user deactivate --email E      deactivate an account and end all its sessions
+  user reset-mfa --email E       remove an account's two-factor sign-in (TOTP and recovery codes)
   secret generate [--bytes N]    print a random secret for JWT_SECRET / JWT_REFRESH_SECRET
   keys generate|rotate|list|retire <kid>
                                  manage the key pairs of RS256/PS256/ES256/EdDSA in JWT_KEYS_DIR
@@ -58,6 +60,7 @@ Applies the schema migrations that DATABASE_URL's database lacks, then exits.`,
   gatepass user create --email E [--role student|teacher|admin] [--full-name N] [--password-stdin]
   gatepass user set-role --email E --role student|teacher|admin
   gatepass user deactivate --email E
+  gatepass user reset-mfa --email E
 
 create asks for the password on the terminal (hidden), or reads it from standard input with
 --password-stdin (one line; the trailing newline is dropped). The password policy of registration
@@ -195,7 +198,7 @@ async function runServeOrMigrate(command: 'serve' | 'migrate', args: string[], h
   return 0;
 }
 
-/** `user create|set-role|deactivate`. A missing --email is reported before the password is asked for, not after it was typed. */
+/** `user create|set-role|deactivate|reset-mfa`. A missing --email is reported before the password is asked for, not after it was typed. */
 async function runUser(args: string[], help: string): Promise<number> {
   const parsed = options(args, ['email', 'role', 'full-name', 'password-stdin']);
   const [action, ...extra] = parsed.positionals;
@@ -218,7 +221,13 @@ async function runUser(args: string[], help: string): Promise<number> {
     console.log(await deactivateUser(loadSettings(), email()));
     return 0;
   }
-  throw new UsageError(action === undefined ? 'user needs an action: create, set-role or deactivate' : `unknown user action "${action}"`);
+  if (action === 'reset-mfa') {
+    console.log(await resetMfa(loadSettings(), email()));
+    return 0;
+  }
+  throw new UsageError(
+    action === undefined ? 'user needs an action: create, set-role, deactivate or reset-mfa' : `unknown user action "${action}"`,
+  );
 }
 
 /** `secret generate [--bytes N]`: needs no settings, so that it works before any are written. */

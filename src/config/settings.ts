@@ -60,6 +60,12 @@ export interface Settings {
   requireEmailVerification: boolean;
   /** PUBLIC_URL: where users reach the web page (links in mail), without a trailing slash. */
   publicUrl: string;
+  /**
+   * MFA_ENCRYPTION_KEY: the secret TOTP secrets are encrypted under at rest (default: derived from
+   * JWT_REFRESH_SECRET). Changing it makes existing enrolments unreadable: those accounts need an
+   * admin reset of their second factor.
+   */
+  mfaEncryptionKey: string;
   /** Who may read /metrics: nobody (off), anyone (public), or holders of METRICS_TOKEN / the audit:read permission. */
   metrics: { mode: 'off' | 'public' | 'protected'; token: string | undefined };
   /** What each role may do (ROLE_PERMISSIONS over the defaults). */
@@ -298,6 +304,7 @@ function assembleSettings(reader: SettingsReader, { cwd, environment, dataDir, s
     mailFrom: read('MAIL_FROM') ?? 'gatepass <no-reply@localhost>',
     requireEmailVerification: parseBoolean('REQUIRE_EMAIL_VERIFICATION', read('REQUIRE_EMAIL_VERIFICATION'), false, problems),
     publicUrl: (read('PUBLIC_URL') ?? '').replace(/\/+$/, ''),
+    mfaEncryptionKey: readMfaEncryptionKey(reader, signing),
     metrics: { mode: access.metricsMode as 'off' | 'public' | 'protected', token: read('METRICS_TOKEN') },
     rolePermissions: access.rolePermissions,
     bootstrapAdmin:
@@ -320,6 +327,15 @@ function readJwtSettings({ read, integer }: SettingsReader, cwd: string, dataDir
     issuer: read('JWT_ISSUER'),
     audience: read('JWT_AUDIENCE'),
   };
+}
+
+/** MFA_ENCRYPTION_KEY, at least as long as the JWT secrets must be; by default the refresh secret (the key is derived from it by HKDF). */
+function readMfaEncryptionKey({ read, problems }: SettingsReader, signing: Signing): string {
+  const key = read('MFA_ENCRYPTION_KEY');
+  if (key === undefined) return signing.refreshSecret ?? '';
+  if (Buffer.byteLength(key) < MIN_SECRET_BYTES)
+    problems.push(`MFA_ENCRYPTION_KEY must be at least ${MIN_SECRET_BYTES} bytes long; ${GENERATE_HINT}`);
+  return key;
 }
 
 /** The per-account lockout's numbers; that the first lock fits under the ceiling is checked afterwards. */

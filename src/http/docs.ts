@@ -20,6 +20,7 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'auth', description: 'Registration, login, refresh and logout' },
         { name: 'users', description: 'The signed-in user' },
+        { name: 'two-factor', description: 'TOTP enrolment and recovery codes (the login step is POST /auth/mfa/verify)' },
         { name: 'tasks', description: "The caller's own tasks" },
         { name: 'admin', description: 'Administration: users, roles, audit (by permission)' },
         { name: 'health', description: 'Liveness, readiness, keys and metrics' },

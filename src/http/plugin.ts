@@ -13,6 +13,7 @@ import { authRoutes } from './routes/auth.js';
 import { emailVerificationRoutes } from './routes/email-verification.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { mfaRoutes } from './routes/mfa.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { taskRoutes } from './routes/tasks.js';
 import { userRoutes } from './routes/users.js';
@@ -68,10 +69,11 @@ function urlIssuer(issuer: string | undefined): string | undefined {
 
 /** Every route group, each an encapsulated plugin given exactly what it uses. */
 async function registerRoutes(api: GatepassApp, services: AppServices): Promise<void> {
-  const { settings, accounts, sessions, passwordReset, guards, rateLimiter, tasks, audit, admin, metrics, now } = services;
+  const { settings, accounts, sessions, passwordReset, guards, rateLimiter, tasks, audit, admin, metrics, now, mfa } = services;
   const { authBodyLimitBytes } = settings;
   await api.register(authRoutes, {
     accounts,
+    mfa,
     sessions,
     passwordReset,
     emailVerification: services.emailVerification,
@@ -80,15 +82,17 @@ async function registerRoutes(api: GatepassApp, services: AppServices): Promise<
     settings: { authBodyLimitBytes, corsOrigins: settings.corsOrigins },
   });
   await api.register(emailVerificationRoutes, { emailVerification: services.emailVerification, guards, rateLimiter, authBodyLimitBytes });
+  await api.register(mfaRoutes, { mfa, guards, rateLimiter, settings: { authBodyLimitBytes, corsOrigins: settings.corsOrigins } });
   await api.register(healthRoutes, {
     database: services.database,
     revocations: services.revocations,
     tokens: services.tokens,
     redisConfigured: settings.redisUrl !== undefined,
   });
-  await api.register(sessionRoutes, { sessions, accounts, guards, authBodyLimitBytes });
+  await api.register(sessionRoutes, { sessions, accounts, mfa, guards, authBodyLimitBytes });
   await api.register(userRoutes, {
     accounts,
+    mfa,
     emailVerification: services.emailVerification,
     sessions,
     tasks,
@@ -98,7 +102,7 @@ async function registerRoutes(api: GatepassApp, services: AppServices): Promise<
     authBodyLimitBytes,
   });
   await api.register(taskRoutes, { tasks, guards, now });
-  await api.register(adminRoutes, { admin, audit, guards });
+  await api.register(adminRoutes, { admin, mfa, audit, guards });
   await api.register(serviceRoutes, { serviceCredentials: services.serviceCredentials, guards });
   await api.register(oauthRoutes, {
     introspection: services.introspection,

@@ -41,16 +41,23 @@ export type RoutePlugin<Needs extends FastifyPluginOptions> = FastifyPluginAsync
 export type AuthRouteSettings = Pick<Settings, 'authBodyLimitBytes' | 'corsOrigins'>;
 
 export type HealthServices = Pick<AppServices, 'database' | 'revocations' | 'tokens'> & { redisConfigured: boolean };
-export type AuthServices = Pick<AppServices, 'accounts' | 'sessions' | 'passwordReset' | 'emailVerification' | 'guards' | 'rateLimiter'> & {
+export type AuthServices = Pick<
+  AppServices,
+  'accounts' | 'mfa' | 'sessions' | 'passwordReset' | 'emailVerification' | 'guards' | 'rateLimiter'
+> & {
   settings: AuthRouteSettings;
 };
-export type SessionServices = Pick<AppServices, 'sessions' | 'accounts' | 'guards'> & { authBodyLimitBytes: number };
-export type UserServices = Pick<AppServices, 'accounts' | 'emailVerification' | 'sessions' | 'tasks' | 'audit' | 'guards' | 'now'> & {
+export type SessionServices = Pick<AppServices, 'sessions' | 'accounts' | 'mfa' | 'guards'> & { authBodyLimitBytes: number };
+export type UserServices = Pick<
+  AppServices,
+  'accounts' | 'emailVerification' | 'mfa' | 'sessions' | 'tasks' | 'audit' | 'guards' | 'now'
+> & {
   authBodyLimitBytes: number;
 };
 export type EmailVerificationServices = Pick<AppServices, 'emailVerification' | 'guards' | 'rateLimiter'> & { authBodyLimitBytes: number };
+export type MfaServices = Pick<AppServices, 'mfa' | 'guards' | 'rateLimiter'> & { settings: AuthRouteSettings };
 export type TaskServices = Pick<AppServices, 'tasks' | 'guards' | 'now'>;
-export type AdminServices = Pick<AppServices, 'admin' | 'audit' | 'guards'>;
+export type AdminServices = Pick<AppServices, 'admin' | 'mfa' | 'audit' | 'guards'>;
 export type ServiceCredentialServices = Pick<AppServices, 'serviceCredentials' | 'guards'>;
 export type MetricsServices = Pick<AppServices, 'metrics' | 'guards'> & { metricsAccess: Settings['metrics'] };
 export type OAuthServices = Pick<AppServices, 'introspection' | 'guards'> & {

@@ -70,8 +70,18 @@ const auditSchema = {
   },
 };
 
+const resetMfaSchema = {
+  ...schemaBase,
+  summary: "Remove a user's second factor (users:write)",
+  description:
+    'For a user who lost their authenticator and recovery codes: TOTP and every recovery code are removed (audited `mfa_reset`); ' +
+    'their next login asks for the password only. 409 `mfa_not_enabled` when there is nothing to remove.',
+  params: UserId,
+  response: { 204: Type.Null(), ...errorResponses(401, 403, 404, 409, 422) },
+};
+
 /** The administrators' API (API.md "/admin"); each route names the permission it needs. */
-export const adminRoutes: RoutePlugin<AdminServices> = async (app, { admin, audit, guards }) => {
+export const adminRoutes: RoutePlugin<AdminServices> = async (app, { admin, mfa, audit, guards }) => {
   const canRead = guards.requirePermission('users:read');
   const canWrite = guards.requirePermission('users:write');
 
@@ -95,6 +105,13 @@ export const adminRoutes: RoutePlugin<AdminServices> = async (app, { admin, audi
 
   app.post('/admin/users/:id/revoke-sessions', { onRequest: canWrite, schema: revokeSessionsSchema }, async (request, reply) => {
     await admin.revokeSessions({ userId: authOf(request).userId, client: clientInfo(request) }, request.params.id);
+    return reply.code(204).send(null);
+  });
+
+  app.delete('/admin/users/:id/mfa', { onRequest: canWrite, schema: resetMfaSchema }, async (request, reply) => {
+    const actor = { userId: authOf(request).userId, client: clientInfo(request) };
+    await admin.userToManage(actor, request.params.id);
+    await mfa.reset(request.params.id, actor);
     return reply.code(204).send(null);
   });
 

@@ -2,6 +2,7 @@ import cookie from '@fastify/cookie';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FieldError, GatepassError } from '../../errors.js';
+import { MFA_METHODS } from '../../accounts/mfa/mfa-service.js';
 import type { TokenPair } from '../../sessions/session-service.js';
 import { ACCESS_TOKEN_DETAILS } from '../../tokens/failures.js';
 import { authOf } from '../auth-guard.js';
@@ -72,11 +73,23 @@ const registerSchema = (alias: boolean) => ({
   response: { 201: refTo(UserOut), ...errorResponses(409, 413, 415, 422, 429) },
 });
 
+/** A login of an account with TOTP on: no tokens yet, but the mfa_token of POST /auth/mfa/verify. */
+const MfaRequiredResponse = Type.Object(
+  {
+    mfa_required: Type.Literal(true),
+    mfa_token: Type.String({ description: 'for POST /auth/mfa/verify; single use, valid 5 minutes and 5 wrong codes' }),
+    methods: Type.Array(Type.Union(MFA_METHODS.map((method) => Type.Literal(method)))),
+  },
+  { description: 'The account has two-factor sign-in on: complete it with POST /auth/mfa/verify' },
+);
+
 const loginSchema = (alias: boolean) => ({
   tags: ['auth'],
   summary: alias ? 'Log in (alias of /auth/login, as in the seeds)' : 'Log in with email and password',
   description:
     'JSON `{email, password}` or the OAuth2 password form `username=&password=`. Starts a session. ' +
+    'An account with two-factor sign-in on answers `{mfa_required, mfa_token, methods}` instead (JSON; the form answers 403 `mfa_required`): ' +
+    'complete it with POST /auth/mfa/verify. ' +
     'Browser mode (`X-Gatepass-Cookie: 1`) takes JSON only, from this origin or CORS_ORIGINS.',
   headers: CookieModeHeaders,
   body: {
@@ -85,7 +98,7 @@ const loginSchema = (alias: boolean) => ({
       'application/x-www-form-urlencoded': { schema: LoginForm },
     },
   },
-  response: { 200: refTo(TokenResponse), ...errorResponses(401, 403, 413, 415, 422, 429) },
+  response: { 200: Type.Union([refTo(TokenResponse), MfaRequiredResponse]), ...errorResponses(401, 403, 413, 415, 422, 429) },
 });
 
 const refreshSchema = {
@@ -144,7 +157,12 @@ interface AuthGroup extends AuthServices {
  * Token responses must never be cached by browsers or proxies (RFC 6749 §5.1). In cookie mode the
  * refresh token goes into the HttpOnly cookie instead of the body.
  */
-function sendTokenPair(request: FastifyRequest, reply: FastifyReply, pair: TokenPair, cookiePath: string): Static<typeof TokenResponse> {
+export function sendTokenPair(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  pair: TokenPair,
+  cookiePath: string,
+): Static<typeof TokenResponse> {
   reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
   const cookieMode = wantsCookieMode(request);
   if (cookieMode) setRefreshCookie(request, reply, pair.refreshToken, pair.refreshExpiresIn, cookiePath);
@@ -158,7 +176,10 @@ function sendTokenPair(request: FastifyRequest, reply: FastifyReply, pair: Token
 }
 
 /** Registration and login, each also at the seeds' short path. Counted before the body is read, so even malformed requests spend the client's budget. */
-function registerAndLogin(app: GatepassApp, { accounts, sessions, emailVerification, rateLimiter, settings, cookiePath }: AuthGroup): void {
+function registerAndLogin(
+  app: GatepassApp,
+  { accounts, mfa, sessions, emailVerification, rateLimiter, settings, cookiePath }: AuthGroup,
+): void {
   const limitPerClient = (bucket: string) => async (request: FastifyRequest) => rateLimiter.consume(bucket, request.ip);
   for (const [url, alias] of [
     ['/auth/register', false],
@@ -193,6 +214,11 @@ function registerAndLogin(app: GatepassApp, { accounts, sessions, emailVerificat
       const body = request.body as Static<typeof LoginJson> | Static<typeof LoginForm>;
       const email = 'email' in body ? body.email : body.username;
       const user = await accounts.authenticate(email, body.password, clientInfo(request));
+      const mfaToken = await mfa.beginSignIn(user, clientInfo(request), !('email' in body));
+      if (mfaToken !== undefined) {
+        reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
+        return { mfa_required: true as const, mfa_token: mfaToken, methods: [...MFA_METHODS] };
+      }
       return sendTokenPair(request, reply, await sessions.startSession(user, clientInfo(request)), cookiePath);
     });
   }

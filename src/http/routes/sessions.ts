@@ -1,10 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { GatepassError } from '../../errors.js';
 import type { SessionRow } from '../../store/schema.js';
-import { authOf } from '../auth-guard.js';
+import { accountOf, authOf } from '../auth-guard.js';
 import { clientInfo } from '../client-info.js';
 import { BEARER_SECURITY, LoginPassword, NewPassword, SessionFields, errorResponses, sessionFields } from '../schemas.js';
 import type { RoutePlugin, SessionServices } from '../types.js';
+import { MfaCode } from './mfa.js';
 
 const SessionOut = Type.Object(
   { ...SessionFields, current: Type.Boolean({ description: 'the session of the token making this request' }) },
@@ -41,13 +42,15 @@ const endAllSchema = {
 const changePasswordSchema = {
   ...schemaBase,
   summary: 'Change your password',
-  description: 'Needs the current password. Every other session ends; this one stays signed in.',
-  body: Type.Object({ current_password: LoginPassword, new_password: NewPassword }),
-  response: { 204: Type.Null(), ...errorResponses(401, 413, 415, 422) },
+  description:
+    'Needs the current password, and a current two-factor `code` when TOTP is on (403 `mfa_required` without one, 400 `invalid_code`). ' +
+    'Every other session ends; this one stays signed in.',
+  body: Type.Object({ current_password: LoginPassword, new_password: NewPassword, code: Type.Optional(MfaCode) }),
+  response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 413, 415, 422, 429) },
 };
 
 /** The signed-in user's sessions: review them, end one, end all, or change the password. */
-export const sessionRoutes: RoutePlugin<SessionServices> = async (app, { sessions, accounts, guards, authBodyLimitBytes }) => {
+export const sessionRoutes: RoutePlugin<SessionServices> = async (app, { sessions, accounts, mfa, guards, authBodyLimitBytes }) => {
   const onRequest = guards.requireUser;
 
   app.get('/auth/sessions', { onRequest, schema: listSchema }, async (request) => {
@@ -71,6 +74,7 @@ export const sessionRoutes: RoutePlugin<SessionServices> = async (app, { session
 
   app.post('/auth/password/change', { onRequest, bodyLimit: authBodyLimitBytes, schema: changePasswordSchema }, async (request, reply) => {
     const auth = authOf(request);
+    await mfa.requireFreshCode(accountOf(request), request.body.code, clientInfo(request), 'password_change');
     await accounts.changePassword(
       auth.userId,
       auth.sessionId,

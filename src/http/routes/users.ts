@@ -21,6 +21,7 @@ import {
   refTo,
 } from '../schemas.js';
 import type { RoutePlugin, UserServices } from '../types.js';
+import { MfaCode } from './mfa.js';
 
 const schemaBase = { tags: ['users'], security: BEARER_SECURITY };
 const NullableTime = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
@@ -70,6 +71,7 @@ const exportSchema = {
       sessions: Type.Array(ExportedSession),
       tasks: Type.Array(refTo(TaskOut)),
       audit_events: Type.Array(refTo(AuditEventOut)),
+      two_factor: Type.Object({ totp_enabled: Type.Boolean(), recovery_codes_left: Type.Integer() }),
     }),
     ...errorResponses(401),
   },
@@ -79,9 +81,10 @@ const deleteSchema = {
   ...schemaBase,
   summary: 'Delete your account',
   description:
-    'Needs your password. Erases the user, their sessions and tasks; every token stops working. 409 `last_admin` for the last active admin.',
-  body: Type.Object({ password: LoginPassword }),
-  response: { 204: Type.Null(), ...errorResponses(401, 409, 413, 415, 422) },
+    'Needs your password, and a current two-factor `code` when TOTP is on (403 `mfa_required` without one, 400 `invalid_code`). ' +
+    'Erases the user, their sessions and tasks; every token stops working. 409 `last_admin` for the last active admin.',
+  body: Type.Object({ password: LoginPassword, code: Type.Optional(MfaCode) }),
+  response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429) },
 };
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -93,7 +96,7 @@ function exportedSession(session: SessionRow): Static<typeof ExportedSession> {
 /** The signed-in user's own account: read, change, export, deactivate, delete. */
 export const userRoutes: RoutePlugin<UserServices> = async (
   app,
-  { accounts, emailVerification, sessions, tasks, audit, guards, now, authBodyLimitBytes },
+  { accounts, emailVerification, mfa, sessions, tasks, audit, guards, now, authBodyLimitBytes },
 ) => {
   const onRequest = guards.requireUser;
 
@@ -130,7 +133,12 @@ export const userRoutes: RoutePlugin<UserServices> = async (
 
   app.get('/users/me/export', { onRequest, schema: exportSchema }, async (request, reply) => {
     const { userId } = authOf(request);
-    const [userSessions, userTasks, events] = await Promise.all([sessions.allSessions(userId), tasks.all(userId), audit.forUser(userId)]);
+    const [userSessions, userTasks, events, twoFactor] = await Promise.all([
+      sessions.allSessions(userId),
+      tasks.all(userId),
+      audit.forUser(userId),
+      mfa.status(userId),
+    ]);
     reply.header('Cache-Control', 'no-store');
     return {
       exported_at: new Date(now()).toISOString(),
@@ -138,10 +146,13 @@ export const userRoutes: RoutePlugin<UserServices> = async (
       sessions: userSessions.map(exportedSession),
       tasks: userTasks.map(taskOut),
       audit_events: events.map(auditEventOut),
+      // Whether a second factor is on, never its secret or codes.
+      two_factor: { totp_enabled: twoFactor.totpEnabled, recovery_codes_left: twoFactor.recoveryCodesLeft },
     };
   });
 
   app.delete('/users/me', { onRequest, bodyLimit: authBodyLimitBytes, schema: deleteSchema }, async (request, reply) => {
+    await mfa.requireFreshCode(accountOf(request), request.body.code, clientInfo(request), 'account_deletion');
     await accounts.deleteAccount(authOf(request).userId, request.body.password);
     return reply.code(204).send(null);
   });

@@ -1,0 +1,105 @@
+import cookie from '@fastify/cookie';
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import { accountOf, authOf } from '../auth-guard.js';
+import { clientInfo } from '../client-info.js';
+import { cookieModeGate } from '../cookie-mode.js';
+import { BEARER_SECURITY, LoginPassword, TokenResponse, errorResponses, refTo } from '../schemas.js';
+import type { MfaServices, RoutePlugin } from '../types.js';
+import { sendTokenPair } from './auth.js';
+
+/** A TOTP code (6 digits) or a recovery code (`xxxx-xxxx-xxxx`; case, dashes and spaces do not matter). */
+export const MfaCode = Type.String({ minLength: 1, maxLength: 64, description: 'a current TOTP code, or an unused recovery code' });
+const RecoveryCodes = Type.Object({
+  recovery_codes: Type.Array(Type.String(), { description: 'shown this once; each works once in place of a TOTP code' }),
+});
+
+const schemaBase = { tags: ['two-factor'], security: BEARER_SECURITY };
+
+const setupSchema = {
+  ...schemaBase,
+  summary: 'Start TOTP enrolment',
+  description:
+    'A new secret, its `otpauth://` URI and the URI as an SVG QR code. Not active until confirmed; a new setup before that replaces ' +
+    'the pending secret. 409 `mfa_already_enabled` when TOTP is on.',
+  response: {
+    200: Type.Object({ secret: Type.String(), otpauth_uri: Type.String(), qr_svg: Type.String() }),
+    ...errorResponses(401, 409),
+  },
+};
+
+const confirmSchema = {
+  ...schemaBase,
+  summary: 'Turn TOTP on with a current code',
+  description: 'Answers the first set of 10 recovery codes. 400 `invalid_code`; 409 without a pending setup or when already on.',
+  body: Type.Object({ code: MfaCode }),
+  response: { 200: RecoveryCodes, ...errorResponses(400, 401, 409, 413, 415, 422, 429) },
+};
+
+const disableSchema = {
+  ...schemaBase,
+  summary: 'Turn TOTP off',
+  description: 'Needs the password and a current code (or a recovery code); the recovery codes are void. 409 when TOTP is off.',
+  body: Type.Object({ password: LoginPassword, code: MfaCode }),
+  response: { 204: Type.Null(), ...errorResponses(400, 401, 409, 413, 415, 422, 429) },
+};
+
+const regenerateSchema = {
+  ...schemaBase,
+  summary: 'A new set of recovery codes',
+  description: 'Needs a current code (or a recovery code); every code of the old set stops working. 409 when TOTP is off.',
+  body: Type.Object({ code: MfaCode }),
+  response: { 200: RecoveryCodes, ...errorResponses(400, 401, 409, 413, 415, 422, 429) },
+};
+
+const verifySchema = {
+  tags: ['auth'],
+  summary: 'Complete a two-factor login',
+  description:
+    'The `mfa_token` of the login answer and a current TOTP code or a recovery code: the token response of a login, in cookie mode ' +
+    'too (`X-Gatepass-Cookie: 1`). 400 `invalid_code`; 401 `invalid_mfa_token` for an unknown, used or expired token (5 minutes) ' +
+    'and after 5 wrong codes; 429 while the account is locked (wrong codes count toward the lockout).',
+  body: Type.Object({ mfa_token: Type.String({ minLength: 1, maxLength: 8192 }), code: MfaCode }),
+  response: { 200: refTo(TokenResponse), ...errorResponses(400, 401, 403, 413, 415, 422, 429) },
+};
+
+/** Two-factor sign-in (API.md "/auth/mfa"): enrolment, recovery codes, and the second step of a login. */
+export const mfaRoutes: RoutePlugin<MfaServices> = async (app, { mfa, guards, rateLimiter, settings }) => {
+  // The second step of a login sets the refresh cookie exactly as login does, under the same path.
+  if (!app.hasPlugin('@fastify/cookie')) await app.register(cookie);
+  const cookiePath = `${app.prefix}/auth`;
+  const onRequest = guards.requireUser;
+  const bodyLimit = settings.authBodyLimitBytes;
+
+  app.post('/auth/mfa/totp/setup', { onRequest, schema: setupSchema }, async (request, reply) => {
+    const enrolment = await mfa.startTotpSetup(accountOf(request), clientInfo(request));
+    reply.header('Cache-Control', 'no-store');
+    return { secret: enrolment.secret, otpauth_uri: enrolment.otpauthUri, qr_svg: enrolment.qrSvg };
+  });
+
+  app.post('/auth/mfa/totp/confirm', { onRequest, bodyLimit, schema: confirmSchema }, async (request, reply) => {
+    const codes = await mfa.confirmTotp(accountOf(request), request.body.code, clientInfo(request));
+    reply.header('Cache-Control', 'no-store');
+    return { recovery_codes: codes };
+  });
+
+  app.post('/auth/mfa/totp/disable', { onRequest, bodyLimit, schema: disableSchema }, async (request, reply) => {
+    await mfa.disableTotp(authOf(request).userId, request.body.password, request.body.code, clientInfo(request));
+    return reply.code(204).send(null);
+  });
+
+  app.post('/auth/mfa/recovery-codes', { onRequest, bodyLimit, schema: regenerateSchema }, async (request, reply) => {
+    const codes = await mfa.regenerateRecoveryCodes(accountOf(request), request.body.code, clientInfo(request));
+    reply.header('Cache-Control', 'no-store');
+    return { recovery_codes: codes };
+  });
+
+  // Counted per client before the body is read, as login is: the mfa_token is a second password prompt.
+  const limitPerClient = async (request: FastifyRequest) => rateLimiter.consume('mfa-verify', request.ip);
+  app.post(
+    '/auth/mfa/verify',
+    { onRequest: limitPerClient, preHandler: cookieModeGate(settings), bodyLimit, schema: verifySchema },
+    async (request, reply) =>
+      sendTokenPair(request, reply, await mfa.completeSignIn(request.body.mfa_token, request.body.code, clientInfo(request)), cookiePath),
+  );
+};

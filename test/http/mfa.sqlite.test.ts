@@ -1,0 +1,3 @@
+import { defineMfaSuite } from './mfa-suite.js';
+
+defineMfaSuite('sqlite');
