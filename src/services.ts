@@ -1,6 +1,7 @@
 import { AccountService } from './accounts/account-service.js';
 import { AdminService } from './accounts/admin-service.js';
 import { MfaService } from './accounts/mfa/mfa-service.js';
+import { PasskeyService } from './accounts/passkeys.js';
 import { PasswordResetService, RESET_EMAILS_PER_HOUR } from './accounts/password-reset.js';
 import { EmailVerificationService, VERIFICATION_EMAILS_PER_HOUR } from './accounts/email-verification.js';
 import { ServiceCredentials } from './accounts/service-credentials.js';
@@ -41,6 +42,8 @@ export interface Services {
   /** Two-factor sign-in: TOTP enrolment, recovery codes, the login's second step. */
   mfa: MfaService;
   emailVerification: EmailVerificationService;
+  /** Passkeys (WebAuthn): registration, the user's list, usernameless sign-in. */
+  passkeys: PasskeyService;
   /** The credentials of other services (the revocation feed, introspection, revocation). */
   serviceCredentials: ServiceCredentials;
   /** RFC 7662 introspection and RFC 7009 revocation, for other services. */
@@ -118,6 +121,9 @@ export async function createServices(settings: Settings, options: ServiceOptions
       { issuer: 'gatepass', encryptionKey: settings.mfaEncryptionKey },
       now,
     ),
+    passkeys: new PasskeyService(database.db, sessions, audit, settings.webauthn, now, {
+      requireEmailVerification: settings.requireEmailVerification,
+    }),
     serviceCredentials: new ServiceCredentials(database.db, audit, now),
     introspection: new TokenIntrospection(database.db, tokens, revocations, sessions, audit, now),
     audit,

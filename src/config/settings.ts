@@ -7,6 +7,7 @@ import { parse as parseDotenv } from 'dotenv';
 import { ALGORITHMS, isAlgorithm, isHmacAlgorithm, type Algorithm } from '../tokens/algorithms.js';
 import type { LockoutPolicy } from '../limits/lockout.js';
 import type { JwtSettings } from '../tokens/jwt-settings.js';
+import { readWebAuthnSettings, type WebAuthnSettings } from './webauthn.js';
 import {
   DEFAULT_ROLE_PERMISSIONS,
   isPermission,
@@ -66,6 +67,8 @@ export interface Settings {
    * admin reset of their second factor.
    */
   mfaEncryptionKey: string;
+  /** WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME, WEBAUTHN_ORIGINS (config/webauthn.ts); undefined: passkeys are off (production, unset). */
+  webauthn: WebAuthnSettings | undefined;
   /** Who may read /metrics: nobody (off), anyone (public), or holders of METRICS_TOKEN / the audit:read permission. */
   metrics: { mode: 'off' | 'public' | 'protected'; token: string | undefined };
   /** What each role may do (ROLE_PERMISSIONS over the defaults). */
@@ -169,6 +172,8 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
   const settings = assembleSettings(reader, { cwd, environment, dataDir, signing, access, warnings });
   // PUBLIC_URL defaults to HOST and PORT as read, so it is filled in once they are.
   if (settings.publicUrl === '') settings.publicUrl = defaultPublicUrl(settings.host, settings.port);
+  // The relying party defaults to PUBLIC_URL outside production, so it is read once that is known.
+  settings.webauthn = readWebAuthnSettings({ ...reader, warnings, environment, publicUrl: settings.publicUrl });
   checkCrossSettings(settings, reader.problems);
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);
   return settings;
@@ -305,6 +310,7 @@ function assembleSettings(reader: SettingsReader, { cwd, environment, dataDir, s
     requireEmailVerification: parseBoolean('REQUIRE_EMAIL_VERIFICATION', read('REQUIRE_EMAIL_VERIFICATION'), false, problems),
     publicUrl: (read('PUBLIC_URL') ?? '').replace(/\/+$/, ''),
     mfaEncryptionKey: readMfaEncryptionKey(reader, signing),
+    webauthn: undefined, // read by loadSettings once PUBLIC_URL is known
     metrics: { mode: access.metricsMode as 'off' | 'public' | 'protected', token: read('METRICS_TOKEN') },
     rolePermissions: access.rolePermissions,
     bootstrapAdmin:

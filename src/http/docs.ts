@@ -21,6 +21,7 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         { name: 'auth', description: 'Registration, login, refresh and logout' },
         { name: 'users', description: 'The signed-in user' },
         { name: 'two-factor', description: 'TOTP enrolment and recovery codes (the login step is POST /auth/mfa/verify)' },
+        { name: 'passkeys', description: 'Passkeys (WebAuthn): registration, your list, sign-in without a password or an email' },
         { name: 'tasks', description: "The caller's own tasks" },
         { name: 'admin', description: 'Administration: users, roles, audit (by permission)' },
         { name: 'health', description: 'Liveness, readiness, keys and metrics' },

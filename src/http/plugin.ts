@@ -14,6 +14,7 @@ import { emailVerificationRoutes } from './routes/email-verification.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { mfaRoutes } from './routes/mfa.js';
+import { passkeyRoutes } from './routes/passkeys.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { taskRoutes } from './routes/tasks.js';
 import { userRoutes } from './routes/users.js';
@@ -83,6 +84,12 @@ async function registerRoutes(api: GatepassApp, services: AppServices): Promise<
   });
   await api.register(emailVerificationRoutes, { emailVerification: services.emailVerification, guards, rateLimiter, authBodyLimitBytes });
   await api.register(mfaRoutes, { mfa, guards, rateLimiter, settings: { authBodyLimitBytes, corsOrigins: settings.corsOrigins } });
+  await api.register(passkeyRoutes, {
+    passkeys: services.passkeys,
+    guards,
+    rateLimiter,
+    settings: { authBodyLimitBytes, corsOrigins: settings.corsOrigins },
+  });
   await api.register(healthRoutes, {
     database: services.database,
     revocations: services.revocations,
@@ -94,6 +101,7 @@ async function registerRoutes(api: GatepassApp, services: AppServices): Promise<
     accounts,
     mfa,
     emailVerification: services.emailVerification,
+    passkeys: services.passkeys,
     sessions,
     tasks,
     audit,

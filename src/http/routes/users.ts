@@ -22,6 +22,7 @@ import {
 } from '../schemas.js';
 import type { RoutePlugin, UserServices } from '../types.js';
 import { MfaCode } from './mfa.js';
+import { PasskeyOut, passkeyOut } from './passkeys.js';
 
 const schemaBase = { tags: ['users'], security: BEARER_SECURITY };
 const NullableTime = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
@@ -72,6 +73,7 @@ const exportSchema = {
       tasks: Type.Array(refTo(TaskOut)),
       audit_events: Type.Array(refTo(AuditEventOut)),
       two_factor: Type.Object({ totp_enabled: Type.Boolean(), recovery_codes_left: Type.Integer() }),
+      passkeys: Type.Array(PasskeyOut),
     }),
     ...errorResponses(401),
   },
@@ -96,7 +98,7 @@ function exportedSession(session: SessionRow): Static<typeof ExportedSession> {
 /** The signed-in user's own account: read, change, export, deactivate, delete. */
 export const userRoutes: RoutePlugin<UserServices> = async (
   app,
-  { accounts, emailVerification, mfa, sessions, tasks, audit, guards, now, authBodyLimitBytes },
+  { accounts, emailVerification, mfa, passkeys, sessions, tasks, audit, guards, now, authBodyLimitBytes },
 ) => {
   const onRequest = guards.requireUser;
 
@@ -133,11 +135,12 @@ export const userRoutes: RoutePlugin<UserServices> = async (
 
   app.get('/users/me/export', { onRequest, schema: exportSchema }, async (request, reply) => {
     const { userId } = authOf(request);
-    const [userSessions, userTasks, events, twoFactor] = await Promise.all([
+    const [userSessions, userTasks, events, twoFactor, userPasskeys] = await Promise.all([
       sessions.allSessions(userId),
       tasks.all(userId),
       audit.forUser(userId),
       mfa.status(userId),
+      passkeys.list(userId),
     ]);
     reply.header('Cache-Control', 'no-store');
     return {
@@ -148,6 +151,7 @@ export const userRoutes: RoutePlugin<UserServices> = async (
       audit_events: events.map(auditEventOut),
       // Whether a second factor is on, never its secret or codes.
       two_factor: { totp_enabled: twoFactor.totpEnabled, recovery_codes_left: twoFactor.recoveryCodesLeft },
+      passkeys: userPasskeys.map(passkeyOut),
     };
   });
 

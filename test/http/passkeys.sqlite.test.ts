@@ -1,0 +1,3 @@
+import { definePasskeySuite } from './passkeys-suite.js';
+
+definePasskeySuite('sqlite');
