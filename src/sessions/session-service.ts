@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditEntry, AuditLog, ClientInfo } from '../audit/audit-log.js';
 import { GatepassError, SIGN_IN_DETAILS } from '../errors.js';
+import { MfaRepository } from '../store/mfa.js';
 import { PasswordResetTokenRepository } from '../store/password-reset-tokens.js';
 import type { Database, RefreshTokenRow, SessionRow } from '../store/schema.js';
 import { SessionRepository, sessionAmr } from '../store/sessions.js';
@@ -222,8 +223,10 @@ export class SessionService {
       const revocations = ids.map((id) => this.revocations.session(id, userId));
       await this.revocations.persist(revocations, trx);
       await change?.(trx, account);
-      // An open reset token would sign in again past what just ended (after `change`, which may spend one itself).
+      // An open reset token, or a sign-in waiting for its second factor, would sign in again past what
+      // just ended (after `change`, which may spend a reset token itself).
       await new PasswordResetTokenRepository(trx).spendAllOf(userId, now);
+      await new MfaRepository(trx).spendChallengesOf(userId, now);
       await this.audit.record(entry, trx);
       return revocations;
     });

@@ -122,6 +122,11 @@ export class MfaRepository {
     return row?.user_id;
   }
 
+  /** Spends every open challenge of a user: a sign-in half done before their sessions ended must not finish after. */
+  async spendChallengesOf(userId: number, now: number): Promise<void> {
+    await this.db.updateTable('mfa_challenges').set({ used_at: now }).where('user_id', '=', userId).where('used_at', 'is', null).execute();
+  }
+
   /** Counts a wrong code against an open challenge, atomically. */
   async countChallengeFailure(tokenHash: string): Promise<void> {
     await this.db

@@ -239,6 +239,15 @@ export function defineMfaSuite(backend: Backend): void {
       assert.equal((await verify(t.app, await mfaToken(t.app, user), nextCode(clock, user.secret))).statusCode, 200);
     });
 
+    it('a sign-in waiting for its second factor dies when the user ends every session (logout-all, password change, reset)', async () => {
+      const user = await enrolled();
+      const pending = await mfaToken(t.app, user);
+      assert.equal((await post(t.app, '/auth/logout-all', undefined, user.tokens.access_token)).statusCode, 204);
+      assertError(await verify(t.app, pending, nextCode(clock, user.secret)), 401, ...INVALID_MFA_TOKEN);
+      // A login started after the ending is not affected.
+      assert.equal((await verify(t.app, await mfaToken(t.app, user), nextCode(clock, user.secret))).statusCode, 200);
+    });
+
     it('an unknown mfa_token, or an expired one (5 minutes) → 401; the retention sweep deletes expired challenges', async () => {
       const user = await enrolled();
       assertError(await verify(t.app, 'x'.repeat(43), nextCode(clock, user.secret)), 401, ...INVALID_MFA_TOKEN);
