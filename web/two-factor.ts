@@ -54,9 +54,17 @@ export class TwoFactorView {
     });
   }
 
-  /** After a sign-in: a session that gave a code (amr `otp`) proves TOTP is on. */
+  /** After a sign-in: a session that gave a code (amr `otp`) proves TOTP is on; otherwise the server says. */
   load(): void {
     this.show(amrOfToken(this.client.accessToken).includes('otp') ? 'on' : 'unknown');
+    this.client.mfaStatus().then(
+      (status) => {
+        // Only if nothing happened meanwhile (an enrolment started from the button wins).
+        if (this.state === 'unknown') this.show(status.totp_enabled ? 'on' : 'off');
+      },
+      // Unknown stays: the setup button still works, and a 409 from it says TOTP is on.
+      () => undefined,
+    );
   }
 
   clear(): void {

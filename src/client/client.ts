@@ -9,6 +9,7 @@ import type {
   RegisterInput,
   Session,
   TokenResponse,
+  MfaStatus,
   TotpSetup,
   User,
 } from './types.js';
@@ -351,6 +352,11 @@ export class GatepassClient {
   }
 
   // --- two-factor sign-in (TOTP) -----------------------------------------------------------------
+
+  /** Whether TOTP is on for the signed-in user, and how many recovery codes are left. */
+  mfaStatus(): Promise<MfaStatus> {
+    return this.request<MfaStatus>('GET', '/auth/mfa');
+  }
 
   /** Starts TOTP enrolment: a new secret, its `otpauth://` URI and QR code. Not on until `confirmTotp`. */
   setupTotp(): Promise<TotpSetup> {

@@ -30,6 +30,7 @@ export type {
   Session,
   Task,
   TokenResponse,
+  MfaStatus,
   TotpSetup,
   User,
   UserPage,

@@ -33,6 +33,12 @@ export interface MfaRequiredResponse {
 }
 
 /** `POST /auth/mfa/totp/setup`: the pending secret; TOTP is on only once a code of it is confirmed. */
+/** `GET /auth/mfa`. */
+export interface MfaStatus {
+  totp_enabled: boolean;
+  recovery_codes_left: number;
+}
+
 export interface TotpSetup {
   /** Base32, for typing into an authenticator app by hand. */
   secret: string;

@@ -132,6 +132,22 @@ export function defineMfaSuite(backend: Backend): void {
       assert.ok(!JSON.stringify(await eventsOf(t.app, audit, user.id)).includes(again.secret), 'no secret in the audit trail');
     });
 
+    it('GET /auth/mfa says whether TOTP is on and how many recovery codes are left (no codes); 401 without a token', async () => {
+      const fresh = await signUp(t.app);
+      const status = async (token: string) => {
+        const response = await get(t.app, '/auth/mfa', token);
+        assert.equal(response.statusCode, 200, response.body);
+        return response.json<unknown>();
+      };
+      assert.deepEqual(await status(fresh.tokens.access_token), { totp_enabled: false, recovery_codes_left: 0 });
+      const user = await enrolled();
+      assert.deepEqual(await status(user.tokens.access_token), { totp_enabled: true, recovery_codes_left: 10 });
+      // A login with a recovery code spends one.
+      assert.equal((await verify(t.app, await mfaToken(t.app, user), user.recoveryCodes[0] ?? '')).statusCode, 200);
+      assert.deepEqual(await status(user.tokens.access_token), { totp_enabled: true, recovery_codes_left: 9 });
+      assert.equal((await get(t.app, '/auth/mfa')).statusCode, 401);
+    });
+
     it('confirm without a setup → 409; setup and confirm need a Bearer token', async () => {
       const user = await signUp(t.app);
       assertError(

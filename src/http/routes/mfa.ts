@@ -16,6 +16,16 @@ const RecoveryCodes = Type.Object({
 
 const schemaBase = { tags: ['two-factor'], security: BEARER_SECURITY };
 
+const statusSchema = {
+  ...schemaBase,
+  summary: 'Whether two-factor sign-in is on',
+  description: 'For a page or an app deciding what to offer: TOTP on or off, and how many recovery codes are left (never the codes).',
+  response: {
+    200: Type.Object({ totp_enabled: Type.Boolean(), recovery_codes_left: Type.Integer() }),
+    ...errorResponses(401),
+  },
+};
+
 const setupSchema = {
   ...schemaBase,
   summary: 'Start TOTP enrolment',
@@ -70,6 +80,11 @@ export const mfaRoutes: RoutePlugin<MfaServices> = async (app, { mfa, guards, ra
   const cookiePath = `${app.prefix}/auth`;
   const onRequest = guards.requireUser;
   const bodyLimit = settings.authBodyLimitBytes;
+
+  app.get('/auth/mfa', { onRequest, schema: statusSchema }, async (request) => {
+    const { totpEnabled, recoveryCodesLeft } = await mfa.status(authOf(request).userId);
+    return { totp_enabled: totpEnabled, recovery_codes_left: recoveryCodesLeft };
+  });
 
   app.post('/auth/mfa/totp/setup', { onRequest, schema: setupSchema }, async (request, reply) => {
     const enrolment = await mfa.startTotpSetup(accountOf(request), clientInfo(request));
