@@ -6,7 +6,20 @@ import { buildApp, type GatepassApp } from '../../src/http/app.js';
 import { ADMIN_ENV, loginAdmin, patchUser } from '../helpers/admin.js';
 import { type Backend, createTestApp, describeNeeding, REDIS_URL, sameDatabaseEnv, type TestApp } from '../helpers/app.js';
 import { eventsOf } from '../helpers/audit.js';
-import { assertError, call, claimsOf, get, post, refresh, send, signUp, type SignedUpUser, ISO_UTC } from '../helpers/client.js';
+import {
+  assertError,
+  call,
+  claimsOf,
+  get,
+  login,
+  newCredentials,
+  post,
+  refresh,
+  send,
+  signUp,
+  type SignedUpUser,
+  ISO_UTC,
+} from '../helpers/client.js';
 import { assertRevoked, assertTokenResponse, assertWorks } from '../helpers/responses.js';
 import {
   FLAG_AT,
@@ -419,17 +432,12 @@ export function definePasskeySuite(backend: Backend): void {
     it('REQUIRE_EMAIL_VERIFICATION: an unverified account proven by its passkey gets 403 email_not_verified', async () => {
       const strict = await createTestApp(backend, { ...WEBAUTHN_ENV, REQUIRE_EMAIL_VERIFICATION: 'true' });
       try {
-        const account = await post(strict.app, '/auth/register', {
-          email: `passkey.unverified.${process.pid}@example.com`,
-          password: 'Tr0ub4dor&3-unverified',
-        });
-        assert.equal(account.statusCode, 201, account.body);
-        const id = account.json<{ id: number }>().id;
-        // It cannot log in unverified: a session started by the service itself (as one from before the setting was on).
-        const pair = await strict.app.gatepass.sessions.startSession(await strict.app.gatepass.accounts.currentUser(id), {
-          ip: null,
-          userAgent: null,
-        });
+        // Made by the service (no verification mail left running when the app closes); it cannot log in
+        // unverified, so its session is started by the service too (as one from before the setting was on).
+        const client = { ip: null, userAgent: null };
+        const account = await strict.app.gatepass.accounts.register({ ...newCredentials(), fullName: null }, client);
+        assert.equal(account.emailVerified, false);
+        const pair = await strict.app.gatepass.sessions.startSession(account, client);
         const authenticator = new SoftAuthenticator(ORIGIN);
         const options = await registrationOptions(strict.app, pair.accessToken);
         assert.equal((await verifyRegistration(strict.app, pair.accessToken, authenticator.create(options))).statusCode, 201);
@@ -451,7 +459,9 @@ export function definePasskeySuite(backend: Backend): void {
     it('production without WEBAUTHN_RP_ID/WEBAUTHN_ORIGINS: passkeys are off, 404 passkeys_disabled; the list still answers', async () => {
       const production = await createTestApp(backend, { NODE_ENV: 'production' });
       try {
-        const user = await signUp(production.app);
+        const credentials = newCredentials();
+        await production.app.gatepass.accounts.register({ ...credentials, fullName: null }, { ip: null, userAgent: null });
+        const user = { tokens: await login(production.app, credentials) };
         const detail = 'Passkeys are not configured on this server (WEBAUTHN_RP_ID, WEBAUTHN_ORIGINS)';
         assertError(await post(production.app, '/auth/passkeys/login/options', {}), 404, detail, 'passkeys_disabled');
         assertError(
