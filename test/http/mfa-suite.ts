@@ -322,6 +322,25 @@ export function defineMfaSuite(backend: Backend): void {
       assert.equal(plainChange.statusCode, 204, plainChange.body);
     });
 
+    it('an email change needs a fresh code when TOTP is on: without → 403, wrong → 400, with → 200 and a verification mail', async () => {
+      const user = await enrolled();
+      const change = (code?: string) =>
+        send(
+          t.app,
+          'PATCH',
+          '/users/me',
+          { email: `new.${user.email}`, current_password: user.password, ...(code !== undefined && { code }) },
+          user.tokens.access_token,
+        );
+      const without = await change();
+      assert.equal(without.statusCode, 403, without.body);
+      assert.equal(without.json<{ code: string }>().code, 'mfa_required');
+      assertError(await change('000000' === totpCode(user.secret, clock.now()) ? '111111' : '000000'), 400, ...INVALID_CODE);
+      const accepted = await change(nextCode(clock, user.secret));
+      assert.equal(accepted.statusCode, 200, accepted.body);
+      assert.equal(accepted.json<{ email: string }>().email, user.email, 'the address switches only once verified');
+    });
+
     it('account deletion needs a fresh code (a recovery code works too); the second factor goes with the account', async () => {
       const user = await enrolled();
       const tokens = await loginWithCode(t.app, clock, user, user.secret);

@@ -39,13 +39,16 @@ const updateSchema = {
     '`full_name` changes at once. `email` needs `current_password` beside it (401 when wrong; counts toward the lockout) and ' +
     'does not change at once: a verification email goes to the new address, and the account switches to it when that token is ' +
     'used (POST /auth/email/verify); until then the answer, and the account, keep the current email. 409 `email_taken` when ' +
-    'the new address has an account; 429 past 3 verification emails per account and hour.',
+    'the new address has an account; 429 past 3 verification emails per account and hour. With two-factor sign-in on, an email ' +
+    'change also needs a current `code` (403 `mfa_required` without, 400 `invalid_code` when wrong): whoever holds the address ' +
+    'can reset the password.',
   body: Type.Object({
     full_name: Type.Optional(FullName),
     email: Type.Optional(Email),
     current_password: Type.Optional(LoginPassword),
+    code: Type.Optional(MfaCode),
   }),
-  response: { 200: refTo(UserOut), ...errorResponses(401, 409, 413, 415, 422, 429) },
+  response: { 200: refTo(UserOut), ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429) },
 };
 
 const statusSchema = {
@@ -113,8 +116,10 @@ export const userRoutes: RoutePlugin<UserServices> = async (
     if (email === undefined && currentPassword !== undefined) throw new FieldError(['body', 'email'], 'Field required', 'missing');
     if (email === undefined && fullName === undefined) throw new FieldError(['body', 'full_name'], 'Field required', 'missing');
     let user = accountOf(request);
-    if (email !== undefined && currentPassword !== undefined)
+    if (email !== undefined && currentPassword !== undefined) {
+      await mfa.requireFreshCode(user, request.body.code, clientInfo(request), 'email_change');
       user = await emailVerification.requestEmailChange(userId, email, currentPassword, clientInfo(request));
+    }
     if (fullName !== undefined) user = await accounts.updateProfile(userId, { fullName });
     return userOut(user);
   });
