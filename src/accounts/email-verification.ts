@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { digestOf, newSecretToken } from './secret-tokens.js';
 import type { Kysely } from 'kysely';
 import type { AuditLog, ClientInfo } from '../audit/audit-log.js';
 import { GatepassError } from '../errors.js';
@@ -22,10 +22,6 @@ export const VERIFICATION_EMAILS_PER_HOUR = 3;
 const INVALID_VERIFICATION_TOKEN = 'Invalid or expired verification token';
 const EMAIL_TAKEN = 'Email already registered';
 const BUCKET = 'email-verification';
-
-function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
-}
 
 /**
  * Email verification: a single-use, 24-hour token per address, stored only as its SHA-256. It
@@ -103,7 +99,7 @@ export class EmailVerificationService {
    * the token left unspent) and the old address is told.
    */
   async verify(token: string, client: ClientInfo): Promise<void> {
-    const row = await this.tokens.findByHash(hashToken(token));
+    const row = await this.tokens.findByHash(digestOf(token));
     if (row === undefined || row.used_at !== null || row.expires_at <= this.now())
       throw new GatepassError('invalid_verification_token', INVALID_VERIFICATION_TOKEN);
     const previousEmail = await this.db.transaction().execute(async (trx) => {
@@ -145,14 +141,14 @@ export class EmailVerificationService {
     client: ClientInfo,
     event: 'email_verification_sent' | 'email_change_requested' = 'email_verification_sent',
   ): Promise<{ email: string; token: string; change: boolean }> {
-    const token = randomBytes(32).toString('base64url');
+    const token = newSecretToken();
     const now = this.now();
     const change = email !== user.email;
     await this.db.transaction().execute(async (trx) => {
       const tokens = new EmailVerificationTokenRepository(trx);
       await tokens.spendAllOf(user.id, now);
       await tokens.insert({
-        token_hash: hashToken(token),
+        token_hash: digestOf(token),
         user_id: user.id,
         email,
         created_at: now,

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { digestOf, newSecretToken } from './secret-tokens.js';
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -52,7 +52,6 @@ export const PASSKEY_DETAILS = {
   not_found: 'Passkey not found',
 } as const;
 
-const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 const invalidCredential = () => new GatepassError('invalid_credential', PASSKEY_DETAILS.invalid_credential);
 
 function toPasskey(row: PasskeyRow): Passkey {
@@ -103,7 +102,7 @@ export class PasskeyService {
   async registrationOptions(user: User): Promise<PublicKeyCredentialCreationOptionsJSON> {
     const rp = this.relyingParty;
     const now = this.now();
-    const handle = await this.repository.userHandle(user.id, randomBytes(32).toString('base64url'), now);
+    const handle = await this.repository.userHandle(user.id, newSecretToken(), now);
     const existing = await this.repository.listOf(user.id);
     const options = await generateRegistrationOptions({
       rpName: rp.rpName,
@@ -294,7 +293,7 @@ export class PasskeyService {
   }
 
   private async storeChallenge(challenge: string, purpose: ChallengePurpose, userId: number | null, now: number): Promise<void> {
-    await this.repository.insertChallenge({ hash: sha256(challenge), purpose, userId, now, expiresAt: now + PASSKEY_CHALLENGE_TTL_MS });
+    await this.repository.insertChallenge({ hash: digestOf(challenge), purpose, userId, now, expiresAt: now + PASSKEY_CHALLENGE_TTL_MS });
   }
 
   /**
@@ -316,7 +315,7 @@ export class PasskeyService {
       return undefined;
     }
     if (typeof challenge !== 'string' || challenge === '' || challenge.length > 1024) return undefined;
-    return (await this.repository.spendChallenge(sha256(challenge), purpose, userId, now)) ? challenge : undefined;
+    return (await this.repository.spendChallenge(digestOf(challenge), purpose, userId, now)) ? challenge : undefined;
   }
 
   private async recordFailure(userId: number | null, client: ClientInfo, reason: string, passkeyId?: string): Promise<void> {

@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditLog, ClientInfo } from '../audit/audit-log.js';
 import { GatepassError } from '../errors.js';
@@ -11,15 +10,12 @@ import { UserRepository } from '../store/users.js';
 import type { Clock } from '../tokens/token-service.js';
 import type { AccountService } from './account-service.js';
 import { normalizeEmail } from './email.js';
+import { digestOf, newSecretToken } from './secret-tokens.js';
 
 export const RESET_TOKEN_TTL_MS = 15 * 60 * 1000;
 /** Reset emails one account receives at most per hour, from any number of addresses. */
 export const RESET_EMAILS_PER_HOUR = 3;
 const INVALID_RESET_TOKEN = 'Invalid or expired reset token';
-
-function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
-}
 
 /**
  * Password reset by email: a single-use, 15-minute token, stored only as its SHA-256, so a
@@ -56,9 +52,9 @@ export class PasswordResetService {
     if (user === undefined || !user.isActive) return;
     // Counted after the answer left, so a throttled request looks like any other.
     if (!(await this.emailsPerAccount.allows('password-reset-email', String(user.id)))) return;
-    const token = randomBytes(32).toString('base64url');
+    const token = newSecretToken();
     const now = this.now();
-    await this.tokens.insert({ token_hash: hashToken(token), user_id: user.id, created_at: now, expires_at: now + RESET_TOKEN_TTL_MS });
+    await this.tokens.insert({ token_hash: digestOf(token), user_id: user.id, created_at: now, expires_at: now + RESET_TOKEN_TTL_MS });
     await this.mailer.send({
       to: user.email,
       subject: 'Reset your gatepass password',
@@ -83,7 +79,7 @@ export class PasswordResetService {
    * (and with them every other open reset token: see SessionService.endAllSessions).
    */
   async reset(token: string, newPassword: string, client: ClientInfo): Promise<void> {
-    const row = await this.tokens.findByHash(hashToken(token));
+    const row = await this.tokens.findByHash(digestOf(token));
     if (row === undefined || row.used_at !== null || row.expires_at <= this.now())
       throw new GatepassError('invalid_reset_token', INVALID_RESET_TOKEN);
     const user = await this.users.findById(row.user_id);

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { digestOf, newSecretToken } from '../secret-tokens.js';
 import type { Kysely } from 'kysely';
 import QRCode from 'qrcode';
 import type { AuditLog, ClientInfo } from '../../audit/audit-log.js';
@@ -53,7 +53,6 @@ type CodeMethod = (typeof MFA_METHODS)[number];
 /** A code that is wrong, replayed or already spent: one answer for all, so that none is told apart. */
 class CodeRejected extends Error {}
 
-const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 const invalidCode = () => new GatepassError('invalid_code', MFA_DETAILS.invalid_code);
 const invalidMfaToken = () => new GatepassError('invalid_mfa_token', MFA_DETAILS.invalid_mfa_token);
 
@@ -167,9 +166,9 @@ export class MfaService {
     if (!(await this.isEnabled(user.id))) return undefined;
     if (viaForm) throw new GatepassError('mfa_required', MFA_DETAILS.form_login);
     // Random and opaque, not a JWT: no token check anywhere can mistake it for an access or refresh token.
-    const mfaToken = randomBytes(32).toString('base64url');
+    const mfaToken = newSecretToken();
     const now = this.now();
-    await this.repository.insertChallenge({ tokenHash: sha256(mfaToken), userId: user.id, now, expiresAt: now + MFA_TOKEN_TTL_MS });
+    await this.repository.insertChallenge({ tokenHash: digestOf(mfaToken), userId: user.id, now, expiresAt: now + MFA_TOKEN_TTL_MS });
     await this.audit.record({ event: 'mfa_challenge_started', userId: user.id, client });
     return mfaToken;
   }
@@ -180,7 +179,7 @@ export class MfaService {
    * concurrent submissions exactly one wins, and a wrong code leaves the challenge open (counted).
    */
   async completeSignIn(mfaToken: string, code: string, client: ClientInfo): Promise<TokenPair> {
-    const tokenHash = sha256(mfaToken);
+    const tokenHash = digestOf(mfaToken);
     const challenge = await this.repository.findChallenge(tokenHash);
     const now = this.now();
     if (
