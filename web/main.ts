@@ -1,8 +1,10 @@
+import { browserSupportsWebAuthn, startAuthentication, startRegistration } from '@simplewebauthn/browser';
 import { GatepassApiError, createClient, decodeToken, isMfaChallenge, type AuthEvent, type User } from '../src/client/index.js';
 import { AdminView } from './admin.js';
 import { byId } from './dom.js';
 import { EmailView, followVerificationLink } from './email.js';
 import { attempt, installErrorDismiss, showError, showStatus } from './feedback.js';
+import { PasskeysView } from './passkeys.js';
 import { SessionsView } from './sessions.js';
 import { TasksView } from './tasks.js';
 import { TokenView } from './token-view.js';
@@ -12,13 +14,14 @@ import { TwoFactorView } from './two-factor.js';
  * The gatepass page: cookie mode, so the refresh token stays in the HttpOnly cookie and the access
  * token in this module's memory — nothing in localStorage, sessionStorage or a readable cookie.
  */
-const client = createClient({ mode: 'cookie' });
+const client = createClient({ mode: 'cookie', webauthn: { startRegistration, startAuthentication } });
 const tokenView = new TokenView(client);
 const tasks = new TasksView(client);
 const sessions = new SessionsView(client);
 const admin = new AdminView(client);
 const email = new EmailView(client, showUpdatedUser);
 const twoFactor = new TwoFactorView(client);
+const passkeys = new PasskeysView(client, browserSupportsWebAuthn());
 let user: User | null = null;
 
 /** The account as the server sees it now, shown if it is still the one signed in. */
@@ -53,7 +56,7 @@ async function enter(current: User): Promise<void> {
   twoFactor.load();
   const isAdmin = current.role === 'admin';
   byId('admin-panel', HTMLElement).hidden = !isAdmin;
-  const loads = [tasks.load(), sessions.load(), ...(isAdmin ? [admin.load()] : [])];
+  const loads = [tasks.load(), sessions.load(), passkeys.load(), ...(isAdmin ? [admin.load()] : [])];
   const results = await Promise.allSettled(loads);
   for (const result of results) if (result.status === 'rejected') showError(result.reason, 'Could not load your data');
 }
@@ -66,6 +69,7 @@ function leave(): void {
   admin.clear();
   email.clear();
   twoFactor.clear();
+  passkeys.clear();
   showCodePrompt(false);
   setState('signed-out');
   byId('login-email', HTMLInputElement).focus();
@@ -148,6 +152,19 @@ function installForms(): void {
     showCodePrompt(false);
     showStatus('Login cancelled.');
     byId('login-password', HTMLInputElement).focus();
+  });
+
+  // The browser offers this site's passkeys; nothing is typed, and no TOTP step follows.
+  const passkeyLogin = byId('passkey-login', HTMLButtonElement);
+  passkeyLogin.disabled = !browserSupportsWebAuthn();
+  if (passkeyLogin.disabled) passkeyLogin.title = 'This browser does not support passkeys';
+  passkeyLogin.addEventListener('click', () => {
+    passkeyLogin.disabled = true;
+    void attempt(async () => {
+      await signedIn(await client.loginWithPasskey());
+    }, 'Passkey sign-in failed').finally(() => {
+      passkeyLogin.disabled = false;
+    });
   });
 
   byId('register-form', HTMLFormElement).addEventListener('submit', (event) => {

@@ -10,8 +10,11 @@ import type {
   Session,
   TokenResponse,
   MfaStatus,
+  Passkey,
+  PasskeyOptionsJSON,
   TotpSetup,
   User,
+  WebAuthnFunctions,
 } from './types.js';
 
 /**
@@ -81,6 +84,13 @@ export interface GatepassClientOptions {
   autoRefresh?: boolean;
   /** The clock (ms since the epoch) that expiry is judged by; `Date.now` by default. */
   now?: () => number;
+  /**
+   * The browser half of WebAuthn, for `registerPasskey()` and `loginWithPasskey()`: pass
+   * `{ startRegistration, startAuthentication }` of `@simplewebauthn/browser`. The client imports
+   * no package itself; without this option the passkey ceremonies reject (listing, renaming and
+   * deleting passkeys work without it).
+   */
+  webauthn?: WebAuthnFunctions;
 }
 
 const COOKIE_HEADER = 'X-Gatepass-Cookie';
@@ -134,6 +144,7 @@ export class GatepassClient {
   private readonly marginMs: number;
   private readonly autoRefresh: boolean;
   private readonly now: () => number;
+  private readonly webauthn: WebAuthnFunctions | undefined;
   private readonly listeners = new Set<(event: AuthEvent) => void>();
 
   private token: string | null = null;
@@ -170,6 +181,7 @@ export class GatepassClient {
     this.marginMs = (options.refreshMarginSeconds ?? 30) * 1000;
     this.autoRefresh = options.autoRefresh ?? true;
     this.now = options.now ?? Date.now;
+    this.webauthn = options.webauthn;
   }
 
   /** The current access token (memory only), or null when signed out. */
@@ -378,6 +390,59 @@ export class GatepassClient {
     return this.request<RecoveryCodes>('POST', '/auth/mfa/recovery-codes', { code: code.trim() });
   }
 
+  // --- passkeys (WebAuthn) ----------------------------------------------------------------------
+
+  /**
+   * Registers a passkey for the signed-in user: the server's creation options, the browser's
+   * ceremony (the `webauthn` option's `startRegistration`: the user picks an authenticator and
+   * proves presence with a PIN or biometric), then the server's verification. Resolves to the new
+   * passkey; rejects with the browser's error when the user cancels (`NotAllowedError`), or a
+   * GatepassApiError (400 when verification fails).
+   */
+  async registerPasskey(name?: string): Promise<Passkey> {
+    const webauthn = this.webauthnFunctions();
+    const optionsJSON = await this.request<PasskeyOptionsJSON>('POST', '/auth/passkeys/register/options', {});
+    const credential = await webauthn.startRegistration({ optionsJSON });
+    const trimmed = name?.trim();
+    return this.request<Passkey>('POST', '/auth/passkeys/register/verify', {
+      ...credential,
+      ...(trimmed !== undefined && trimmed !== '' && { name: trimmed }),
+    });
+  }
+
+  /**
+   * Signs in with a passkey, no email typed: the browser offers this site's passkeys (the `webauthn`
+   * option's `startAuthentication`). Signs in exactly as `login()` does (token in memory, cookie mode
+   * included) and returns the user; a passkey needs no TOTP step. The server refuses an unknown or
+   * deleted passkey with 401 `invalid_credential`. A login's pending two-factor step is forgotten.
+   */
+  async loginWithPasskey(): Promise<User> {
+    const webauthn = this.webauthnFunctions();
+    this.pending = null;
+    const optionsJSON = await this.anonymous<PasskeyOptionsJSON>('POST', '/auth/passkeys/login/options', {});
+    const assertion = await webauthn.startAuthentication({ optionsJSON });
+    const response = await this.send(this.url('/auth/passkeys/login/verify'), {
+      method: 'POST',
+      headers: this.jsonHeaders(true),
+      body: JSON.stringify(assertion),
+    });
+    return this.signIn(await this.readTokens(response));
+  }
+
+  /** The signed-in user's passkeys. */
+  listPasskeys(): Promise<Passkey[]> {
+    return this.request<Passkey[]>('GET', '/auth/passkeys');
+  }
+
+  renamePasskey(id: string, name: string): Promise<Passkey> {
+    return this.request<Passkey>('PATCH', `/auth/passkeys/${encodeURIComponent(id)}`, { name: name.trim() });
+  }
+
+  /** Deletes one of the user's passkeys: it signs in no more (sessions it started go on until logged out). */
+  async deletePasskey(id: string): Promise<void> {
+    await this.request<undefined>('DELETE', `/auth/passkeys/${encodeURIComponent(id)}`);
+  }
+
   sessions(): Promise<Session[]> {
     return this.request<Session[]>('GET', '/auth/sessions');
   }
@@ -543,6 +608,14 @@ export class GatepassClient {
   private clearTimer(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  private webauthnFunctions(): WebAuthnFunctions {
+    if (this.webauthn === undefined)
+      throw new TypeError(
+        'Passkeys need the browser half of WebAuthn: new GatepassClient({ webauthn: { startRegistration, startAuthentication } }) from @simplewebauthn/browser',
+      );
+    return this.webauthn;
   }
 
   private currentSessionId(): string | undefined {

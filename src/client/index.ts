@@ -31,8 +31,12 @@ export type {
   Task,
   TokenResponse,
   MfaStatus,
+  Passkey,
+  PasskeyCredentialJSON,
+  PasskeyOptionsJSON,
   TotpSetup,
   User,
   UserPage,
   ValidationIssue,
+  WebAuthnFunctions,
 } from './types.js';

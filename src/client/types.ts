@@ -118,3 +118,40 @@ export interface Credentials {
   email: string;
   password: string;
 }
+
+/** A registered passkey (`GET /auth/passkeys`, and the answer of a registration or rename). */
+export interface Passkey {
+  /** The credential id (base64url). */
+  id: string;
+  name: string;
+  created_at: string;
+  /** The last sign-in with it, or null when it has not signed in yet. */
+  last_used_at: string | null;
+}
+
+/**
+ * The WebAuthn options the server answers (`PublicKeyCredentialCreationOptionsJSON` or
+ * `PublicKeyCredentialRequestOptionsJSON`), passed on whole to the browser half; only the challenge
+ * is named here.
+ */
+export interface PasskeyOptionsJSON {
+  challenge: string;
+}
+
+/** A credential in its JSON form (`RegistrationResponseJSON`, `AuthenticationResponseJSON`), passed on whole to the server. */
+export interface PasskeyCredentialJSON {
+  id: string;
+  rawId: string;
+  type: string;
+}
+
+/**
+ * The browser half of WebAuthn: `startRegistration` and `startAuthentication` of
+ * `@simplewebauthn/browser` (v13 or later, which take `{ optionsJSON }`), or functions of the same
+ * shape. The client takes them as an option so that it imports nothing itself and stays usable in
+ * Node by those who never use passkeys.
+ */
+export interface WebAuthnFunctions {
+  startRegistration(options: { optionsJSON: PasskeyOptionsJSON }): Promise<PasskeyCredentialJSON>;
+  startAuthentication(options: { optionsJSON: PasskeyOptionsJSON }): Promise<PasskeyCredentialJSON>;
+}
