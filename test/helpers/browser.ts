@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
 import { CHROME_PATH } from './app.js';
-import { REPO_ROOT, startInstance, type Instance } from './instances.js';
+import { REPO_ROOT, freePort, startInstance, type Instance } from './instances.js';
 
 /** A gatepass process serving the built web page, and Debian's Chromium driven by playwright-core. */
 
@@ -96,11 +96,16 @@ export interface BrowserFixture {
   newPage(viewport?: { width: number; height: number }): Promise<{ context: BrowserContext; page: Page; problems: string[] }>;
 }
 
+export interface InstanceOptions {
+  /** More settings for the instance, given the port it will listen on (e.g. a PUBLIC_URL of `http://localhost:PORT`). */
+  env?: (port: number) => Record<string, string>;
+}
+
 /**
  * Declares the enclosing describe's hooks: before its tests, build the web page, start a gatepass
  * process with ADMIN on a private SQLite database and launch Chromium; after them, stop both.
  */
-export function useInstanceAndBrowser(): BrowserFixture {
+export function useInstanceAndBrowser(options: InstanceOptions = {}): BrowserFixture {
   let instance: Instance | undefined;
   let browser: Browser | undefined;
   let dataDir: string | undefined;
@@ -110,16 +115,23 @@ export function useInstanceAndBrowser(): BrowserFixture {
     execFileSync(process.execPath, ['scripts/build-web.mjs'], { cwd: REPO_ROOT, stdio: 'pipe', timeout: 60_000 });
     mkdirSync(SCREENSHOTS, { recursive: true });
     dataDir = mkdtempSync(path.join(tmpdir(), 'gatepass-e2e-'));
-    instance = await startInstance({
-      JWT_SECRET: randomBytes(32).toString('hex'),
-      JWT_REFRESH_SECRET: randomBytes(32).toString('hex'),
-      DATABASE_URL: `sqlite:${path.join(dataDir, 'gatepass.db')}`,
-      GATEPASS_DATA_DIR: dataDir,
-      ADMIN_EMAIL: ADMIN.email,
-      ADMIN_PASSWORD: ADMIN.password,
-      LOGIN_RATE_LIMIT_PER_MINUTE: '0',
-      ACCOUNT_LOCKOUT_THRESHOLD: '0',
-    });
+    const port = await freePort();
+    instance = await startInstance(
+      {
+        JWT_SECRET: randomBytes(32).toString('hex'),
+        JWT_REFRESH_SECRET: randomBytes(32).toString('hex'),
+        DATABASE_URL: `sqlite:${path.join(dataDir, 'gatepass.db')}`,
+        GATEPASS_DATA_DIR: dataDir,
+        ADMIN_EMAIL: ADMIN.email,
+        ADMIN_PASSWORD: ADMIN.password,
+        LOGIN_RATE_LIMIT_PER_MINUTE: '0',
+        ACCOUNT_LOCKOUT_THRESHOLD: '0',
+        ...options.env?.(port),
+      },
+      undefined,
+      undefined,
+      { port },
+    );
     browser = await chromium.launch({ executablePath: CHROME_PATH, args: CHROME_ARGS, timeout: 30_000 });
   });
 
