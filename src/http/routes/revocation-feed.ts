@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
@@ -48,6 +47,19 @@ const feedSchema = {
     ...errorResponses(401, 422, 503),
   },
 };
+
+/** Resolves when the response can take more, or is gone; leaves no listener behind (a catch-up waits once per page). */
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
+}
 
 function wantsStream(accept: string | undefined): boolean {
   return accept !== undefined && /(^|,)\s*text\/event-stream\b/i.test(accept);
@@ -164,7 +176,7 @@ export const revocationFeedRoutes: RoutePlugin<RevocationFeedServices> = async (
         page = await feed.page(cursor, PAGE_LIMIT_MAX);
         sendBatch(page.entries);
         // A catch-up of 100,000 entries is ~11 MB: let the follower read each page before the next.
-        if (response.writableNeedDrain) await Promise.race([once(response, 'drain'), once(response, 'close')]);
+        if (response.writableNeedDrain) await drained(response);
       } while (page.more && isOpen());
       state.caughtUp = true;
       sendBatch(queued);
