@@ -58,16 +58,9 @@ export class TokenIntrospection {
   }
 
   async introspect(token: string, hint?: TokenTypeHint): Promise<Introspection> {
-    for (const type of order(hint)) {
-      if (type === 'access_token') {
-        const claims = this.accessClaims(token);
-        if (claims !== undefined) return this.introspectAccess(claims);
-      } else {
-        const claims = this.refreshClaims(token);
-        if (claims !== undefined) return this.introspectRefresh(claims);
-      }
-    }
-    return INACTIVE;
+    const genuine = this.genuine(token, hint);
+    if (genuine === undefined) return INACTIVE;
+    return genuine.type === 'access_token' ? this.introspectAccess(genuine.claims) : this.introspectRefresh(genuine.claims);
   }
 
   /**
@@ -76,25 +69,11 @@ export class TokenIntrospection {
    * feed. Anything else is ignored, as RFC 7009 asks (the caller learns nothing about the token).
    */
   async revoke(token: string, hint: TokenTypeHint | undefined, caller: ServiceCaller): Promise<void> {
-    for (const type of order(hint)) {
-      if (type === 'access_token') {
-        const claims = this.accessClaims(token);
-        if (claims === undefined) continue;
-        const userId = Number(claims.sub);
-        const revocation = this.revocations.token(claims.jti, userId);
-        await this.db.transaction().execute(async (trx) => {
-          await this.revocations.persist([revocation], trx);
-          await this.audit.record(
-            { event: 'token_revoked', userId, client: caller.client, details: { service: caller.name, session_id: claims.sid } },
-            trx,
-          );
-        });
-        await this.revocations.announce([revocation]);
-        return;
-      }
-      const claims = this.refreshClaims(token);
-      if (claims === undefined) continue;
-      const userId = Number(claims.sub);
+    const genuine = this.genuine(token, hint);
+    if (genuine === undefined) return;
+    const { claims } = genuine;
+    const userId = Number(claims.sub);
+    if (genuine.type === 'refresh_token') {
       await this.sessions.endSession(userId, claims.sid, {
         event: 'session_revoked',
         userId,
@@ -103,22 +82,32 @@ export class TokenIntrospection {
       });
       return;
     }
+    const revocation = this.revocations.token(claims.jti, userId);
+    await this.db.transaction().execute(async (trx) => {
+      await this.revocations.persist([revocation], trx);
+      await this.audit.record(
+        { event: 'token_revoked', userId, client: caller.client, details: { service: caller.name, session_id: claims.sid } },
+        trx,
+      );
+    });
+    await this.revocations.announce([revocation]);
   }
 
-  private accessClaims(token: string): AccessClaims | undefined {
-    try {
-      return this.tokens.verifyAccessToken(token);
-    } catch {
-      return undefined;
+  /** The token's verified claims, tried as the hinted type first; undefined when it is neither (forged, expired, malformed). */
+  private genuine(
+    token: string,
+    hint: TokenTypeHint | undefined,
+  ): { type: 'access_token'; claims: AccessClaims } | { type: 'refresh_token'; claims: RefreshClaims } | undefined {
+    for (const type of order(hint)) {
+      try {
+        return type === 'access_token'
+          ? { type, claims: this.tokens.verifyAccessToken(token) }
+          : { type, claims: this.tokens.verifyRefreshToken(token) };
+      } catch {
+        // Not this type: try the other.
+      }
     }
-  }
-
-  private refreshClaims(token: string): RefreshClaims | undefined {
-    try {
-      return this.tokens.verifyRefreshToken(token);
-    } catch {
-      return undefined;
-    }
+    return undefined;
   }
 
   private async introspectAccess(claims: AccessClaims): Promise<Introspection> {

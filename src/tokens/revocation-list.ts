@@ -45,17 +45,17 @@ export class RevocationList {
    * revoked, or its user's (`sub`) tokens minted before its mint time (epoch ms, `mintTimeOf`) were.
    */
   isRevoked(sessionId: string, userId: number, mintedAt: number, tokenId: string): boolean {
-    // The clock is read only when an entry is found: this runs on every access-token check.
-    const sessionUntil = this.sessions.get(sessionId);
-    if (sessionUntil !== undefined && sessionUntil > this.now()) return true;
-    const tokenUntil = this.tokens.get(tokenId);
-    if (tokenUntil !== undefined && tokenUntil > this.now()) return true;
-    return this.cutoffs.refuses(userId, mintedAt);
+    return this.holds(this.sessions, sessionId) || this.holds(this.tokens, tokenId) || this.cutoffs.refuses(userId, mintedAt);
   }
 
   /** True when the session was ended (its refresh tokens are dead too: introspection asks). */
   isSessionRevoked(sessionId: string): boolean {
-    const until = this.sessions.get(sessionId);
+    return this.holds(this.sessions, sessionId);
+  }
+
+  /** A live entry of `map`. The clock is read only when an entry is found: this runs on every access-token check. */
+  private holds(map: Map<string, number>, id: string): boolean {
+    const until = map.get(id);
     return until !== undefined && until > this.now();
   }
 

@@ -8,6 +8,7 @@ import { type AuditItem, eventsOf } from '../helpers/audit.js';
 import { claimsOf, get, ISO_UTC, login, post, refresh, refreshed, send, signUp, type SignedUpUser } from '../helpers/client.js';
 import { accessClaims, forge, nowSeconds, refreshClaims } from '../helpers/forge.js';
 import { assertRevoked, assertValidation, assertWorks } from '../helpers/responses.js';
+import type { Introspection } from '../../src/sessions/token-introspection.js';
 
 /**
  * The standard token endpoints for other services (API.md "Services and token endpoints"): RFC 8414
@@ -39,16 +40,7 @@ interface FeedPage {
   more: boolean;
 }
 
-type Active = {
-  active: true;
-  sub: string;
-  sid: string;
-  role: string;
-  exp: number;
-  iat: number;
-  jti: string;
-  token_type: 'access_token' | 'refresh_token';
-};
+type Active = Extract<Introspection, { active: true }>;
 
 function basic(clientId: string, secret: string): string {
   return `Basic ${Buffer.from(`${clientId}:${secret}`, 'utf8').toString('base64')}`;
