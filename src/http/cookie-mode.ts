@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Settings } from '../config/settings.js';
 import { FieldError, GatepassError } from '../errors.js';
+import { requestOrigin } from './client-info.js';
 
 /**
  * Browser mode (API.md "Cookies"): the refresh token travels in an HttpOnly cookie that page
@@ -111,8 +112,8 @@ export function assertCookieRequestAllowed(request: FastifyRequest, settings: Co
   }
   const origin = request.headers.origin;
   if (origin !== undefined) {
-    const own = `${request.protocol}://${request.host}`;
-    if (origin !== own && !settings.corsOrigins.includes(origin)) throw new GatepassError('csrf_failed', 'Origin not allowed');
+    if (origin !== requestOrigin(request) && !settings.corsOrigins.includes(origin))
+      throw new GatepassError('csrf_failed', 'Origin not allowed');
   }
   checkedRequests.add(request);
 }

@@ -1,6 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyRequest } from 'fastify';
-import { clientInfo } from '../client-info.js';
+import { clientInfo, requestOrigin } from '../client-info.js';
 import { SERVICE_SECURITY, errorResponses } from '../schemas.js';
 import type { OAuthServices, RoutePlugin } from '../types.js';
 
@@ -48,11 +47,6 @@ function hintOf(value: string | undefined): 'access_token' | 'refresh_token' | u
   return value === 'access_token' || value === 'refresh_token' ? value : undefined;
 }
 
-/** The origin clients reached this server at (behind TRUST_PROXY, what the proxy says), for absolute URLs. */
-function originOf(request: FastifyRequest): string {
-  return `${request.protocol}://${request.host}`;
-}
-
 /**
  * The standard token endpoints for other services (API.md "Services and token endpoints"): RFC 8414
  * metadata, RFC 7662 introspection and RFC 7009 revocation. The last two take a service credential.
@@ -71,7 +65,7 @@ export const oauthRoutes: RoutePlugin<OAuthServices> = async (app, { introspecti
       },
     },
     (request) => {
-      const base = `${originOf(request)}${app.prefix}`;
+      const base = `${requestOrigin(request)}${app.prefix}`;
       return {
         issuer: issuer ?? base,
         jwks_uri: `${base}/.well-known/jwks.json`,
