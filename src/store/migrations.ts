@@ -316,6 +316,17 @@ function passkeyTables(): Migration {
 }
 
 /**
+ * 0010: a second step remembers the first one. An mfa_token now follows a password or an external
+ * provider's sign-in, so the session it completes records which (`pwd` or `fed`) beside the second
+ * factor; null for challenges written before: a password.
+ */
+const mfaFirstFactor: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('mfa_challenges').addColumn('first_factor', 'varchar(16)').execute();
+  },
+};
+
+/**
  * Migrations live in code, in order, and are never edited once released: a change is a new entry.
  * Kysely records applied names in `kysely_migration` and takes a lock, so concurrent starts are safe.
  * Each entry is built by its own function above, given only what it depends on (the dialect, the log).
@@ -331,6 +342,7 @@ function migrations(dialect: Dialect, log: MigrationLog): Record<string, Migrati
     '0007_service_credentials': serviceCredentialsTable(dialect),
     '0008_email_verification_and_mfa': emailVerificationAndMfaTables(dialect),
     '0009_passkeys': passkeyTables(),
+    '0010_mfa_first_factor': mfaFirstFactor,
   };
 }
 
