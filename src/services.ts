@@ -82,6 +82,9 @@ export async function createServices(settings: Settings, options: ServiceOptions
   const core = wireCoreServices(settings, foundation, now);
   const { tokens, metrics, audit, sessions, accounts, rateLimiter, onRateLimited } = core;
   await bootstrap(settings, core, options.log, close);
+  const passkeys = new PasskeyService(database.db, sessions, audit, settings.webauthn, now, {
+    requireEmailVerification: settings.requireEmailVerification,
+  });
   return {
     settings,
     database,
@@ -115,15 +118,14 @@ export async function createServices(settings: Settings, options: ServiceOptions
       database.db,
       accounts,
       sessions,
+      passkeys,
       { account: new AccountLockout(counters, settings.lockout), codes: new AccountLockout(counters, settings.lockout, 'mfa-lockout') },
       audit,
       options.log,
       { issuer: 'gatepass', encryptionKey: settings.mfaEncryptionKey },
       now,
     ),
-    passkeys: new PasskeyService(database.db, sessions, audit, settings.webauthn, now, {
-      requireEmailVerification: settings.requireEmailVerification,
-    }),
+    passkeys,
     serviceCredentials: new ServiceCredentials(database.db, audit, now),
     introspection: new TokenIntrospection(database.db, tokens, revocations, sessions, audit, now),
     audit,

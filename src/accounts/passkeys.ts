@@ -51,6 +51,7 @@ export const PASSKEY_DETAILS = {
   invalid_credential: 'Invalid passkey',
   passkeys_disabled: 'Passkeys are not configured on this server (WEBAUTHN_RP_ID, WEBAUTHN_ORIGINS)',
   not_found: 'Passkey not found',
+  none_registered: 'This account has no passkey',
 } as const;
 
 const invalidCredential = () => new GatepassError('invalid_credential', PASSKEY_DETAILS.invalid_credential);
@@ -227,17 +228,78 @@ export class PasskeyService {
    * did not go up (audited as a possible clone), an inactive account.
    */
   async login(response: AuthenticationResponseJSON, client: ClientInfo): Promise<TokenPair> {
+    const { user, amr } = await this.checkAssertion(response, { purpose: 'login', user: null }, client);
+    // After the proof, as after the password at /auth/login: nobody learns this about an account without its credential.
+    if (this.policy.requireEmailVerification === true && !user.emailVerified) {
+      await this.recordFailure(user.id, client, 'email_not_verified', response.id);
+      throw new GatepassError('email_not_verified', 'Email not verified');
+    }
+    try {
+      return await this.sessions.startSession(user, client, amr);
+    } catch (error) {
+      // Deactivated, deleted or changed since it was read: refused like any other bad credential.
+      if (error instanceof GatepassError && (error.code === 'account_disabled' || error.code === 'invalid_credentials'))
+        throw invalidCredential();
+      throw error;
+    }
+  }
+
+  /** Whether the account has a passkey it could use (never when passkeys are off). */
+  async hasPasskeys(userId: number): Promise<boolean> {
+    return this.options !== undefined && (await this.repository.countOf(userId)) > 0;
+  }
+
+  /**
+   * Options for a passkey as the second step of a sign-in (the account has TOTP on and just gave its
+   * first factor): the user's own passkeys only; user verification preferred but not required, since
+   * the first factor was the knowledge factor and a security key without a PIN is a second one.
+   * 404 when the account has no passkey.
+   */
+  async secondFactorOptions(user: User): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    const rp = this.relyingParty;
+    const passkeys = await this.repository.listOf(user.id);
+    if (passkeys.length === 0) throw new GatepassError('not_found', PASSKEY_DETAILS.none_registered);
+    const now = this.now();
+    const options = await generateAuthenticationOptions({
+      rpID: rp.rpId,
+      allowCredentials: passkeys.map((row) => ({ id: row.id, transports: passkeyTransports(row) })),
+      userVerification: 'preferred',
+      timeout: PASSKEY_CHALLENGE_TTL_MS,
+    });
+    await this.storeChallenge(options.challenge, 'second_factor', user.id, now);
+    return options;
+  }
+
+  /**
+   * Checks a passkey assertion as the second step of `user`'s sign-in, on a challenge made for them by
+   * secondFactorOptions; returns its RFC 8176 name (`hwk` or `swk`). Refusals as for login.
+   */
+  async checkSecondFactor(user: User, response: AuthenticationResponseJSON, client: ClientInfo): Promise<'hwk' | 'swk'> {
+    const { amr } = await this.checkAssertion(response, { purpose: 'second_factor', user }, client);
+    return amr[0];
+  }
+
+  /**
+   * The checks of every assertion: the challenge (spent first, whatever else is wrong), the
+   * credential and its owner (the named user, or, for a usernameless sign-in, the one the user handle
+   * names), the signature, origin, RP ID and user verification (by the library), and the counter.
+   */
+  private async checkAssertion(
+    response: AuthenticationResponseJSON,
+    expected: { purpose: 'login'; user: null } | { purpose: 'second_factor'; user: User },
+    client: ClientInfo,
+  ): Promise<{ user: User; amr: typeof HARDWARE_KEY_AMR | typeof SOFTWARE_KEY_AMR }> {
     const rp = this.relyingParty;
     const now = this.now();
-    // The challenge first: every attempt spends it, whatever else is wrong with it.
-    const challenge = await this.spendChallenge(response.response.clientDataJSON, 'login', null, now);
+    const namedUserId = expected.user?.id ?? null;
+    const challenge = await this.spendChallenge(response.response.clientDataJSON, expected.purpose, namedUserId, now);
     if (challenge === undefined) {
-      await this.recordFailure(null, client, 'challenge');
+      await this.recordFailure(namedUserId, client, 'challenge');
       throw invalidCredential();
     }
     const row = await this.repository.findById(response.id);
-    if (row === undefined) {
-      await this.recordFailure(null, client, 'unknown_credential');
+    if (row === undefined || (namedUserId !== null && row.user_id !== namedUserId)) {
+      await this.recordFailure(namedUserId, client, 'unknown_credential');
       throw invalidCredential();
     }
     const user = await this.users.findById(row.user_id);
@@ -245,11 +307,13 @@ export class PasskeyService {
       await this.recordFailure(row.user_id, client, 'account_disabled', row.id);
       throw invalidCredential();
     }
-    // Nobody was named before this ceremony, so the authenticator must return the user handle, and it must name the credential's owner (WebAuthn §7.2 step 6).
-    const userHandle = response.response.userHandle;
-    if (userHandle === undefined || userHandle !== (await this.repository.findUserHandle(user.id))) {
-      await this.recordFailure(user.id, client, 'user_handle_mismatch', row.id);
-      throw invalidCredential();
+    if (expected.purpose === 'login') {
+      // Nobody was named before this ceremony, so the authenticator must return the user handle, and it must name the credential's owner (WebAuthn §7.2 step 6).
+      const userHandle = response.response.userHandle;
+      if (userHandle === undefined || userHandle !== (await this.repository.findUserHandle(user.id))) {
+        await this.recordFailure(user.id, client, 'user_handle_mismatch', row.id);
+        throw invalidCredential();
+      }
     }
 
     let verification;
@@ -262,7 +326,7 @@ export class PasskeyService {
         // The counter is judged below, once the signature is known to be good: the library would
         // judge it before, and an unsigned low counter is no sign of a clone.
         credential: { id: row.id, publicKey: Buffer.from(row.public_key, 'base64url'), counter: 0, transports: passkeyTransports(row) },
-        requireUserVerification: true,
+        requireUserVerification: expected.purpose === 'login',
       });
     } catch (error) {
       await this.recordFailure(user.id, client, reasonOf(error), row.id);
@@ -284,20 +348,7 @@ export class PasskeyService {
       await this.recordFailure(user.id, client, 'counter_regressed', row.id);
       throw invalidCredential();
     }
-    // After the proof, as after the password at /auth/login: nobody learns this about an account without its credential.
-    if (this.policy.requireEmailVerification === true && !user.emailVerified) {
-      await this.recordFailure(user.id, client, 'email_not_verified', row.id);
-      throw new GatepassError('email_not_verified', 'Email not verified');
-    }
-    const amr = info.credentialDeviceType === 'singleDevice' ? HARDWARE_KEY_AMR : SOFTWARE_KEY_AMR;
-    try {
-      return await this.sessions.startSession(user, client, amr);
-    } catch (error) {
-      // Deactivated, deleted or changed since it was read: refused like any other bad credential.
-      if (error instanceof GatepassError && (error.code === 'account_disabled' || error.code === 'invalid_credentials'))
-        throw invalidCredential();
-      throw error;
-    }
+    return { user, amr: info.credentialDeviceType === 'singleDevice' ? HARDWARE_KEY_AMR : SOFTWARE_KEY_AMR };
   }
 
   private async storeChallenge(challenge: string, purpose: ChallengePurpose, userId: number | null, now: number): Promise<void> {

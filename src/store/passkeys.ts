@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Database, PasskeyRow } from './schema.js';
 
-export type ChallengePurpose = 'register' | 'login';
+/** What a challenge was made for: adding a passkey, a usernameless sign-in, or the second step of a sign-in. */
+export type ChallengePurpose = 'register' | 'login' | 'second_factor';
 
 /** What a new passkey is stored with. */
 export interface NewPasskey {
@@ -149,7 +150,7 @@ export class PasskeyRepository {
   }
 
   /**
-   * Spends a live challenge made for `purpose` (and, for a registration, for that user): of
+   * Spends a live challenge made for `purpose` (and, for a registration or a second step, for that user): of
    * concurrent spends, exactly one returns true, whichever instance serves them.
    */
   async spendChallenge(hash: string, purpose: ChallengePurpose, userId: number | null, now: number): Promise<boolean> {

@@ -194,7 +194,7 @@ export interface PasskeyUserHandlesTable {
 /** A WebAuthn challenge handed out with options, stored as its SHA-256: spent once, within its lifetime. */
 export interface WebauthnChallengesTable {
   challenge_hash: string;
-  purpose: 'register' | 'login';
+  purpose: 'register' | 'login' | 'second_factor';
   /** The user a registration challenge was made for; null for a (usernameless) login. */
   user_id: number | null;
   created_at: number;

@@ -6,29 +6,23 @@ import { buildApp, type GatepassApp } from '../../src/http/app.js';
 import { ADMIN_ENV, loginAdmin, patchUser } from '../helpers/admin.js';
 import { type Backend, createTestApp, describeNeeding, REDIS_URL, sameDatabaseEnv, type TestApp } from '../helpers/app.js';
 import { eventsOf } from '../helpers/audit.js';
+import { assertError, call, claimsOf, get, login, newCredentials, post, refresh, send, signUp, ISO_UTC } from '../helpers/client.js';
 import {
-  assertError,
-  call,
-  claimsOf,
-  get,
-  login,
-  newCredentials,
-  post,
-  refresh,
-  send,
-  signUp,
-  type SignedUpUser,
-  ISO_UTC,
-} from '../helpers/client.js';
+  INVALID_CREDENTIAL,
+  INVALID_PASSKEY,
+  NOT_FOUND,
+  ORIGIN,
+  RP_ID,
+  WEBAUTHN_ENV,
+  loginOptions,
+  registerPasskey,
+  registrationOptions,
+  verifyLogin,
+  verifyRegistration,
+  type PasskeyBody,
+} from '../helpers/passkeys.js';
 import { assertRevoked, assertTokenResponse, assertWorks } from '../helpers/responses.js';
-import {
-  FLAG_AT,
-  FLAG_UP,
-  SoftAuthenticator,
-  type AuthenticationResponseJson,
-  type CreationOptionsJson,
-  type RequestOptionsJson,
-} from '../helpers/webauthn.js';
+import { FLAG_AT, FLAG_UP, SoftAuthenticator, type AuthenticationResponseJson } from '../helpers/webauthn.js';
 
 /**
  * Passkeys over HTTP (API.md "/auth/passkeys"), with a software authenticator in place of a
@@ -36,67 +30,6 @@ import {
  * the refusals — a replayed challenge, another origin or RP ID, a counter gone backwards, a
  * deactivated account, and (PostgreSQL + Redis) a challenge handed out by another instance.
  */
-
-const RP_ID = 'login.example.test';
-const ORIGIN = 'https://login.example.test';
-const WEBAUTHN_ENV = {
-  WEBAUTHN_RP_ID: RP_ID,
-  WEBAUTHN_ORIGINS: `${ORIGIN},https://app.login.example.test`,
-  WEBAUTHN_RP_NAME: 'Gatepass Test',
-};
-const INVALID_PASSKEY = 'The passkey could not be verified';
-const INVALID_CREDENTIAL = 'Invalid passkey';
-const NOT_FOUND = 'Passkey not found';
-const PASSKEY_KEYS = ['created_at', 'id', 'name', 'last_used_at'].sort();
-
-interface PasskeyBody {
-  id: string;
-  name: string;
-  created_at: string;
-  last_used_at: string | null;
-}
-
-async function registrationOptions(app: GatepassApp, token: string): Promise<CreationOptionsJson> {
-  const response = await post(app, '/auth/passkeys/register/options', undefined, token);
-  assert.equal(response.statusCode, 200, response.body);
-  assert.match(String(response.headers['cache-control']), /no-store/);
-  return response.json<CreationOptionsJson>();
-}
-
-function verifyRegistration(app: GatepassApp, token: string, body: unknown): Promise<LightMyRequestResponse> {
-  return post(app, '/auth/passkeys/register/verify', body, token);
-}
-
-/** Registers a passkey on `authenticator` for the user; returns it as the API answers. */
-async function registerPasskey(
-  app: GatepassApp,
-  user: SignedUpUser,
-  authenticator: SoftAuthenticator,
-  name?: string,
-): Promise<PasskeyBody> {
-  const options = await registrationOptions(app, user.tokens.access_token);
-  const credential = authenticator.create(options);
-  const response = await verifyRegistration(app, user.tokens.access_token, { ...credential, ...(name !== undefined && { name }) });
-  assert.equal(response.statusCode, 201, response.body);
-  const body = response.json<PasskeyBody>();
-  assert.deepEqual(Object.keys(body).sort(), PASSKEY_KEYS, response.body);
-  assert.equal(body.id, credential.id);
-  return body;
-}
-
-async function loginOptions(app: GatepassApp): Promise<RequestOptionsJson> {
-  const response = await post(app, '/auth/passkeys/login/options', {});
-  assert.equal(response.statusCode, 200, response.body);
-  return response.json<RequestOptionsJson>();
-}
-
-function verifyLogin(
-  app: GatepassApp,
-  assertion: AuthenticationResponseJson,
-  headers: Record<string, string> = {},
-): Promise<LightMyRequestResponse> {
-  return app.inject({ method: 'POST', url: '/auth/passkeys/login/verify', payload: assertion, headers });
-}
 
 function listPasskeys(app: GatepassApp, token: string): Promise<LightMyRequestResponse> {
   return get(app, '/auth/passkeys', token);

@@ -1,22 +1,26 @@
 import { digestOf, newSecretToken } from '../secret-tokens.js';
 import type { Kysely } from 'kysely';
+import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import QRCode from 'qrcode';
 import type { AuditLog, ClientInfo } from '../../audit/audit-log.js';
 import { GatepassError } from '../../errors.js';
 import type { AccountLockout } from '../../limits/lockout.js';
 import type { Logger } from '../../logging.js';
 import type { SessionService, TokenPair } from '../../sessions/session-service.js';
-import { MfaRepository } from '../../store/mfa.js';
+import { MfaRepository, type MfaChallengeRow } from '../../store/mfa.js';
 import type { Database } from '../../store/schema.js';
 import { UserRepository, type User } from '../../store/users.js';
 import type { Clock } from '../../tokens/token-service.js';
 import type { AccountService } from '../account-service.js';
+import type { PasskeyService } from '../passkeys.js';
 import { newRecoveryCodes, normalizeRecoveryCode, recoveryCodeHash } from './recovery-codes.js';
 import { SecretBox } from './secret-box.js';
 import { matchTotpStep, newTotpSecret, totpUri } from './totp.js';
 
-/** What a login answers instead of tokens when the account has TOTP on (API.md "Two-factor sign-in"). */
+/** What a login answers instead of tokens when the account has TOTP on (API.md "Two-factor sign-in"); `passkey` joins them when the account has one. */
 export const MFA_METHODS = ['totp', 'recovery_code'] as const;
+export const SECOND_STEP_METHODS = [...MFA_METHODS, 'passkey'] as const;
+export type SecondStepMethod = (typeof SECOND_STEP_METHODS)[number];
 /**
  * The RFC 8176 name of the sign-in a second step follows: a password, or an external provider. The
  * session it completes carries `[firstFactor, 'otp']` (TOTP and recovery codes alike).
@@ -73,6 +77,8 @@ export class MfaService {
     private readonly db: Kysely<Database>,
     private readonly accounts: AccountService,
     private readonly sessions: SessionService,
+    /** A passkey can stand in for the code at the second step of a sign-in. */
+    private readonly passkeys: PasskeyService,
     private readonly lockouts: { account: AccountLockout; codes: AccountLockout },
     private readonly audit: AuditLog,
     private readonly log: Logger,
@@ -183,12 +189,41 @@ export class MfaService {
     return mfaToken;
   }
 
+  /** The methods the second step of `user`'s sign-in accepts: a code, and a passkey when the account has one (and passkeys are on). */
+  async methodsFor(user: User): Promise<SecondStepMethod[]> {
+    return (await this.passkeys.hasPasskeys(user.id)) ? [...MFA_METHODS, 'passkey'] : [...MFA_METHODS];
+  }
+
+  /** WebAuthn options for a passkey as the second step of the sign-in an mfa_token stands for (POST /auth/mfa/passkey/options). */
+  async passkeyOptions(mfaToken: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    const { user } = await this.openChallenge(mfaToken);
+    return this.passkeys.secondFactorOptions(user);
+  }
+
   /**
-   * Completes a sign-in with a code: spends the challenge and the code, then starts the session with
-   * amr [first factor, "otp"]. The challenge is spent and the code checked in one transaction, so that of
-   * concurrent submissions exactly one wins, and a wrong code leaves the challenge open (counted).
+   * Completes a sign-in with a passkey instead of a code: the session's amr is [first factor, "hwk" or
+   * "swk"]. A refused assertion counts against the mfa_token and the lockout as a wrong code does; of
+   * concurrent completions of one mfa_token exactly one starts a session (the challenge is spent last,
+   * atomically, and the assertion's own WebAuthn challenge is single-use).
    */
-  async completeSignIn(mfaToken: string, code: string, client: ClientInfo): Promise<TokenPair> {
+  async completeSignInWithPasskey(mfaToken: string, response: AuthenticationResponseJSON, client: ClientInfo): Promise<TokenPair> {
+    const { tokenHash, challenge, user } = await this.openChallenge(mfaToken);
+    await this.beginCodeAttempt(user, client);
+    let keyKind;
+    try {
+      keyKind = await this.passkeys.checkSecondFactor(user, response, client);
+    } catch (error) {
+      if (!(error instanceof GatepassError && error.code === 'invalid_credential')) throw error;
+      await this.repository.countChallengeFailure(tokenHash);
+      return this.refuseCode(user, client, 'sign_in');
+    }
+    if ((await this.repository.spendChallenge(tokenHash, this.now(), MFA_TOKEN_MAX_FAILURES)) === undefined) throw invalidMfaToken();
+    await this.recordGoodCode(user);
+    return this.sessions.startSession(user, client, [challenge.first_factor ?? 'pwd', keyKind]);
+  }
+
+  /** The open challenge an mfa_token names, and its user; 401 invalid_mfa_token for anything else. */
+  private async openChallenge(mfaToken: string): Promise<{ tokenHash: string; challenge: MfaChallengeRow; user: User }> {
     const tokenHash = digestOf(mfaToken);
     const challenge = await this.repository.findChallenge(tokenHash);
     const now = this.now();
@@ -201,6 +236,16 @@ export class MfaService {
       throw invalidMfaToken();
     const user = await this.users.findById(challenge.user_id);
     if (user === undefined) throw invalidMfaToken();
+    return { tokenHash, challenge, user };
+  }
+
+  /**
+   * Completes a sign-in with a code: spends the challenge and the code, then starts the session with
+   * amr [first factor, "otp"]. The challenge is spent and the code checked in one transaction, so that of
+   * concurrent submissions exactly one wins, and a wrong code leaves the challenge open (counted).
+   */
+  async completeSignIn(mfaToken: string, code: string, client: ClientInfo): Promise<TokenPair> {
+    const { tokenHash, challenge, user } = await this.openChallenge(mfaToken);
     await this.beginCodeAttempt(user, client);
     try {
       await this.db.transaction().execute(async (trx) => {

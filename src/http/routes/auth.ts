@@ -2,7 +2,7 @@ import cookie from '@fastify/cookie';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FieldError, GatepassError } from '../../errors.js';
-import { MFA_METHODS } from '../../accounts/mfa/mfa-service.js';
+import { SECOND_STEP_METHODS } from '../../accounts/mfa/mfa-service.js';
 import type { TokenPair } from '../../sessions/session-service.js';
 import { ACCESS_TOKEN_DETAILS } from '../../tokens/failures.js';
 import { authOf } from '../auth-guard.js';
@@ -78,7 +78,9 @@ const MfaRequiredResponse = Type.Object(
   {
     mfa_required: Type.Literal(true),
     mfa_token: Type.String({ description: 'for POST /auth/mfa/verify; single use, valid 5 minutes and 5 wrong codes' }),
-    methods: Type.Array(Type.Union(MFA_METHODS.map((method) => Type.Literal(method)))),
+    methods: Type.Array(Type.Union(SECOND_STEP_METHODS.map((method) => Type.Literal(method))), {
+      description: '`passkey` when the account has one: POST /auth/mfa/passkey/options, then /auth/mfa/passkey/verify',
+    }),
   },
   { description: 'The account has two-factor sign-in on: complete it with POST /auth/mfa/verify' },
 );
@@ -217,7 +219,7 @@ function registerAndLogin(
       const mfaToken = await mfa.beginSignIn(user, clientInfo(request), { viaForm: !('email' in body), firstFactor: 'pwd' });
       if (mfaToken !== undefined) {
         reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
-        return { mfa_required: true as const, mfa_token: mfaToken, methods: [...MFA_METHODS] };
+        return { mfa_required: true as const, mfa_token: mfaToken, methods: await mfa.methodsFor(user) };
       }
       return sendTokenPair(request, reply, await sessions.startSession(user, clientInfo(request)), cookiePath);
     });

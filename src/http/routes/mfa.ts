@@ -7,9 +7,11 @@ import { cookieModeGate } from '../cookie-mode.js';
 import { BEARER_SECURITY, LoginPassword, TokenResponse, errorResponses, refTo } from '../schemas.js';
 import type { MfaServices, RoutePlugin } from '../types.js';
 import { sendTokenPair } from './auth.js';
+import { AuthenticationBody, RequestOptions, assertionOf } from './passkeys.js';
 
 /** A TOTP code (6 digits) or a recovery code (`xxxx-xxxx-xxxx`; case, dashes and spaces do not matter). */
 export const MfaCode = Type.String({ minLength: 1, maxLength: 64, description: 'a current TOTP code, or an unused recovery code' });
+const MfaToken = Type.String({ minLength: 1, maxLength: 8192, description: 'the mfa_token of the login answer' });
 const RecoveryCodes = Type.Object({
   recovery_codes: Type.Array(Type.String(), { description: 'shown this once; each works once in place of a TOTP code' }),
 });
@@ -69,7 +71,27 @@ const verifySchema = {
     'The `mfa_token` of the login answer and a current TOTP code or a recovery code: the token response of a login, in cookie mode ' +
     'too (`X-Gatepass-Cookie: 1`). 400 `invalid_code`; 401 `invalid_mfa_token` for an unknown, used or expired token (5 minutes) ' +
     'and after 5 wrong codes; 429 while the account is locked (wrong codes count toward the lockout).',
-  body: Type.Object({ mfa_token: Type.String({ minLength: 1, maxLength: 8192 }), code: MfaCode }),
+  body: Type.Object({ mfa_token: MfaToken, code: MfaCode }),
+  response: { 200: refTo(TokenResponse), ...errorResponses(400, 401, 403, 413, 415, 422, 429) },
+};
+
+const passkeyOptionsSchema = {
+  tags: ['auth'],
+  summary: 'Options for a passkey as the second step of a login',
+  description:
+    "When the login answer lists `passkey` among its `methods`: WebAuthn request options for the account's own passkeys, to pass " +
+    'to navigator.credentials.get(); then POST /auth/mfa/passkey/verify. 401 `invalid_mfa_token`; 404 when the account has no passkey.',
+  body: Type.Object({ mfa_token: MfaToken }),
+  response: { 200: RequestOptions, ...errorResponses(401, 404, 413, 415, 422, 429) },
+};
+
+const passkeyVerifySchema = {
+  tags: ['auth'],
+  summary: 'Complete a two-factor login with a passkey',
+  description:
+    'The `mfa_token` and the assertion (AuthenticationResponseJSON) answering the options above: the token response of a login ' +
+    '(cookie mode too), with amr `[first factor, "hwk" or "swk"]`. A refused passkey is 400 `invalid_code` and counts as a wrong code.',
+  body: Type.Object({ mfa_token: MfaToken, credential: AuthenticationBody }),
   response: { 200: refTo(TokenResponse), ...errorResponses(400, 401, 403, 413, 415, 422, 429) },
 };
 
@@ -116,5 +138,24 @@ export const mfaRoutes: RoutePlugin<MfaServices> = async (app, { mfa, guards, ra
     { onRequest: limitPerClient, preHandler: cookieModeGate(settings), bodyLimit, schema: verifySchema },
     async (request, reply) =>
       sendTokenPair(request, reply, await mfa.completeSignIn(request.body.mfa_token, request.body.code, clientInfo(request)), cookiePath),
+  );
+
+  app.post('/auth/mfa/passkey/options', { onRequest: limitPerClient, bodyLimit, schema: passkeyOptionsSchema }, async (request, reply) => {
+    reply.header('Cache-Control', 'no-store');
+    return mfa.passkeyOptions(request.body.mfa_token);
+  });
+
+  app.post(
+    '/auth/mfa/passkey/verify',
+    { onRequest: limitPerClient, preHandler: cookieModeGate(settings), bodyLimit, schema: passkeyVerifySchema },
+    async (request, reply) => {
+      const { mfa_token: mfaToken, credential } = request.body;
+      return sendTokenPair(
+        request,
+        reply,
+        await mfa.completeSignInWithPasskey(mfaToken, assertionOf(credential), clientInfo(request)),
+        cookiePath,
+      );
+    },
   );
 };

@@ -1,6 +1,7 @@
 import cookie from '@fastify/cookie';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { Passkey } from '../../accounts/passkeys.js';
 import { accountOf, authOf } from '../auth-guard.js';
 import { clientInfo } from '../client-info.js';
@@ -39,7 +40,7 @@ const RegistrationBody = Type.Object({
 });
 
 /** AuthenticationResponseJSON. */
-const AuthenticationBody = Type.Object({
+export const AuthenticationBody = Type.Object({
   id: CredentialId,
   rawId: CredentialId,
   type: Type.Literal('public-key'),
@@ -52,6 +53,12 @@ const AuthenticationBody = Type.Object({
   authenticatorAttachment: AuthenticatorAttachment,
   clientExtensionResults: ClientExtensionResults,
 });
+
+/** The assertion as the library takes it: a browser may send a null user handle where the library expects none. */
+export function assertionOf(body: Static<typeof AuthenticationBody>): AuthenticationResponseJSON {
+  const { userHandle, ...assertion } = body.response;
+  return { ...body, response: { ...assertion, userHandle: userHandle ?? undefined } };
+}
 
 export const PasskeyOut = Type.Object({
   id: Type.String({ description: 'the credential id (base64url)' }),
@@ -91,7 +98,7 @@ const CreationOptions = Type.Object(
     description: 'PublicKeyCredentialCreationOptionsJSON: for PublicKeyCredential.parseCreationOptionsFromJSON or @simplewebauthn/browser',
   },
 );
-const RequestOptions = Type.Object(
+export const RequestOptions = Type.Object(
   {
     challenge: Type.String(),
     timeout: Type.Optional(Type.Integer()),
@@ -250,9 +257,7 @@ export const passkeyRoutes: RoutePlugin<PasskeyServices> = async (app, services)
     { onRequest, preHandler: cookieModeGate(settings), bodyLimit, schema: loginVerifySchema },
     async (request, reply) => {
       // Some clients write an absent user handle as null.
-      const { userHandle, ...assertion } = request.body.response;
-      const body = { ...request.body, response: { ...assertion, userHandle: userHandle ?? undefined } };
-      return sendTokenPair(request, reply, await passkeys.login(body, clientInfo(request)), cookiePath);
+      return sendTokenPair(request, reply, await passkeys.login(assertionOf(request.body), clientInfo(request)), cookiePath);
     },
   );
 };

@@ -1,0 +1,3 @@
+import { definePasswordlessSuite } from './passwordless-suite.js';
+
+definePasswordlessSuite('sqlite');
