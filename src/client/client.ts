@@ -50,7 +50,7 @@ export type AuthEventType = AuthEvent['type'];
  */
 export interface MfaChallenge {
   readonly mfaRequired: true;
-  /** What `verifyMfa` accepts: `totp` (the authenticator app's 6 digits), `recovery_code`. */
+  /** What completes it: `totp` (the authenticator app's 6 digits) and `recovery_code` by `verifyMfa`; `passkey` by `verifyMfaWithPasskey`. */
   readonly methods: readonly MfaMethod[];
   /** When the challenge expires (ms on the client's clock); log in again after that. */
   readonly expiresAt: number;
@@ -271,7 +271,26 @@ export class GatepassClient {
    * `invalid_mfa_token` (expired, used, or after 5 wrong codes) ends it, as does success: log in
    * again then. Without a pending challenge it rejects with 401 `invalid_mfa_token` at once.
    */
-  async verifyMfa(code: string): Promise<User> {
+  verifyMfa(code: string): Promise<User> {
+    return this.completeSecondStep('/auth/mfa/verify', () => Promise.resolve({ code: code.trim() }));
+  }
+
+  /**
+   * The second step with a passkey instead of a code, when the challenge's `methods` include
+   * `passkey` (the account has one): the browser asks for one of the account's own passkeys (the
+   * `webauthn` option's `startAuthentication`), and the login completes as with `verifyMfa`. A refused
+   * passkey is a 400 `invalid_code`, counted like a wrong code.
+   */
+  async verifyMfaWithPasskey(): Promise<User> {
+    const webauthn = this.webauthnFunctions();
+    return this.completeSecondStep('/auth/mfa/passkey/verify', async (mfaToken) => {
+      const optionsJSON = await this.anonymous<PasskeyOptionsJSON>('POST', '/auth/mfa/passkey/options', { mfa_token: mfaToken });
+      return { credential: await webauthn.startAuthentication({ optionsJSON }) };
+    });
+  }
+
+  /** Spends the pending challenge at `path` with the proof `proofOf` makes for its mfa_token. */
+  private async completeSecondStep(path: string, proofOf: (mfaToken: string) => Promise<Record<string, unknown>>): Promise<User> {
     const pending = this.pending;
     if (pending === null || this.now() >= pending.challenge.expiresAt) {
       this.pending = null;
@@ -281,10 +300,11 @@ export class GatepassClient {
         pending === null ? 'No two-factor sign-in is pending: log in first' : 'The two-factor sign-in expired: log in again',
       );
     }
-    const response = await this.send(this.url('/auth/mfa/verify'), {
+    const proof = await proofOf(pending.mfaToken);
+    const response = await this.send(this.url(path), {
       method: 'POST',
       headers: this.jsonHeaders(true),
-      body: JSON.stringify({ mfa_token: pending.mfaToken, code: code.trim() }),
+      body: JSON.stringify({ mfa_token: pending.mfaToken, ...proof }),
     });
     if (!response.ok) {
       const error = await errorFromResponse(response);

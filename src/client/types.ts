@@ -22,7 +22,7 @@ export interface TokenResponse {
 }
 
 /** How a pending two-factor sign-in can be completed (API.md "Two-factor sign-in"). */
-export type MfaMethod = 'totp' | 'recovery_code';
+export type MfaMethod = 'totp' | 'recovery_code' | 'passkey';
 
 /** The login answer of an account with two-factor sign-in on, instead of a token response. */
 export interface MfaRequiredResponse {

@@ -11,7 +11,9 @@ import {
   type WebAuthnFunctions,
 } from '../../src/client/index.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { newCredentials } from '../helpers/client.js';
+import { claimsOf, newCredentials } from '../helpers/client.js';
+import { enrol, testClock } from '../helpers/mfa.js';
+import { SoftAuthenticator, type CreationOptionsJson, type RequestOptionsJson } from '../helpers/webauthn.js';
 
 /**
  * The passkey calls of gatepass/client in Node, with the browser half injected: what reaches the
@@ -38,8 +40,10 @@ describe('gatepass/client passkeys (Node, injected WebAuthn functions)', () => {
   let t: TestApp;
   let baseUrl: string;
 
+  const clock = testClock();
+
   before(async () => {
-    t = await createTestApp('sqlite', { PUBLIC_URL: 'http://localhost:8000' });
+    t = await createTestApp('sqlite', { PUBLIC_URL: 'http://localhost:8000' }, { now: clock.now });
     await t.app.listen({ host: '127.0.0.1', port: 0 });
     baseUrl = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
   });
@@ -76,6 +80,7 @@ describe('gatepass/client passkeys (Node, injected WebAuthn functions)', () => {
     const client = new GatepassClient({ baseUrl, fetch: (input, init) => ((requests += 1), fetch(input, init)) });
     await assert.rejects(client.registerPasskey('Laptop'), TypeError);
     await assert.rejects(client.loginWithPasskey(), TypeError);
+    await assert.rejects(client.verifyMfaWithPasskey(), TypeError);
     assert.equal(requests, 0);
     client.dispose();
   });
@@ -101,6 +106,36 @@ describe('gatepass/client passkeys (Node, injected WebAuthn functions)', () => {
       assert.deepEqual(recorder.bodies.get('/auth/passkeys/register/verify'), { ...FAKE_REGISTRATION, name: 'Laptop' });
       assert.deepEqual(await client.listPasskeys(), []);
       await assert.rejects(client.deletePasskey('AAAA'), (error: unknown) => error instanceof GatepassApiError && error.status === 404);
+    } finally {
+      client.dispose();
+    }
+  });
+
+  it('verifyMfaWithPasskey completes a two-factor login with a real (software) passkey: amr ["pwd","hwk"]', async () => {
+    const credentials = newCredentials();
+    const authenticator = new SoftAuthenticator('http://localhost:8000');
+    const webauthn: WebAuthnFunctions = {
+      startRegistration: ({ optionsJSON }) =>
+        Promise.resolve(authenticator.create(optionsJSON as unknown as CreationOptionsJson) as unknown as PasskeyCredentialJSON),
+      startAuthentication: ({ optionsJSON }) =>
+        Promise.resolve(authenticator.get(optionsJSON as unknown as RequestOptionsJson) as unknown as PasskeyCredentialJSON),
+    };
+    const client = new GatepassClient({ baseUrl, webauthn });
+    try {
+      await client.register(credentials);
+      assert.ok(!isMfaChallenge(await client.login(credentials)));
+      await client.registerPasskey('Key');
+      await enrol(t.app, clock, client.accessToken ?? '');
+      await client.logout();
+
+      const challenge = await client.login(credentials);
+      assert.ok(isMfaChallenge(challenge));
+      assert.deepEqual(challenge.methods, ['totp', 'recovery_code', 'passkey']);
+      const user = await client.verifyMfaWithPasskey();
+      assert.equal(user.email, credentials.email);
+      assert.deepEqual(claimsOf(client.accessToken ?? '').amr, ['pwd', 'hwk']);
+      // The challenge is spent: nothing is pending any more.
+      await assert.rejects(client.verifyMfaWithPasskey(), (error: unknown) => error instanceof GatepassApiError && error.status === 401);
     } finally {
       client.dispose();
     }
