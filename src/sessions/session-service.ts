@@ -168,13 +168,14 @@ export class SessionService {
     const session = await this.sessions.findSession(sessionId);
     if (session === undefined || session.user_id !== userId) return false;
     const revocation = this.revocations.session(sessionId, userId);
-    await this.db.transaction().execute(async (trx) => {
-      if (await this.sessions.withExecutor(trx).revokeSession(sessionId, this.now(), entry.event)) {
-        await this.revocations.persist([revocation], trx);
-      }
+    // Only the request that ends it records and announces it: 20 concurrent revocations of one session are one event.
+    const endedNow = await this.db.transaction().execute(async (trx) => {
+      if (!(await this.sessions.withExecutor(trx).revokeSession(sessionId, this.now(), entry.event))) return false;
+      await this.revocations.persist([revocation], trx);
       await this.audit.record({ ...entry, details: { ...entry.details, session_id: sessionId } }, trx);
+      return true;
     });
-    await this.revocations.announce([revocation]);
+    if (endedNow) await this.revocations.announce([revocation]);
     return true;
   }
 
