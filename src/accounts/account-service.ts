@@ -182,7 +182,9 @@ export class AccountService {
     const passwordHash = await this.hashNewPassword(newPassword, ['body', 'new_password']);
     await this.sessions.endAllSessions(user.id, { event: 'password_reset', userId: user.id, client }, async (trx) => {
       await inTransaction(trx);
-      await new UserRepository(trx).update(user.id, { passwordHash }, this.now());
+      // The reset link was read in the account's mailbox: that verifies the address as a verification link would.
+      const verified = user.emailVerified ? {} : { emailVerifiedAt: this.now() };
+      await new UserRepository(trx).update(user.id, { passwordHash, ...verified }, this.now());
     });
     // Whoever reset it owns the mailbox: a lock from someone else's guessing should not keep them out.
     await this.lockout.recordSuccess(user.email);

@@ -10,6 +10,7 @@ import {
   assertError,
   call,
   claimsOf,
+  forgot,
   get,
   login,
   newCredentials,
@@ -17,12 +18,13 @@ import {
   postForm,
   refreshed,
   register,
+  resetPassword,
   send,
   type Tokens,
   type UserBody,
 } from '../helpers/client.js';
 import { waitFor } from '../helpers/instances.js';
-import { MAIL_WAIT_MS, nextVerificationToken, outboxMessages } from '../helpers/outbox.js';
+import { MAIL_WAIT_MS, nextResetToken, nextVerificationToken, outboxMessages } from '../helpers/outbox.js';
 import { assertNotAuthenticated, assertValidation } from '../helpers/responses.js';
 
 /**
@@ -81,6 +83,16 @@ export function defineEmailVerificationSuite(backend: Backend): void {
   describe(`email verification (${backend})`, () => {
     const c = useApp(backend, {});
     const nextToken = (email: string) => nextVerificationToken(c.outbox, email, c.seen);
+
+    it('a completed password reset verifies the address (its link was read in that mailbox)', async () => {
+      const user = await register(c.t.app);
+      assert.equal((await forgot(c.t.app, user.email)).statusCode, 202);
+      const resetToken = await nextResetToken(c.outbox, user.email, c.seen);
+      assert.equal((await resetPassword(c.t.app, resetToken, 'reset-Passw0rd-verifies')).statusCode, 204);
+      const tokens = await login(c.t.app, { email: user.email, password: 'reset-Passw0rd-verifies' });
+      assert.equal((await me(c.t, tokens.access_token)).email_verified, true);
+      assert.equal(claimsOf(tokens.access_token).email_verified, true);
+    });
 
     it('registration mails a token line and a link to the page; verify → 204, and the user object and a refreshed access token say verified', async () => {
       const user = await register(c.t.app);
