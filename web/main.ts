@@ -1,5 +1,13 @@
 import { browserSupportsWebAuthn, startAuthentication, startRegistration } from '@simplewebauthn/browser';
-import { GatepassApiError, createClient, decodeToken, isMfaChallenge, type AuthEvent, type User } from '../src/client/index.js';
+import {
+  GatepassApiError,
+  createClient,
+  decodeToken,
+  isMfaChallenge,
+  type AuthEvent,
+  type MfaMethod,
+  type User,
+} from '../src/client/index.js';
 import { AdminView } from './admin.js';
 import { byId } from './dom.js';
 import { EmailView, followVerificationLink } from './email.js';
@@ -75,10 +83,14 @@ function leave(): void {
   byId('login-email', HTMLInputElement).focus();
 }
 
-/** The second step of a login (TOTP or recovery code) in place of the login and registration forms. */
-function showCodePrompt(visible: boolean): void {
+/**
+ * The second step of a login (TOTP or recovery code, or a passkey when `methods` offers one) in place
+ * of the login and registration forms.
+ */
+function showCodePrompt(visible: boolean, methods: readonly MfaMethod[] = []): void {
   if (!visible) client.cancelMfa();
   byId('mfa-form', HTMLFormElement).hidden = !visible;
+  byId('mfa-passkey', HTMLButtonElement).hidden = !(visible && methods.includes('passkey') && browserSupportsWebAuthn());
   byId('login-form', HTMLFormElement).hidden = visible;
   byId('register-form', HTMLFormElement).hidden = visible;
   byId('mfa-code', HTMLInputElement).value = '';
@@ -113,24 +125,27 @@ function installForms(): void {
       const result = await client.login({ email: fieldValue('login-email').trim(), password: fieldValue('login-password') });
       byId('login-password', HTMLInputElement).value = '';
       if (isMfaChallenge(result)) {
-        showCodePrompt(true);
-        showStatus('Password accepted: now a code from your authenticator app, or a recovery code.');
+        showCodePrompt(true, result.methods);
+        showStatus(
+          result.methods.includes('passkey')
+            ? 'Password accepted: now a code from your authenticator app, a recovery code, or one of your passkeys.'
+            : 'Password accepted: now a code from your authenticator app, or a recovery code.',
+        );
         return;
       }
       await signedIn(result);
     }, 'Login failed');
   });
 
-  // One code at a time: the mfa_token is single use, so a second submission racing the first would only fail.
+  // One proof at a time: the mfa_token is single use, so a second submission racing the first would only fail.
   let verifying = false;
-  byId('mfa-form', HTMLFormElement).addEventListener('submit', (event) => {
-    event.preventDefault();
+  const completeSecondStep = (step: () => Promise<User>) => {
     if (verifying) return;
     verifying = true;
     const input = byId('mfa-code', HTMLInputElement);
     void attempt(async () => {
       try {
-        const current = await client.verifyMfa(input.value);
+        const current = await step();
         showCodePrompt(false);
         await signedIn(current);
       } catch (error) {
@@ -147,6 +162,13 @@ function installForms(): void {
     }, 'Two-factor sign-in failed').finally(() => {
       verifying = false;
     });
+  };
+  byId('mfa-form', HTMLFormElement).addEventListener('submit', (event) => {
+    event.preventDefault();
+    completeSecondStep(() => client.verifyMfa(byId('mfa-code', HTMLInputElement).value));
+  });
+  byId('mfa-passkey', HTMLButtonElement).addEventListener('click', () => {
+    completeSecondStep(() => client.verifyMfaWithPasskey());
   });
   byId('mfa-cancel', HTMLButtonElement).addEventListener('click', () => {
     showCodePrompt(false);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
+import { totpCode } from '../../src/accounts/mfa/totp.js';
 import { describeNeeding } from '../helpers/app.js';
 import { registerAndLogIn, screenshot, stateOf, TEST_TIMEOUT_MS, useInstanceAndBrowser } from '../helpers/browser.js';
 import { claimsOf, newCredentials } from '../helpers/client.js';
@@ -8,7 +9,8 @@ import { claimsOf, newCredentials } from '../helpers/client.js';
 /**
  * Issue 16 in Chromium: a passkey added on the page (a virtual authenticator of the DevTools
  * protocol, with a discoverable credential and user verification), a sign-in with it without typing
- * an email, then the passkey deleted on the page and the sign-in refused.
+ * an email, then the passkey deleted on the page and the sign-in refused; and a passkey as the second
+ * step of a password login when two-factor sign-in is on.
  *
  * WebAuthn wants a secure context and an RP ID that is a domain: the page is opened at
  * http://localhost:PORT, the origin the instance's relying party is set to.
@@ -111,6 +113,50 @@ describeNeeding('passkeys on the web page in Chromium', { chrome: true }, () => 
         assert.equal(await page.locator('body').getAttribute('data-state'), 'signed-out');
         await screenshot(page, 'passkeys-3-deleted-refused');
         // Chromium logs the refused verification (401) as a failed resource; nothing else may go wrong.
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    },
+  );
+
+  it(
+    'with two-factor sign-in on, the code prompt offers the passkey instead: signed in with amr ["pwd","hwk"|"swk"]',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const { context, page, problems } = await e2e.newPage();
+      try {
+        await addVirtualAuthenticator(context, page);
+        const credentials = newCredentials();
+        const origin = e2e.instance.url.replace('127.0.0.1', 'localhost');
+        await page.goto(`${origin}/`);
+        await stateOf(page, 'signed-out');
+        await registerAndLogIn(page, credentials);
+        await page.getByRole('button', { name: 'Add a passkey' }).click();
+        await page.locator('#passkey-list li').first().waitFor();
+
+        // TOTP on, through the page's own enrolment.
+        await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
+        await page.locator('body[data-two-factor="enrolling"]').waitFor();
+        const secret = (await page.locator('#totp-secret').innerText()).trim();
+        await page.getByLabel('Code from the app').fill(totpCode(secret, Date.now()));
+        await page.getByRole('button', { name: 'Turn on' }).click();
+        await page.locator('body[data-two-factor="codes"]').waitFor();
+        await page.getByRole('button', { name: 'I have saved them' }).click();
+        await logOut(page);
+
+        await page.locator('#login-email').fill(credentials.email);
+        await page.locator('#login-password').fill(credentials.password);
+        await page.getByRole('button', { name: 'Log in', exact: true }).click();
+        const usePasskey = page.getByRole('button', { name: 'Use a passkey instead' });
+        await usePasskey.waitFor();
+        await screenshot(page, 'passkeys-4-second-step-offered');
+        await usePasskey.click();
+        await stateOf(page, 'signed-in');
+        const amr = JSON.stringify(claimsOf(await page.locator('#token-raw').innerText()).amr);
+        assert.ok(amr === '["pwd","hwk"]' || amr === '["pwd","swk"]', `a password and passkey sign-in's amr: ${amr}`);
+        await page.reload();
+        await stateOf(page, 'signed-in');
         assert.deepEqual(problems, []);
       } finally {
         await context.close();
