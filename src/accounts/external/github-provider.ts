@@ -16,12 +16,14 @@ export interface GitHubProviderConfig {
   webUrl: string;
   /** `https://api.github.com`, or a GitHub Enterprise Server's `https://<host>/api/v3`. */
   apiUrl: string;
+  /** OAUTH_<ID>_SCOPES; `read:user user:email` when not given. */
+  scopes?: readonly string[];
   /** Plain-HTTP endpoints, for loopback tests only. */
   allowInsecureRequests: boolean;
 }
 
 /** `read:user` for the profile, `user:email` for the addresses and their verified flags (private ones too). */
-const SCOPE = 'read:user user:email';
+const DEFAULT_SCOPES = ['read:user', 'user:email'];
 /** Per request to GitHub, token exchange included. */
 const REQUEST_TIMEOUT_MS = 10_000;
 /** A token answer or a `/user` profile is a few hundred bytes; anything near this is not GitHub. */
@@ -35,6 +37,7 @@ const API_HEADERS = {
 export function createGitHubProvider(config: GitHubProviderConfig): ExternalProvider {
   const webUrl = withoutTrailingSlash(config.webUrl);
   const apiUrl = withoutTrailingSlash(config.apiUrl);
+  const scope = (config.scopes ?? DEFAULT_SCOPES).join(' ');
   for (const url of [webUrl, apiUrl]) {
     const protocol = new URL(url).protocol;
     if (protocol !== 'https:' && !(protocol === 'http:' && config.allowInsecureRequests))
@@ -63,7 +66,7 @@ export function createGitHubProvider(config: GitHubProviderConfig): ExternalProv
       const codeVerifier = client.randomPKCECodeVerifier();
       const url = client.buildAuthorizationUrl(configuration, {
         redirect_uri: redirectUri,
-        scope: SCOPE,
+        scope,
         state,
         code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
         code_challenge_method: 'S256',
@@ -100,18 +103,39 @@ export function createGitHubProvider(config: GitHubProviderConfig): ExternalProv
   };
 }
 
-/** What openid-client's errors mean for the page: the user said no, the callback does not check out, or GitHub refused. */
+/**
+ * What openid-client's failures mean for the page, with the codes of the OIDC providers: the user said no
+ * (`access_denied`), GitHub refused the code or the client (`provider_error`), it could not be reached
+ * (`provider_unavailable`), or the callback did not check out — state, a missing code (`invalid_callback`).
+ */
 function refusal(providerId: string, error: unknown): ExternalSignInError {
-  if (error instanceof ExternalSignInError) return error;
+  // The token answer's own checks (its size) fail inside openid-client's fetch, which wraps what they throw.
+  if (error instanceof client.ClientError && error.cause instanceof ExternalSignInError) return error.cause;
   if (error instanceof client.AuthorizationResponseError) {
     const code = error.error === 'access_denied' ? 'access_denied' : 'provider_error';
     return new ExternalSignInError(code, `${providerId} answered the authorization with ${error.error}`, { cause: error });
   }
   if (error instanceof client.ResponseBodyError)
     return new ExternalSignInError('provider_error', `${providerId} refused the code: ${error.error}`, { cause: error });
-  // openid-client's ClientError says "invalid response encountered" and keeps the check that failed in its cause.
-  const reason = error instanceof Error ? error.message + (error.cause instanceof Error ? `: ${error.cause.message}` : '') : String(error);
-  return new ExternalSignInError('provider_error', `${providerId} sign-in failed: ${reason}`, { cause: error });
+  if (isUnreachable(error))
+    return new ExternalSignInError('provider_unavailable', `${providerId} could not be reached: ${reasonOf(error)}`, { cause: error });
+  return new ExternalSignInError('invalid_callback', `${providerId}: the callback did not check out: ${reasonOf(error)}`, { cause: error });
+}
+
+/** A network failure or a timeout, or a token answer that was not OAuth's at all (a 5xx page, an oversized body). */
+function isUnreachable(error: unknown): boolean {
+  if (error instanceof TypeError && error.message === 'fetch failed') return true;
+  if (error instanceof DOMException && (error.name === 'TimeoutError' || error.name === 'AbortError')) return true;
+  return (
+    error instanceof client.ClientError && ['OAUTH_RESPONSE_IS_NOT_CONFORM', 'OAUTH_TIMEOUT', 'OAUTH_ABORT'].includes(error.code ?? '')
+  );
+}
+
+/** openid-client's ClientError says "invalid response encountered" and keeps the check that failed in its cause. */
+function reasonOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : '';
+  return `${message}${cause}`.slice(0, 300);
 }
 
 /**
@@ -187,8 +211,8 @@ async function getJson(url: string, accessToken: string, providerId: string): Pr
     });
     text = await readBounded(response);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new ExternalSignInError('provider_error', `${providerId}: ${path} could not be read: ${reason}`, { cause: error });
+    if (error instanceof ExternalSignInError) throw error;
+    throw new ExternalSignInError('provider_unavailable', `${providerId}: ${path} could not be read: ${reasonOf(error)}`, { cause: error });
   }
   if (response.status !== 200) throw new ExternalSignInError('provider_error', `${providerId}: ${path} answered ${response.status}`);
   const body = parseJson(text);
@@ -201,7 +225,7 @@ async function readBounded(response: Response): Promise<string> {
   const declared = Number(response.headers.get('content-length') ?? '0');
   if (declared > MAX_BODY_BYTES) {
     await response.body?.cancel();
-    throw new Error(`the answer is larger than ${MAX_BODY_BYTES} bytes`);
+    throw new ExternalSignInError('provider_error', `${response.url} answered more than ${MAX_BODY_BYTES} bytes`);
   }
   if (response.body === null) return '';
   const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
@@ -213,7 +237,7 @@ async function readBounded(response: Response): Promise<string> {
     size += value.byteLength;
     if (size > MAX_BODY_BYTES) {
       await reader.cancel();
-      throw new Error(`the answer is larger than ${MAX_BODY_BYTES} bytes`);
+      throw new ExternalSignInError('provider_error', `${response.url} answered more than ${MAX_BODY_BYTES} bytes`);
     }
     chunks.push(value);
   }
