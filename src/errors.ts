@@ -34,7 +34,9 @@ export type ErrorCode =
   | 'invalid_mfa_token'
   | 'invalid_passkey'
   | 'invalid_credential'
-  | 'passkeys_disabled';
+  | 'passkeys_disabled'
+  | 'password_not_set'
+  | 'last_sign_in_method';
 
 /** What a sign-in is refused with, wherever it is decided (the password check, or the session's own re-read of the account). */
 export const SIGN_IN_DETAILS = {

@@ -12,7 +12,11 @@ import { INVALID_CREDENTIALS } from '../tokens/failures.js';
 import type { Clock } from '../tokens/token-service.js';
 import { keepAnActiveAdmin } from './admin-invariants.js';
 import { normalizeEmail } from './email.js';
+import { removeSignInMethod } from './sign-in-methods.js';
 import type { Role } from '../tokens/roles.js';
+
+/** What a change that needs the current password answers for an account that has none. */
+const PASSWORD_NOT_SET = 'This account has no password; set one with password reset (POST /auth/password/forgot) first';
 
 /** A deleted user's last event keeps no trace of where it came from. */
 const NO_CLIENT: ClientInfo = { ip: null, userAgent: null };
@@ -93,17 +97,14 @@ export class AccountService {
       await this.audit.record({ event: 'login_locked', userId, client });
       throw error;
     }
+    // An account with no password (passkeys or an external provider only) costs a dummy verification too.
     const { valid, needsRehash } =
-      user === undefined
+      user?.passwordHash == null
         ? { valid: await this.passwords.verifyDummy(password), needsRehash: false }
         : await this.passwords.verify(password, user.passwordHash);
-    if (user === undefined || !valid) {
-      await this.audit.record({
-        event: 'login_failure',
-        userId,
-        client,
-        details: { reason: user === undefined ? 'unknown_email' : 'wrong_password' },
-      });
+    if (user === undefined || !valid || user.passwordHash === null) {
+      const reason = user === undefined ? 'unknown_email' : user.passwordHash === null ? 'no_password' : 'wrong_password';
+      await this.audit.record({ event: 'login_failure', userId, client, details: { reason } });
       throw new GatepassError('invalid_credentials', SIGN_IN_DETAILS.invalid_credentials);
     }
     await this.lockout.recordSuccess(email);
@@ -157,7 +158,21 @@ export class AccountService {
     });
   }
 
-  /** Sets a new password without the old one (password reset) and ends every session. */
+  /**
+   * Removes the password of an account that has another way to sign in (a passkey; 409
+   * last_sign_in_method otherwise), after checking it, and ends every other session as a change does.
+   * A password can come back only through password reset, which proves the mailbox.
+   */
+  async removePassword(userId: number, keepSessionId: string, currentPassword: string, client: ClientInfo): Promise<void> {
+    const user = await this.currentUser(userId);
+    await this.reauthenticate(user, currentPassword, 'Current password is incorrect');
+    await this.sessions.endOtherSessions(userId, keepSessionId, { event: 'password_removed', userId, client }, async (trx, current) => {
+      assertPasswordUnchanged(current, user, 'Current password is incorrect');
+      await removeSignInMethod(trx, userId, () => new UserRepository(trx).update(userId, { passwordHash: null }, this.now()));
+    });
+  }
+
+  /** Sets a new password without the old one (password reset; an account with none gets its first) and ends every session. */
   async resetPassword(
     user: User,
     newPassword: string,
@@ -242,6 +257,7 @@ export class AccountService {
    * force of the password.
    */
   private async reauthenticate(user: User, password: string, wrongPasswordDetail: string): Promise<void> {
+    if (user.passwordHash === null) throw new GatepassError('password_not_set', PASSWORD_NOT_SET);
     await this.reauthentications.consume('reauthenticate', String(user.id));
     await this.lockout.beginAttempt(user.email);
     if (!(await this.passwords.verify(password, user.passwordHash)).valid)

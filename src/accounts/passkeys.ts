@@ -1,4 +1,5 @@
 import { digestOf, newSecretToken } from './secret-tokens.js';
+import { removeSignInMethod } from './sign-in-methods.js';
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -81,7 +82,7 @@ export class PasskeyService {
   private readonly users: UserRepository;
 
   constructor(
-    db: Kysely<Database>,
+    private readonly db: Kysely<Database>,
     private readonly sessions: SessionService,
     private readonly audit: AuditLog,
     private readonly options: PasskeyOptions | undefined,
@@ -197,10 +198,17 @@ export class PasskeyService {
     return toPasskey(row);
   }
 
-  /** Deletes one of the user's passkeys: it signs nobody in from now on (the sessions it started live on, as after a password change elsewhere: logout-all ends them). */
+  /**
+   * Deletes one of the user's passkeys: it signs nobody in from now on (the sessions it started live on,
+   * as after a password change elsewhere: logout-all ends them). Never the account's last way to sign in.
+   */
   async remove(userId: number, id: string, client: ClientInfo): Promise<void> {
-    if (!(await this.repository.remove(userId, id))) throw new GatepassError('not_found', PASSKEY_DETAILS.not_found);
-    await this.audit.record({ event: 'passkey_deleted', userId, client, details: { passkey_id: id } });
+    await this.db.transaction().execute(async (trx) => {
+      await removeSignInMethod(trx, userId, async () => {
+        if (!(await new PasskeyRepository(trx).remove(userId, id))) throw new GatepassError('not_found', PASSKEY_DETAILS.not_found);
+      });
+      await this.audit.record({ event: 'passkey_deleted', userId, client, details: { passkey_id: id } }, trx);
+    });
   }
 
   /** Options for navigator.credentials.get(): no allowCredentials (the authenticator offers its discoverable credentials), user verification required. */

@@ -12,6 +12,7 @@ export const AUDIT_EVENTS = [
   'logout_all',
   'session_revoked',
   'password_changed',
+  'password_removed',
   'password_reset_requested',
   'password_reset',
   'role_changed',

@@ -34,6 +34,8 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   invalid_passkey: 400,
   invalid_credential: 401,
   passkeys_disabled: 404,
+  password_not_set: 409,
+  last_sign_in_method: 409,
 };
 
 /** Codes API.md spells differently from the internal one, where one name would mean two statuses. */

@@ -93,10 +93,17 @@ export class MfaRepository {
     return Number(row?.count ?? 0);
   }
 
-  async insertChallenge(row: { tokenHash: string; userId: number; now: number; expiresAt: number }): Promise<void> {
+  async insertChallenge(row: { tokenHash: string; userId: number; firstFactor: string; now: number; expiresAt: number }): Promise<void> {
     await this.db
       .insertInto('mfa_challenges')
-      .values({ token_hash: row.tokenHash, user_id: row.userId, created_at: row.now, expires_at: row.expiresAt, used_at: null })
+      .values({
+        token_hash: row.tokenHash,
+        user_id: row.userId,
+        first_factor: row.firstFactor,
+        created_at: row.now,
+        expires_at: row.expiresAt,
+        used_at: null,
+      })
       .execute();
   }
 

@@ -316,10 +316,21 @@ function passkeyTables(): Migration {
 }
 
 /**
+ * 0010: a second step remembers the first one. An mfa_token now follows a password or an external
+ * provider's sign-in, so the session it completes records which (`pwd` or `fed`) beside the second
+ * factor; null for challenges written before: a password.
+ */
+const mfaFirstFactor: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('mfa_challenges').addColumn('first_factor', 'varchar(16)').execute();
+  },
+};
+
+/**
  * 0011: external identities (issue 17). An identity is a provider's subject linked to an account,
  * unique per provider; an OAuth flow is the state of one authorization request, keyed by the SHA-256
  * of its `state` and bound to the browser by the SHA-256 of its flow cookie, spent once within 10
- * minutes. (0010 is the main line's.)
+ * minutes.
  */
 function externalIdentityTables(dialect: Dialect): Migration {
   const serialId = serialIdType(dialect);
@@ -373,6 +384,7 @@ function migrations(dialect: Dialect, log: MigrationLog): Record<string, Migrati
     '0007_service_credentials': serviceCredentialsTable(dialect),
     '0008_email_verification_and_mfa': emailVerificationAndMfaTables(dialect),
     '0009_passkeys': passkeyTables(),
+    '0010_mfa_first_factor': mfaFirstFactor,
     '0011_external_identities': externalIdentityTables(dialect),
   };
 }

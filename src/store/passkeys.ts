@@ -59,6 +59,15 @@ export class PasskeyRepository {
   }
 
   /** Renames one of the user's passkeys; undefined when the user has no passkey with that id. */
+  async countOf(userId: number): Promise<number> {
+    const row = await this.db
+      .selectFrom('passkeys')
+      .select((eb) => eb.fn.countAll<number | string>().as('count'))
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return Number(row?.count ?? 0);
+  }
+
   async rename(userId: number, id: string, name: string): Promise<PasskeyRow | undefined> {
     const result = await this.db
       .updateTable('passkeys')

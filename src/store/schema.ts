@@ -15,6 +15,7 @@ export interface UsersTable {
    * written by a version before migration 0005; colliding rows found by that migration carry `#<id>`.
    */
   email_key: ColumnType<string | null, string, string>;
+  /** The empty string for an account with no password (see NO_PASSWORD in users.ts). */
   password_hash: string;
   full_name: string | null;
   role: ColumnType<string, string | undefined, string>;
@@ -159,6 +160,8 @@ export interface MfaChallengesTable {
   expires_at: number;
   failed_attempts: ColumnType<number, number | undefined, number>;
   used_at: number | null;
+  /** The RFC 8176 name of the sign-in this step completes (`pwd`, `fed`); null before migration 0010: a password. */
+  first_factor: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** A passkey (WebAuthn credential) of a user, keyed by its credential id (base64url). */

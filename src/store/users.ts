@@ -11,10 +11,18 @@ export interface User {
   emailVerified: boolean;
   /** When the address was verified (epoch ms); null while it is not. */
   emailVerifiedAt: number | null;
-  passwordHash: string;
+  /** Null for an account with no password (it signs in with passkeys or an external provider only). */
+  passwordHash: string | null;
   createdAt: number;
   updatedAt: number;
 }
+
+/**
+ * How "no password" is stored: users.password_hash stays NOT NULL because SQLite cannot drop that
+ * constraint without rebuilding the table, which its foreign keys' cascades make unsafe. No hash
+ * function ever produces the empty string, so it can never verify; nothing above this module sees it.
+ */
+const NO_PASSWORD = '';
 
 export function toUser(row: UserRow): User {
   return {
@@ -25,7 +33,7 @@ export function toUser(row: UserRow): User {
     isActive: Boolean(row.is_active),
     emailVerified: Boolean(row.email_verified),
     emailVerifiedAt: row.email_verified_at,
-    passwordHash: row.password_hash,
+    passwordHash: row.password_hash === NO_PASSWORD ? null : row.password_hash,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -55,7 +63,7 @@ export class UserRepository {
 
   async create(input: {
     email: string;
-    passwordHash: string;
+    passwordHash: string | null;
     fullName: string | null;
     role?: string | undefined;
     /** Set when the address is known good without a mail (an operator created the account). */
@@ -68,7 +76,7 @@ export class UserRepository {
         .values({
           email: input.email,
           email_key: emailKey(input.email),
-          password_hash: input.passwordHash,
+          password_hash: input.passwordHash ?? NO_PASSWORD,
           full_name: input.fullName,
           ...(input.role !== undefined && { role: input.role }),
           is_active: 1,
@@ -142,16 +150,27 @@ export class UserRepository {
     return row && toUser(row);
   }
 
+  /**
+   * Reads the user and holds it against every other change until the transaction ends, on either
+   * dialect: a row lock on PostgreSQL; on SQLite a no-op write first, which takes the database's write
+   * lock (as lockActiveAdminIds does), so another process is waited for rather than read stale.
+   */
+  async lockForChange(id: number): Promise<User | undefined> {
+    if (this.db.getExecutor().adapter instanceof PostgresAdapter) return this.findLocked(id, 'update');
+    await sql`update users set id = id where 0`.execute(this.db);
+    return this.findLocked(id, undefined);
+  }
+
   async update(
     id: number,
-    changes: { fullName?: string | null; passwordHash?: string; isActive?: boolean; role?: string; emailVerifiedAt?: number | null },
+    changes: { fullName?: string | null; passwordHash?: string | null; isActive?: boolean; role?: string; emailVerifiedAt?: number | null },
     now: number,
   ): Promise<User | undefined> {
     const row = await this.db
       .updateTable('users')
       .set({
         ...(changes.fullName !== undefined && { full_name: changes.fullName }),
-        ...(changes.passwordHash !== undefined && { password_hash: changes.passwordHash }),
+        ...(changes.passwordHash !== undefined && { password_hash: changes.passwordHash ?? NO_PASSWORD }),
         ...(changes.isActive !== undefined && { is_active: changes.isActive ? 1 : 0 }),
         ...(changes.role !== undefined && { role: changes.role }),
         ...(changes.emailVerifiedAt !== undefined && {

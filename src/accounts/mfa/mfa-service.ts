@@ -17,8 +17,11 @@ import { matchTotpStep, newTotpSecret, totpUri } from './totp.js';
 
 /** What a login answers instead of tokens when the account has TOTP on (API.md "Two-factor sign-in"). */
 export const MFA_METHODS = ['totp', 'recovery_code'] as const;
-/** RFC 8176 methods of a session signed in with a password and a one-time code (TOTP or recovery code alike). */
-export const PASSWORD_AND_OTP_AMR = ['pwd', 'otp'] as const;
+/**
+ * The RFC 8176 name of the sign-in a second step follows: a password, or an external provider. The
+ * session it completes carries `[firstFactor, 'otp']` (TOTP and recovery codes alike).
+ */
+export type FirstFactor = 'pwd' | 'fed';
 /** Long enough to open an authenticator app; short enough that a stolen mfa_token is of little use. */
 export const MFA_TOKEN_TTL_MS = 5 * 60_000;
 /** Wrong codes an mfa_token survives; the sixth submission is refused whatever its code. */
@@ -158,24 +161,31 @@ export class MfaService {
   }
 
   /**
-   * The second step a login needs after a correct password: an mfa_token for POST /auth/mfa/verify,
+   * The second step a sign-in needs after its first factor (a correct password, or an external
+   * provider's answer): an mfa_token for POST /auth/mfa/verify,
    * or undefined when the account has no TOTP on (the login issues tokens at once). The OAuth2 form
    * login (Swagger's Authorize) has no second step to offer, so it is refused with a pointer to the JSON flow.
    */
-  async beginSignIn(user: User, client: ClientInfo, viaForm: boolean): Promise<string | undefined> {
+  async beginSignIn(user: User, client: ClientInfo, how: { viaForm?: boolean; firstFactor: FirstFactor }): Promise<string | undefined> {
     if (!(await this.isEnabled(user.id))) return undefined;
-    if (viaForm) throw new GatepassError('mfa_required', MFA_DETAILS.form_login);
+    if (how.viaForm === true) throw new GatepassError('mfa_required', MFA_DETAILS.form_login);
     // Random and opaque, not a JWT: no token check anywhere can mistake it for an access or refresh token.
     const mfaToken = newSecretToken();
     const now = this.now();
-    await this.repository.insertChallenge({ tokenHash: digestOf(mfaToken), userId: user.id, now, expiresAt: now + MFA_TOKEN_TTL_MS });
+    await this.repository.insertChallenge({
+      tokenHash: digestOf(mfaToken),
+      userId: user.id,
+      firstFactor: how.firstFactor,
+      now,
+      expiresAt: now + MFA_TOKEN_TTL_MS,
+    });
     await this.audit.record({ event: 'mfa_challenge_started', userId: user.id, client });
     return mfaToken;
   }
 
   /**
    * Completes a sign-in with a code: spends the challenge and the code, then starts the session with
-   * amr ["pwd","otp"]. The challenge is spent and the code checked in one transaction, so that of
+   * amr [first factor, "otp"]. The challenge is spent and the code checked in one transaction, so that of
    * concurrent submissions exactly one wins, and a wrong code leaves the challenge open (counted).
    */
   async completeSignIn(mfaToken: string, code: string, client: ClientInfo): Promise<TokenPair> {
@@ -204,7 +214,7 @@ export class MfaService {
       return this.refuseCode(user, client, 'sign_in');
     }
     await this.recordGoodCode(user);
-    return this.sessions.startSession(user, client, PASSWORD_AND_OTP_AMR);
+    return this.sessions.startSession(user, client, [challenge.first_factor ?? 'pwd', 'otp']);
   }
 
   /** Refuses a sensitive action (password change, deletion) without a code when TOTP is on; cheap, so it runs before the password check. */

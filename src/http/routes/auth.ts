@@ -214,7 +214,7 @@ function registerAndLogin(
       const body = request.body as Static<typeof LoginJson> | Static<typeof LoginForm>;
       const email = 'email' in body ? body.email : body.username;
       const user = await accounts.authenticate(email, body.password, clientInfo(request));
-      const mfaToken = await mfa.beginSignIn(user, clientInfo(request), !('email' in body));
+      const mfaToken = await mfa.beginSignIn(user, clientInfo(request), { viaForm: !('email' in body), firstFactor: 'pwd' });
       if (mfaToken !== undefined) {
         reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
         return { mfa_required: true as const, mfa_token: mfaToken, methods: [...MFA_METHODS] };

@@ -49,7 +49,18 @@ const changePasswordSchema = {
   response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 413, 415, 422, 429) },
 };
 
-/** The signed-in user's sessions: review them, end one, end all, or change the password. */
+const removePasswordSchema = {
+  ...schemaBase,
+  summary: 'Remove your password (sign in with passkeys or linked accounts only)',
+  description:
+    'Needs the current password, and a current two-factor `code` when TOTP is on. Refused with 409 `last_sign_in_method` ' +
+    'unless the account keeps another way to sign in (a passkey or a linked account). Every other session ends. ' +
+    'Password reset (POST /auth/password/forgot) sets a password again.',
+  body: Type.Object({ current_password: LoginPassword, code: Type.Optional(MfaCode) }),
+  response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429) },
+};
+
+/** The signed-in user's sessions: review them, end one, end all, or change or remove the password. */
 export const sessionRoutes: RoutePlugin<SessionServices> = async (app, { sessions, accounts, mfa, guards, authBodyLimitBytes }) => {
   const onRequest = guards.requireUser;
 
@@ -82,6 +93,13 @@ export const sessionRoutes: RoutePlugin<SessionServices> = async (app, { session
       request.body.new_password,
       clientInfo(request),
     );
+    return reply.code(204).send(null);
+  });
+
+  app.post('/auth/password/remove', { onRequest, bodyLimit: authBodyLimitBytes, schema: removePasswordSchema }, async (request, reply) => {
+    const auth = authOf(request);
+    await mfa.requireFreshCode(accountOf(request), request.body.code, clientInfo(request), 'password_removal');
+    await accounts.removePassword(auth.userId, auth.sessionId, request.body.current_password, clientInfo(request));
     return reply.code(204).send(null);
   });
 };
