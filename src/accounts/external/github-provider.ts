@@ -91,12 +91,18 @@ export function createGitHubProvider(config: GitHubProviderConfig): ExternalProv
       }
       const user = await readUser(apiUrl, accessToken, config.id);
       const emails = await readEmails(apiUrl, accessToken, config.id);
-      const chosen = emails.find((entry) => entry.primary && entry.verified) ?? emails.find((entry) => entry.verified) ?? null;
+      // A verified address first (the primary one, else any); without one, the primary address as GitHub
+      // gives it, marked unverified: it may make an account of its own, but never links to an existing one.
+      const chosen =
+        emails.find((entry) => entry.primary && entry.verified) ??
+        emails.find((entry) => entry.verified) ??
+        emails.find((entry) => entry.primary) ??
+        null;
       return {
         // The numeric id never changes; the login can be renamed, and taken by someone else afterwards.
         subject: String(user.id),
         email: chosen?.email ?? null,
-        emailVerified: chosen !== null,
+        emailVerified: chosen?.verified ?? false,
         name: user.name ?? user.login,
       };
     },
