@@ -577,6 +577,32 @@ export function defineExternalSignInSuite(backend: Backend): void {
       assert.ok((await t.app.gatepass.retention.sweep()).oauthFlows >= 1);
     });
 
+    it('deleting the account deletes its identities: the provider account then makes a new one', async () => {
+      const user = await signUp(t.app);
+      const accountId = `deleted-${user.id}`;
+      alpha.setAccount(accountId, { email: user.email, email_verified: true });
+      await assertSignedIn(await signInWith(alpha, 'alpha', accountId));
+      const deleted = await send(t.app, 'DELETE', '/users/me', { password: user.password }, user.tokens.access_token);
+      assert.equal(deleted.statusCode, 204, deleted.body);
+      const rows = await t.app.gatepass.database.db.selectFrom('external_identities').select('id').where('user_id', '=', user.id).execute();
+      assert.deepEqual(rows, []);
+      const again = await assertSignedIn(await signInWith(alpha, 'alpha', accountId));
+      assert.notEqual(claimsOf(again.access_token).sub, String(user.id));
+    });
+
+    it('two first sign-ins of one person at once (two tabs) end in one account', async () => {
+      const person = freshPerson();
+      alpha.setAccount(person.accountId, { email: person.email, email_verified: true });
+      const flows = [await start('alpha'), await start('alpha')];
+      const callbacks = await Promise.all(flows.map((flow) => alpha.signInAtProvider(flow.authorizationUrl, person.accountId)));
+      const answers = await Promise.all(flows.map((flow, index) => deliver('alpha', callbacks[index] ?? '', flow.cookie)));
+      const subjects = new Set<unknown>();
+      for (const answer of answers) subjects.add(claimsOf((await assertSignedIn(answer)).access_token).sub);
+      assert.equal(subjects.size, 1);
+      const users = await t.app.gatepass.database.db.selectFrom('users').select('id').where('email', '=', person.email).execute();
+      assert.equal(users.length, 1);
+    });
+
     it('the OpenAPI document describes the routes', async () => {
       const paths = (await get(t.app, '/openapi.json')).json<{ paths: Record<string, unknown> }>().paths;
       for (const path of [
@@ -588,6 +614,93 @@ export function defineExternalSignInSuite(backend: Backend): void {
         '/auth/identities/{id}',
       ])
         assert.ok(path in paths, `${path} in /openapi.json`);
+    });
+  });
+
+  describe(`external sign-in behind an HTTPS proxy, with REQUIRE_EMAIL_VERIFICATION and a rate limit (${backend})`, () => {
+    const HTTPS_URL = 'https://login.example.test';
+    let idp: TestOidcProvider;
+    let t: TestApp;
+    let clientCounter = 0;
+
+    before(async () => {
+      idp = await startOidcProvider({ clients: [{ ...ALPHA, redirectUris: [`${HTTPS_URL}/auth/oauth/alpha/callback`] }] });
+      t = await createTestApp(backend, {
+        PUBLIC_URL: HTTPS_URL,
+        TRUST_PROXY: '1',
+        REQUIRE_EMAIL_VERIFICATION: 'true',
+        LOGIN_RATE_LIMIT_PER_MINUTE: '4',
+        OAUTH_PROVIDERS: 'alpha',
+        OAUTH_ALPHA_ISSUER: idp.issuer,
+        OAUTH_ALPHA_CLIENT_ID: ALPHA.clientId,
+        OAUTH_ALPHA_CLIENT_SECRET: ALPHA.clientSecret,
+      });
+    });
+
+    after(async () => {
+      await t.close();
+      await idp.close();
+    });
+
+    /** Headers of a browser behind the proxy: HTTPS, and a client address of its own (its own rate-limit budget). */
+    function browser(): Record<string, string> {
+      clientCounter += 1;
+      return { 'x-forwarded-proto': 'https', 'x-forwarded-for': `198.51.100.${clientCounter}` };
+    }
+
+    async function signIn(accountId: string, headers: Record<string, string>): Promise<LightMyRequestResponse> {
+      const started = await t.app.inject({ method: 'GET', url: '/auth/oauth/alpha/start', headers });
+      assert.equal(started.statusCode, 302, started.body);
+      const flowCookie = setCookie(started, '__Host-gatepass_oauth_flow');
+      assert.ok(flowCookie !== undefined, 'over HTTPS the flow cookie is a __Host- cookie');
+      assert.match(flowCookie, /; Max-Age=600; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+      const callback = await idp.signInAtProvider(String(started.headers.location), accountId);
+      return t.app.inject({
+        method: 'GET',
+        url: `/auth/oauth/alpha/callback${callback.search}`,
+        headers: { ...headers, cookie: flowCookie.split(';')[0] ?? '' },
+      });
+    }
+
+    it('over HTTPS the flow and refresh cookies are __Host- cookies, and the page refreshes with the latter', async () => {
+      const person = freshPerson();
+      idp.setAccount(person.accountId, { email: person.email, email_verified: true });
+      const headers = browser();
+      const answer = await signIn(person.accountId, headers);
+      assert.equal(answer.statusCode, 302, answer.body);
+      assert.equal(answer.headers.location, `${HTTPS_URL}/`);
+      const refreshCookie = setCookie(answer, '__Host-gatepass_refresh');
+      assert.ok(refreshCookie !== undefined, String(answer.headers['set-cookie']));
+      assert.match(refreshCookie, /; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
+      const refreshed = await t.app.inject({
+        method: 'POST',
+        url: '/auth/refresh',
+        headers: { ...headers, cookie: refreshCookie.split(';')[0] ?? '', 'x-gatepass-cookie': '1' },
+      });
+      assert.equal(refreshed.statusCode, 200, refreshed.body);
+      assert.deepEqual(claimsOf(refreshed.json<Tokens>().access_token).amr, ['fed']);
+    });
+
+    it('REQUIRE_EMAIL_VERIFICATION: an account whose address the provider did not verify is refused with email_not_verified', async () => {
+      const person = freshPerson();
+      idp.setAccount(person.accountId, { email: person.email, email_verified: false });
+      const answer = await signIn(person.accountId, browser());
+      assert.equal(answer.statusCode, 302, answer.body);
+      assert.equal(answer.headers.location, `${HTTPS_URL}/?error=email_not_verified`);
+      assert.equal(setCookie(answer, '__Host-gatepass_refresh'), undefined);
+    });
+
+    it('start and callback are rate-limited per client, as login is', async () => {
+      const headers = browser();
+      const answers = [];
+      for (let attempt = 0; attempt < 5; attempt += 1)
+        answers.push(await t.app.inject({ method: 'GET', url: '/auth/oauth/alpha/start', headers }));
+      assert.deepEqual(
+        answers.map((answer) => answer.headers.location === `${HTTPS_URL}/?error=rate_limited`),
+        [false, false, false, false, true],
+      );
+      const callback = await t.app.inject({ method: 'GET', url: '/auth/oauth/alpha/callback?state=x&code=y', headers: browser() });
+      assert.equal(callback.headers.location, `${HTTPS_URL}/?error=invalid_state`, 'another client has its own budget');
     });
   });
 }

@@ -136,7 +136,14 @@ export class ExternalSignInService {
     const provider = this.provider(providerId);
     const state = newSecretToken();
     const browserBinding = newSecretToken();
-    const request = await provider.authorizationRequest({ state, redirectUri: this.redirectUri(providerId) });
+    let request;
+    try {
+      request = await provider.authorizationRequest({ state, redirectUri: this.redirectUri(providerId) });
+    } catch (error) {
+      // Building the request needs nothing but the provider's metadata: a failure means it could not be had.
+      if (error instanceof ExternalSignInError) throw error;
+      throw new ExternalSignInError('provider_unavailable', `${providerId}: the authorization request failed`, { cause: error });
+    }
     const now = this.now();
     await this.repository.insertFlow({
       stateHash: digestOf(state),
@@ -264,9 +271,19 @@ export class ExternalSignInService {
       await this.insertIdentity(existing.id, providerId, profile, email, client, 'verified_email');
       return existing;
     }
-    const created = await this.createAccount(providerId, profile, email, client);
-    onUser(created.id);
-    return created;
+    try {
+      const created = await this.createAccount(providerId, profile, email, client);
+      onUser(created.id);
+      return created;
+    } catch (error) {
+      // Another callback of the same person (a second tab) created the account meanwhile: theirs is this one's too.
+      const raced = error instanceof ExternalSignInError ? await this.repository.findBySubject(providerId, profile.subject) : undefined;
+      if (raced === undefined) throw error;
+      onUser(raced.user_id);
+      const user = await this.users.findById(raced.user_id);
+      if (user === undefined) throw refused('account_disabled', 'the account of this identity is gone');
+      return user;
+    }
   }
 
   /** A new account with no password, a student, verified only if the provider asserts it, with the identity linked. */
