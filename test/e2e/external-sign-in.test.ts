@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { after, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { describeNeeding } from '../helpers/app.js';
+import { registerAndLogIn, screenshot, stateOf, TEST_TIMEOUT_MS, useInstanceAndBrowser } from '../helpers/browser.js';
+import { claimsOf, newCredentials } from '../helpers/client.js';
+import { startGitHubStandIn, type GitHubAccount, type GitHubStandIn } from '../helpers/github-stand-in.js';
+
+/**
+ * Issue 17 in Chromium: the page's "Sign in with <name>" button, the provider's pages, and the way back
+ * to the page signed in by cookie mode (a reload keeps the session); a refusal shown as a readable
+ * message; an explicit link from the signed-in view. The page is opened at PUBLIC_URL
+ * (http://localhost:PORT), where every redirect of the flow ends.
+ */
+
+async function logOut(page: Page): Promise<void> {
+  await page.getByRole('button', { name: 'Log out', exact: true }).click();
+  await stateOf(page, 'signed-out');
+}
+
+let nextGitHubId = 9000;
+function gitHubAccount(email: string, verified: boolean): GitHubAccount {
+  nextGitHubId += 1;
+  return { id: nextGitHubId, login: `octo${nextGitHubId}`, name: 'Octo Cat', emails: [{ email, primary: true, verified }] };
+}
+
+describeNeeding('external sign-in on the web page in Chromium', { chrome: true }, () => {
+  let gitHub: GitHubStandIn | undefined;
+  const e2e = useInstanceAndBrowser({
+    env: async (port) => {
+      gitHub = await startGitHubStandIn();
+      return {
+        PUBLIC_URL: `http://localhost:${port}`,
+        OAUTH_PROVIDERS: 'github',
+        OAUTH_GITHUB_TYPE: 'github',
+        OAUTH_GITHUB_CLIENT_ID: gitHub.clientId,
+        OAUTH_GITHUB_CLIENT_SECRET: gitHub.clientSecret,
+        OAUTH_GITHUB_GITHUB_URL: gitHub.webUrl,
+        OAUTH_GITHUB_GITHUB_API_URL: gitHub.apiUrl,
+      };
+    },
+  });
+  after(() => gitHub?.close());
+
+  /** The stand-in, once the instance (and so the stand-in) is started. */
+  function standIn(): GitHubStandIn {
+    assert.ok(gitHub !== undefined, 'the stand-in is started with the instance');
+    return gitHub;
+  }
+
+  const origin = () => e2e.instance.url.replace('127.0.0.1', 'localhost');
+
+  it(
+    'GitHub: the button leads through GitHub back to the page signed in (amr fed), a reload keeps the session, the last way in cannot be unlinked',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const { page, problems, context } = await e2e.newPage();
+      try {
+        const email = newCredentials().email;
+        // The browser is signed in at GitHub and approved the app before: GitHub sends it straight back.
+        standIn().browserAccount = gitHubAccount(email, true);
+        await page.goto(`${origin()}/`);
+        await stateOf(page, 'signed-out');
+        await page.getByRole('button', { name: 'Sign in with GitHub' }).click();
+        await stateOf(page, 'signed-in');
+        assert.equal((await page.locator('#who').innerText()).split(' · ')[0], email);
+        assert.equal(page.url(), `${origin()}/`, 'back on the page it started from, nothing left on the address');
+        assert.deepEqual(claimsOf(await page.locator('#token-raw').innerText()).amr, ['fed']);
+        const linked = page.locator('#identity-list li');
+        await linked.filter({ hasText: 'GitHub' }).filter({ hasText: email }).waitFor();
+        await screenshot(page, 'external-1-github-signed-in');
+
+        await page.reload();
+        await stateOf(page, 'signed-in');
+        assert.equal((await page.locator('#who').innerText()).split(' · ')[0], email);
+
+        // An account made by GitHub has no password: GitHub is its only way in.
+        await page.getByRole('button', { name: 'Unlink GitHub' }).click();
+        await page.getByRole('alert').filter({ hasText: 'Could not unlink GitHub' }).filter({ hasText: '409' }).waitFor();
+        assert.equal(await linked.count(), 1);
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    },
+  );
+
+  it(
+    'a refusal (link_required) is shown as a message; signed in with the password, "Link GitHub" links it, and it can be unlinked',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const { page, problems, context } = await e2e.newPage();
+      try {
+        const credentials = newCredentials();
+        await page.goto(`${origin()}/`);
+        await stateOf(page, 'signed-out');
+        await registerAndLogIn(page, credentials);
+        await logOut(page);
+
+        // A GitHub account claiming the same address, which GitHub has not verified: no automatic link.
+        standIn().browserAccount = gitHubAccount(credentials.email, false);
+        await page.getByRole('button', { name: 'Sign in with GitHub' }).click();
+        await page.getByRole('alert').filter({ hasText: 'already exists' }).waitFor();
+        assert.equal(await page.locator('body').getAttribute('data-state'), 'signed-out');
+        assert.equal(page.url(), `${origin()}/`, 'the ?error= is removed from the address bar');
+        await screenshot(page, 'external-2-link-required');
+
+        // The owner signs in with the password and links GitHub on purpose.
+        const login = page.locator('#login-form');
+        await login.getByLabel('Email').fill(credentials.email);
+        await login.getByLabel('Password').fill(credentials.password);
+        await login.getByLabel('Password').press('Enter');
+        await stateOf(page, 'signed-in');
+        await page.locator('#identities-empty').filter({ hasText: 'No linked accounts yet.' }).waitFor();
+        await page.getByRole('button', { name: 'Link GitHub' }).click();
+        await page.getByRole('status').filter({ hasText: 'GitHub linked' }).waitFor();
+        await stateOf(page, 'signed-in');
+        assert.equal(page.url(), `${origin()}/`, 'the ?linked= is removed from the address bar');
+        await page.locator('#identity-list li').filter({ hasText: 'GitHub' }).waitFor();
+        await screenshot(page, 'external-3-linked');
+
+        // The password remains: unlinking is allowed.
+        await page.getByRole('button', { name: 'Unlink GitHub' }).click();
+        await page.getByRole('status').filter({ hasText: 'GitHub unlinked' }).waitFor();
+        assert.equal(await page.locator('#identity-list li').count(), 0);
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    },
+  );
+});
