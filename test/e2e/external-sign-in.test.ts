@@ -5,6 +5,7 @@ import { describeNeeding } from '../helpers/app.js';
 import { registerAndLogIn, screenshot, stateOf, TEST_TIMEOUT_MS, useInstanceAndBrowser } from '../helpers/browser.js';
 import { claimsOf, newCredentials } from '../helpers/client.js';
 import { startGitHubStandIn, type GitHubAccount, type GitHubStandIn } from '../helpers/github-stand-in.js';
+import { startOidcProvider, type TestOidcProvider } from '../helpers/oidc-provider.js';
 
 /**
  * Issue 17 in Chromium: the page's "Sign in with <name>" button, the provider's pages, and the way back
@@ -24,14 +25,23 @@ function gitHubAccount(email: string, verified: boolean): GitHubAccount {
   return { id: nextGitHubId, login: `octo${nextGitHubId}`, name: 'Octo Cat', emails: [{ email, primary: true, verified }] };
 }
 
+const OIDC_CLIENT = { clientId: 'gatepass-e2e', clientSecret: 'e2e-client-secret-of-the-local-provider' };
+
 describeNeeding('external sign-in on the web page in Chromium', { chrome: true }, () => {
   let gitHub: GitHubStandIn | undefined;
+  let idp: TestOidcProvider | undefined;
   const e2e = useInstanceAndBrowser({
     env: async (port) => {
       gitHub = await startGitHubStandIn();
+      // The provider registers the callback at PUBLIC_URL, which needs the instance's port.
+      idp = await startOidcProvider({ clients: [{ ...OIDC_CLIENT, redirectUris: [`http://localhost:${port}/auth/oauth/acme/callback`] }] });
       return {
         PUBLIC_URL: `http://localhost:${port}`,
-        OAUTH_PROVIDERS: 'github',
+        OAUTH_PROVIDERS: 'acme,github',
+        OAUTH_ACME_ISSUER: idp.issuer,
+        OAUTH_ACME_NAME: 'Acme ID',
+        OAUTH_ACME_CLIENT_ID: OIDC_CLIENT.clientId,
+        OAUTH_ACME_CLIENT_SECRET: OIDC_CLIENT.clientSecret,
         OAUTH_GITHUB_TYPE: 'github',
         OAUTH_GITHUB_CLIENT_ID: gitHub.clientId,
         OAUTH_GITHUB_CLIENT_SECRET: gitHub.clientSecret,
@@ -40,7 +50,10 @@ describeNeeding('external sign-in on the web page in Chromium', { chrome: true }
       };
     },
   });
-  after(() => gitHub?.close());
+  after(async () => {
+    await gitHub?.close();
+    await idp?.close();
+  });
 
   /** The stand-in, once the instance (and so the stand-in) is started. */
   function standIn(): GitHubStandIn {
@@ -49,6 +62,43 @@ describeNeeding('external sign-in on the web page in Chromium', { chrome: true }
   }
 
   const origin = () => e2e.instance.url.replace('127.0.0.1', 'localhost');
+
+  it(
+    'OpenID Connect: the button, the provider’s login form and consent, back on the page signed in (amr fed); a reload keeps the session',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      assert.ok(idp !== undefined, 'the provider is started with the instance');
+      const { page, problems, context } = await e2e.newPage();
+      try {
+        const email = newCredentials().email;
+        idp.setAccount('erin', { email, email_verified: true, name: 'Erin Example' });
+        await page.goto(`${origin()}/`);
+        await stateOf(page, 'signed-out');
+        await page.getByRole('button', { name: 'Sign in with Acme ID' }).click();
+        // The provider's own pages (oidc-provider's devInteractions): login, then consent.
+        await page.waitForURL((url) => url.href.startsWith(`${idp?.issuer ?? ''}/interaction/`));
+        await page.locator('input[name="login"]').fill('erin');
+        await page.locator('input[name="password"]').fill('any password');
+        await screenshot(page, 'external-0-provider-login');
+        await page.locator('button[type="submit"]').click();
+        await page.getByRole('button', { name: 'Continue' }).click();
+
+        await stateOf(page, 'signed-in');
+        assert.equal((await page.locator('#who').innerText()).split(' · ')[0], email);
+        assert.equal(page.url(), `${origin()}/`);
+        assert.deepEqual(claimsOf(await page.locator('#token-raw').innerText()).amr, ['fed']);
+        await page.locator('#identity-list li').filter({ hasText: 'Acme ID' }).filter({ hasText: email }).waitFor();
+        await screenshot(page, 'external-1-oidc-signed-in');
+
+        await page.reload();
+        await stateOf(page, 'signed-in');
+        assert.equal((await page.locator('#who').innerText()).split(' · ')[0], email);
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    },
+  );
 
   it(
     'GitHub: the button leads through GitHub back to the page signed in (amr fed), a reload keeps the session, the last way in cannot be unlinked',
@@ -68,7 +118,7 @@ describeNeeding('external sign-in on the web page in Chromium', { chrome: true }
         assert.deepEqual(claimsOf(await page.locator('#token-raw').innerText()).amr, ['fed']);
         const linked = page.locator('#identity-list li');
         await linked.filter({ hasText: 'GitHub' }).filter({ hasText: email }).waitFor();
-        await screenshot(page, 'external-1-github-signed-in');
+        await screenshot(page, 'external-2-github-signed-in');
 
         await page.reload();
         await stateOf(page, 'signed-in');
@@ -103,7 +153,7 @@ describeNeeding('external sign-in on the web page in Chromium', { chrome: true }
         await page.getByRole('alert').filter({ hasText: 'already exists' }).waitFor();
         assert.equal(await page.locator('body').getAttribute('data-state'), 'signed-out');
         assert.equal(page.url(), `${origin()}/`, 'the ?error= is removed from the address bar');
-        await screenshot(page, 'external-2-link-required');
+        await screenshot(page, 'external-3-link-required');
 
         // The owner signs in with the password and links GitHub on purpose.
         const login = page.locator('#login-form');
@@ -117,7 +167,7 @@ describeNeeding('external sign-in on the web page in Chromium', { chrome: true }
         await stateOf(page, 'signed-in');
         assert.equal(page.url(), `${origin()}/`, 'the ?linked= is removed from the address bar');
         await page.locator('#identity-list li').filter({ hasText: 'GitHub' }).waitFor();
-        await screenshot(page, 'external-3-linked');
+        await screenshot(page, 'external-4-linked');
 
         // The password remains: unlinking is allowed.
         await page.getByRole('button', { name: 'Unlink GitHub' }).click();
