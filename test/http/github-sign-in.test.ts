@@ -259,13 +259,15 @@ function defineSuite(backend: Backend): void {
     }
   });
 
-  it('a malformed /user answer ends as provider_error, never a 500', async () => {
+  it('a malformed or oversized /user answer ends as provider_error, never a 500', async () => {
     for (const userAnswer of [
       '<html>rate limited</html>',
       '{"login":"no-id"}',
       '{"id":"12","login":"string-id"}',
       '[]',
       '{"id":-1,"login":"x"}',
+      // Well formed, but far past what a profile can be: not read to the end.
+      JSON.stringify({ id: 7, login: 'huge', bio: 'x'.repeat(1024 * 1024) }),
     ]) {
       const account = { ...gitHubAccount([{ email: `odd.${nextGitHubId}@example.com`, primary: true, verified: true }]), userAnswer };
       const flow = await start(t.app);
