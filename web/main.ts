@@ -237,7 +237,8 @@ async function completeSignIn(): Promise<void> {
       leave();
       return;
     case 'mfa_required':
-      leave();
+      // Not leave(): it cancels the pending challenge that the prompt is for.
+      setState('signed-out');
       showCodePrompt(true);
       showStatus('Signed in at the provider: now a code from your authenticator app, or a recovery code.');
       return;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, it } from 'node:test';
+import { Secret, TOTP } from 'otpauth';
 import type { Page } from 'playwright-core';
 import { describeNeeding } from '../helpers/app.js';
 import { registerAndLogIn, screenshot, stateOf, TEST_TIMEOUT_MS, useInstanceAndBrowser } from '../helpers/browser.js';
@@ -17,6 +18,12 @@ import { startOidcProvider, type TestOidcProvider } from '../helpers/oidc-provid
 async function logOut(page: Page): Promise<void> {
   await page.getByRole('button', { name: 'Log out', exact: true }).click();
   await stateOf(page, 'signed-out');
+}
+
+const STEP_MS = 30_000;
+
+function totpCode(secret: string, at: number): string {
+  return new TOTP({ secret: Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30 }).generate({ timestamp: at });
 }
 
 let nextGitHubId = 9000;
@@ -173,6 +180,51 @@ describeNeeding('external sign-in on the web page in Chromium', { chrome: true }
         await page.getByRole('button', { name: 'Unlink GitHub' }).click();
         await page.getByRole('status').filter({ hasText: 'GitHub unlinked' }).waitFor();
         assert.equal(await page.locator('#identity-list li').count(), 0);
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    },
+  );
+  it(
+    'TOTP still applies: with two-factor sign-in on, GitHub brings the page to the code prompt (#mfa= removed), and the code signs in with amr fed+otp',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const { page, problems, context } = await e2e.newPage();
+      try {
+        const email = newCredentials().email;
+        standIn().browserAccount = gitHubAccount(email, true);
+        await page.goto(`${origin()}/`);
+        await stateOf(page, 'signed-out');
+        await page.getByRole('button', { name: 'Sign in with GitHub' }).click();
+        await stateOf(page, 'signed-in');
+
+        // Two-factor sign-in turned on from the page, by an account that has no password.
+        await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
+        await page.locator('body[data-two-factor="enrolling"]').waitFor();
+        const secret = (await page.locator('#totp-secret').innerText()).trim();
+        const confirmedAt = Date.now();
+        await page.getByLabel('Code from the app').fill(totpCode(secret, confirmedAt));
+        await page.getByRole('button', { name: 'Turn on' }).click();
+        await page.locator('body[data-two-factor="codes"]').waitFor();
+        await page.getByRole('button', { name: 'I have saved them' }).click();
+        await page.locator('body[data-two-factor="on"]').waitFor();
+        await logOut(page);
+
+        await page.getByRole('button', { name: 'Sign in with GitHub' }).click();
+        await page.locator('#mfa-form').waitFor();
+        await page.getByRole('status').filter({ hasText: 'Signed in at the provider' }).waitFor();
+        assert.equal(await page.locator('body').getAttribute('data-state'), 'signed-out', 'nobody is signed in before the code');
+        assert.equal(page.url(), `${origin()}/`, 'the mfa_token is removed from the address bar');
+        await screenshot(page, 'external-5-code-prompt');
+        // The confirmation spent the step of its code: the next step's, within the server's window.
+        await page.locator('#mfa-code').fill(totpCode(secret, Math.max(Date.now(), confirmedAt + STEP_MS)));
+        await page.getByRole('button', { name: 'Verify' }).click();
+        await stateOf(page, 'signed-in');
+        assert.equal((await page.locator('#who').innerText()).split(' · ')[0], email);
+        assert.deepEqual(claimsOf(await page.locator('#token-raw').innerText()).amr, ['fed', 'otp']);
+        await page.reload();
+        await stateOf(page, 'signed-in');
         assert.deepEqual(problems, []);
       } finally {
         await context.close();
