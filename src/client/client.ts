@@ -529,7 +529,6 @@ export class GatepassClient {
       page.replaceUrl(url.pathname + url.search + url.hash);
     }
     if (mfaToken !== null && mfaToken !== '') {
-      this.pending = null;
       const challenge: MfaChallenge = {
         mfaRequired: true,
         methods: ['totp', 'recovery_code'],
