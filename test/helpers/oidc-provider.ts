@@ -54,10 +54,13 @@ export interface TestOidcProvider {
   close(): Promise<void>;
 }
 
-/** Starts a provider with these clients; every test file starts its own and closes it. */
-export async function startOidcProvider(options: { clients: TestClient[] }): Promise<TestOidcProvider> {
+/** Starts a provider with these clients (on `port`, or a free one); every test file starts its own and closes it. */
+export async function startOidcProvider(options: { clients: TestClient[]; port?: number }): Promise<TestOidcProvider> {
   const server: Server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });

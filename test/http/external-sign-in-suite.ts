@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { type Backend, createTestApp, type TestApp } from '../helpers/app.js';
@@ -24,6 +26,15 @@ const IDENTITY_KEYS = ['created_at', 'email', 'email_verified', 'id', 'last_used
 
 let accountCounter = 0;
 /** A provider account id and an address nobody has used in this run. */
+/** A loopback port nothing listens on now (a provider that will come up later). */
+async function unusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 function freshPerson(): { accountId: string; email: string } {
   accountCounter += 1;
   const tag = `${accountCounter}-${randomBytes(3).toString('hex')}`;
@@ -58,8 +69,11 @@ export function defineExternalSignInSuite(backend: Backend): void {
     let beta: TestOidcProvider;
     let t: TestApp;
     let clock: TestClock;
+    let latePort: number;
+    let late: TestOidcProvider | undefined;
 
     before(async () => {
+      latePort = await unusedPort();
       alpha = await startOidcProvider({ clients: [{ ...ALPHA, redirectUris: [`${PUBLIC_URL}/auth/oauth/alpha/callback`] }] });
       beta = await startOidcProvider({ clients: [{ ...BETA, redirectUris: [`${PUBLIC_URL}/auth/oauth/beta/callback`] }] });
       clock = testClock();
@@ -67,7 +81,7 @@ export function defineExternalSignInSuite(backend: Backend): void {
         backend,
         {
           PUBLIC_URL,
-          OAUTH_PROVIDERS: 'alpha,beta,down',
+          OAUTH_PROVIDERS: 'alpha,beta,down,late',
           OAUTH_ALPHA_ISSUER: alpha.issuer,
           OAUTH_ALPHA_CLIENT_ID: ALPHA.clientId,
           OAUTH_ALPHA_CLIENT_SECRET: ALPHA.clientSecret,
@@ -79,6 +93,10 @@ export function defineExternalSignInSuite(backend: Backend): void {
           OAUTH_DOWN_ISSUER: 'http://127.0.0.1:9',
           OAUTH_DOWN_CLIENT_ID: 'down',
           OAUTH_DOWN_CLIENT_SECRET: 'down-secret',
+          // Down at the start, up later: discovery is tried again.
+          OAUTH_LATE_ISSUER: `http://127.0.0.1:${latePort}`,
+          OAUTH_LATE_CLIENT_ID: ALPHA.clientId,
+          OAUTH_LATE_CLIENT_SECRET: ALPHA.clientSecret,
         },
         { now: clock.now },
       );
@@ -88,6 +106,7 @@ export function defineExternalSignInSuite(backend: Backend): void {
       await t.close();
       await alpha.close();
       await beta.close();
+      await late?.close();
     });
 
     async function start(provider: string, redirect?: string): Promise<StartedFlow> {
@@ -199,6 +218,7 @@ export function defineExternalSignInSuite(backend: Backend): void {
         { id: 'alpha', name: 'Alpha' },
         { id: 'beta', name: 'Beta Corp' },
         { id: 'down', name: 'Down' },
+        { id: 'late', name: 'Late' },
       ]);
     });
 
@@ -233,6 +253,15 @@ export function defineExternalSignInSuite(backend: Backend): void {
       const link = await post(t.app, '/auth/identities/link/down', {}, user.tokens.access_token);
       assert.equal(link.statusCode, 503, link.body);
       assert.equal(link.json<{ code: string }>().code, 'provider_unavailable');
+    });
+
+    it('a provider that was down is discovered once it is up, and signs in', async () => {
+      const down = await get(t.app, '/auth/oauth/late/start');
+      assert.equal(down.headers.location, `${PUBLIC_URL}/?error=provider_unavailable`);
+      late = await startOidcProvider({ clients: [{ ...ALPHA, redirectUris: [`${PUBLIC_URL}/auth/oauth/late/callback`] }], port: latePort });
+      const person = freshPerson();
+      late.setAccount(person.accountId, { email: person.email, email_verified: true });
+      await assertSignedIn(await signInWith(late, 'late', person.accountId));
     });
 
     it('a first sign-in creates a passwordless student account, verified as the provider asserts, with amr ["fed"]', async () => {

@@ -20,9 +20,8 @@ const HOST_FLOW_COOKIE = `__Host-${FLOW_COOKIE}`;
 
 const ProviderParams = Type.Object({ provider: Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z0-9][a-z0-9_-]*$' }) });
 const Redirect = Type.String({
-  maxLength: 4096,
   description:
-    'a path on the page, e.g. `/account`; anything that is not a same-origin path (`//host`, `https://…`, a backslash) becomes `/`',
+    'a path on the page, e.g. `/account`; anything that is not a same-origin path of at most 512 characters (`//host`, `https://…`, a backslash, a control character) becomes `/`',
 });
 
 const ProviderOut = Type.Object({ id: Type.String(), name: Type.String({ description: "the button's label" }) });
