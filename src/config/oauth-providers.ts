@@ -8,14 +8,14 @@ interface ProviderBase {
   name: string;
   clientId: string;
   clientSecret: string;
+  /** OAUTH_<ID>_SCOPES, split on spaces. */
+  scopes: string[];
 }
 
 /** An OpenID Connect provider found by discovery at `issuer` (OAUTH_<ID>_ISSUER). */
 export interface OidcProviderSettings extends ProviderBase {
   type: 'oidc';
   issuer: string;
-  /** OAUTH_<ID>_SCOPES, split on spaces; always with `openid`. */
-  scopes: string[];
 }
 
 /** GitHub, or a GitHub Enterprise Server (OAUTH_<ID>_TYPE=github). */
@@ -42,6 +42,8 @@ export interface OAuthProviderSources {
 
 const PROVIDER_ID = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 const OIDC_DEFAULT_SCOPES = ['openid', 'email', 'profile'];
+/** GitHub's scope for the account's addresses and whether GitHub verified them (the emails API). */
+const GITHUB_DEFAULT_SCOPES = ['read:user', 'user:email'];
 
 /** The prefix of a provider's variables: `OAUTH_` and the id upper-cased, `-` written `_`. */
 export function providerVariablePrefix(id: string): string {
@@ -107,22 +109,20 @@ function readProvider(id: string, { read, problems }: OAuthProviderSources): OAu
       `${prefix}ISSUER (an OpenID Connect issuer URL, e.g. https://accounts.google.com) or ${prefix}TYPE=github is required for the provider "${id}"`,
     );
   const scopesRaw = read(`${prefix}SCOPES`);
-  const base = { id, clientId: clientId ?? '', clientSecret: clientSecret ?? '' };
+  const scopes = scopesRaw === undefined ? (isGithub ? GITHUB_DEFAULT_SCOPES : OIDC_DEFAULT_SCOPES) : scopesRaw.split(/\s+/);
+  const base = { id, clientId: clientId ?? '', clientSecret: clientSecret ?? '', scopes };
   if (isGithub) {
-    // GitHub's scopes are fixed by what sign-in reads (the profile and the verified addresses).
-    if (scopesRaw !== undefined) problems.push(`${prefix}SCOPES applies to OpenID Connect providers only, not to TYPE=github`);
     const githubUrl = providerUrl(`${prefix}GITHUB_URL`, read(`${prefix}GITHUB_URL`) ?? 'https://github.com', problems);
     const apiUrl = providerUrl(`${prefix}GITHUB_API_URL`, read(`${prefix}GITHUB_API_URL`) ?? 'https://api.github.com', problems);
     if (problems.length > before) return undefined;
     return { ...base, type: 'github', name: read(`${prefix}NAME`) ?? 'GitHub', githubUrl, apiUrl };
   }
-  const scopes = scopesRaw === undefined ? OIDC_DEFAULT_SCOPES : scopesRaw.split(/\s+/);
   if (issuer !== undefined) {
     providerUrl(`${prefix}ISSUER`, issuer, problems);
-    if (!scopes.includes('openid')) problems.push(`${prefix}SCOPES must include openid (got "${scopesRaw ?? ''}")`);
+    if (scopesRaw !== undefined && !scopes.includes('openid')) problems.push(`${prefix}SCOPES must include openid (got "${scopesRaw}")`);
   }
   if (problems.length > before || issuer === undefined) return undefined;
-  return { ...base, type: 'oidc', name: read(`${prefix}NAME`) ?? capitalised(id), issuer: issuer.replace(/\/+$/, ''), scopes };
+  return { ...base, type: 'oidc', name: read(`${prefix}NAME`) ?? capitalised(id), issuer: issuer.replace(/\/+$/, '') };
 }
 
 /**
