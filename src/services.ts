@@ -161,7 +161,13 @@ function externalProvider(provider: OAuthProviderSettings): ExternalProvider {
   const base = { id: provider.id, name: provider.name, clientId: provider.clientId, clientSecret: provider.clientSecret };
   if (provider.type === 'github') {
     const insecure = [provider.githubUrl, provider.apiUrl].some((url) => new URL(url).protocol === 'http:');
-    return createGitHubProvider({ ...base, webUrl: provider.githubUrl, apiUrl: provider.apiUrl, allowInsecureRequests: insecure });
+    return createGitHubProvider({
+      ...base,
+      webUrl: provider.githubUrl,
+      apiUrl: provider.apiUrl,
+      scopes: provider.scopes,
+      allowInsecureRequests: insecure,
+    });
   }
   return createOidcProvider({
     ...base,
