@@ -36,7 +36,9 @@ export type ErrorCode =
   | 'invalid_credential'
   | 'passkeys_disabled'
   | 'password_not_set'
-  | 'last_sign_in_method';
+  | 'last_sign_in_method'
+  | 'unknown_provider'
+  | 'provider_unavailable';
 
 /** What a sign-in is refused with, wherever it is decided (the password check, or the session's own re-read of the account). */
 export const SIGN_IN_DETAILS = {

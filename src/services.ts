@@ -1,12 +1,16 @@
 import { AccountService } from './accounts/account-service.js';
 import { AdminService } from './accounts/admin-service.js';
+import { ExternalSignInService } from './accounts/external/external-sign-in.js';
+import { createGitHubProvider } from './accounts/external/github-provider.js';
+import { createOidcProvider } from './accounts/external/oidc-provider.js';
+import type { ExternalProvider } from './accounts/external/provider.js';
 import { MfaService } from './accounts/mfa/mfa-service.js';
 import { PasskeyService } from './accounts/passkeys.js';
 import { PasswordResetService, RESET_EMAILS_PER_HOUR } from './accounts/password-reset.js';
 import { EmailVerificationService, VERIFICATION_EMAILS_PER_HOUR } from './accounts/email-verification.js';
 import { ServiceCredentials } from './accounts/service-credentials.js';
 import { AuditLog } from './audit/audit-log.js';
-import type { Settings } from './config/settings.js';
+import type { OAuthProviderSettings, Settings } from './config/settings.js';
 import { MemoryCounterStore, RedisCounterStore, type CounterStore } from './limits/counter-store.js';
 import { AccountLockout } from './limits/lockout.js';
 import { RateLimiter } from './limits/rate-limiter.js';
@@ -44,6 +48,8 @@ export interface Services {
   emailVerification: EmailVerificationService;
   /** Passkeys (WebAuthn): registration, the user's list, usernameless sign-in. */
   passkeys: PasskeyService;
+  /** Sign-in through the providers of OAUTH_PROVIDERS, and the linked identities. */
+  externalSignIn: ExternalSignInService;
   /** The credentials of other services (the revocation feed, introspection, revocation). */
   serviceCredentials: ServiceCredentials;
   /** RFC 7662 introspection and RFC 7009 revocation, for other services. */
@@ -85,6 +91,19 @@ export async function createServices(settings: Settings, options: ServiceOptions
   const passkeys = new PasskeyService(database.db, sessions, audit, settings.webauthn, now, {
     requireEmailVerification: settings.requireEmailVerification,
   });
+  // The login's lockout (the same counters and policy: codes and passwords share each account's
+  // budget), and one of codes alone, which a correct password does not reset.
+  const mfa = new MfaService(
+    database.db,
+    accounts,
+    sessions,
+    passkeys,
+    { account: new AccountLockout(counters, settings.lockout), codes: new AccountLockout(counters, settings.lockout, 'mfa-lockout') },
+    audit,
+    options.log,
+    { issuer: 'gatepass', encryptionKey: settings.mfaEncryptionKey },
+    now,
+  );
   return {
     settings,
     database,
@@ -112,20 +131,18 @@ export async function createServices(settings: Settings, options: ServiceOptions
       settings.publicUrl,
       now,
     ),
-    // The login's lockout (the same counters and policy: codes and passwords share each account's
-    // budget), and one of codes alone, which a correct password does not reset.
-    mfa: new MfaService(
+    mfa,
+    passkeys,
+    externalSignIn: new ExternalSignInService(
       database.db,
-      accounts,
+      settings.oauthProviders.map(externalProvider),
       sessions,
-      passkeys,
-      { account: new AccountLockout(counters, settings.lockout), codes: new AccountLockout(counters, settings.lockout, 'mfa-lockout') },
+      mfa,
       audit,
       options.log,
-      { issuer: 'gatepass', encryptionKey: settings.mfaEncryptionKey },
+      { publicUrl: settings.publicUrl, requireEmailVerification: settings.requireEmailVerification },
       now,
     ),
-    passkeys,
     serviceCredentials: new ServiceCredentials(database.db, audit, now),
     introspection: new TokenIntrospection(database.db, tokens, revocations, sessions, audit, now),
     audit,
@@ -136,6 +153,30 @@ export async function createServices(settings: Settings, options: ServiceOptions
     now,
     close,
   };
+}
+
+/**
+ * A provider of OAUTH_PROVIDERS. Nothing is fetched here (OIDC discovery waits for the first sign-in),
+ * so a provider that is down never stops the start. Plain http passed the settings only on the loopback.
+ */
+function externalProvider(provider: OAuthProviderSettings): ExternalProvider {
+  const base = { id: provider.id, name: provider.name, clientId: provider.clientId, clientSecret: provider.clientSecret };
+  if (provider.type === 'github') {
+    const insecure = [provider.githubUrl, provider.apiUrl].some((url) => new URL(url).protocol === 'http:');
+    return createGitHubProvider({
+      ...base,
+      webUrl: provider.githubUrl,
+      apiUrl: provider.apiUrl,
+      scopes: provider.scopes,
+      allowInsecureRequests: insecure,
+    });
+  }
+  return createOidcProvider({
+    ...base,
+    issuer: provider.issuer,
+    scopes: provider.scopes,
+    allowInsecureRequests: new URL(provider.issuer).protocol === 'http:',
+  });
 }
 
 /** What start-up opens and starts before any service is wired; `close` undoes all of it. */

@@ -11,6 +11,7 @@ import {
 import { AdminView } from './admin.js';
 import { byId } from './dom.js';
 import { EmailView, followVerificationLink } from './email.js';
+import { ExternalSignInView, describeCallbackError } from './external-sign-in.js';
 import { attempt, installErrorDismiss, showError, showStatus } from './feedback.js';
 import { PasskeysView } from './passkeys.js';
 import { SessionsView } from './sessions.js';
@@ -30,6 +31,7 @@ const admin = new AdminView(client);
 const email = new EmailView(client, showUpdatedUser);
 const twoFactor = new TwoFactorView(client);
 const passkeys = new PasskeysView(client, browserSupportsWebAuthn());
+const external = new ExternalSignInView(client);
 let user: User | null = null;
 
 /** The account as the server sees it now, shown if it is still the one signed in. */
@@ -64,7 +66,7 @@ async function enter(current: User): Promise<void> {
   twoFactor.load();
   const isAdmin = current.role === 'admin';
   byId('admin-panel', HTMLElement).hidden = !isAdmin;
-  const loads = [tasks.load(), sessions.load(), passkeys.load(), ...(isAdmin ? [admin.load()] : [])];
+  const loads = [tasks.load(), sessions.load(), passkeys.load(), external.load(), ...(isAdmin ? [admin.load()] : [])];
   const results = await Promise.allSettled(loads);
   for (const result of results) if (result.status === 'rejected') showError(result.reason, 'Could not load your data');
 }
@@ -78,6 +80,7 @@ function leave(): void {
   email.clear();
   twoFactor.clear();
   passkeys.clear();
+  external.clear();
   showCodePrompt(false);
   setState('signed-out');
   byId('login-email', HTMLInputElement).focus();
@@ -230,13 +233,47 @@ async function boot(): Promise<void> {
   // Before the session check, so that the account it loads already shows the address verified.
   await onVerificationLink();
   try {
-    // The silent refresh: the HttpOnly cookie survived the reload, the access token did not.
-    const restored = await client.restore();
-    if (restored === null) leave();
-    else await enter(restored);
+    await external.loadProviders();
+  } catch (error) {
+    showError(error, 'Could not load the sign-in providers');
+  }
+  try {
+    await completeSignIn();
   } catch (error) {
     leave();
     showError(error, 'Could not check for a session');
+  }
+}
+
+/**
+ * The session at load: the silent refresh (the HttpOnly cookie survived the reload, the access token did
+ * not), after what a provider sign-in put on the address — a second factor to enter, an error, a link.
+ */
+async function completeSignIn(): Promise<void> {
+  const result = await client.completeOAuthCallback();
+  switch (result.status) {
+    case 'signed_in':
+      await enter(result.user);
+      return;
+    case 'signed_out':
+      leave();
+      return;
+    case 'mfa_required':
+      // Not leave(): it cancels the pending challenge that the prompt is for.
+      setState('signed-out');
+      showCodePrompt(true);
+      showStatus('Signed in at the provider: now a code from your authenticator app, or a recovery code.');
+      return;
+    case 'error':
+      if (result.user === null) leave();
+      else await enter(result.user);
+      showError(describeCallbackError(result.code));
+      return;
+    case 'linked':
+      if (result.user === null) leave();
+      else await enter(result.user);
+      showStatus(`${external.nameOf(result.provider)} linked: it signs you in here from now on.`);
+      return;
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { GatepassError } from '../errors.js';
+import { ExternalIdentityRepository } from '../store/external-identities.js';
 import { PasskeyRepository } from '../store/passkeys.js';
 import type { Database } from '../store/schema.js';
 import { UserRepository } from '../store/users.js';
@@ -7,12 +8,13 @@ import { UserRepository } from '../store/users.js';
 export const LAST_SIGN_IN_METHOD_DETAIL =
   'This is the last way to sign in to this account: add another (a password, a passkey or a linked account) first';
 
-/** The ways an account can sign in: its password, when it has one, and each passkey. */
+/** The ways an account can sign in: its password, when it has one, each passkey, and each linked external identity. */
 async function countSignInMethods(trx: Kysely<Database>, userId: number): Promise<number> {
   const user = await new UserRepository(trx).findById(userId);
   if (user === undefined) return 0;
   const passkeys = await new PasskeyRepository(trx).countOf(userId);
-  return (user.passwordHash === null ? 0 : 1) + passkeys;
+  const identities = await new ExternalIdentityRepository(trx).countOf(userId);
+  return (user.passwordHash === null ? 0 : 1) + passkeys + identities;
 }
 
 /**

@@ -39,6 +39,9 @@ export const AUDIT_EVENTS = [
   'passkey_renamed',
   'passkey_deleted',
   'passkey_counter_regressed',
+  'identity_linked',
+  'identity_unlinked',
+  'external_sign_in_failed',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 

@@ -3,6 +3,7 @@ import { decodeToken } from './jwt.js';
 import type {
   Credentials,
   DisableTotpInput,
+  LinkedIdentity,
   MfaMethod,
   MfaRequiredResponse,
   RecoveryCodes,
@@ -10,6 +11,7 @@ import type {
   Session,
   TokenResponse,
   MfaStatus,
+  OAuthProvider,
   Passkey,
   PasskeyOptionsJSON,
   TotpSetup,
@@ -65,6 +67,28 @@ export function isMfaChallenge(result: LoginResult): result is MfaChallenge {
 }
 export type AuthEventOf<T extends AuthEventType> = Extract<AuthEvent, { type: T }>;
 
+/**
+ * What `completeOAuthCallback()` found on the page the provider sign-in came back to. `signed_in`: the
+ * callback set the refresh cookie and the session is restored. `mfa_required`: the account has TOTP on;
+ * `verifyMfa(code)` completes it. `error`: the sign-in (or link) failed with the server's code
+ * (`access_denied`, `link_required`, …); `linked`: an explicit link succeeded. Both carry the user when a
+ * session goes on (a link starts signed in). `signed_out`: nothing to complete and no session.
+ */
+export type OAuthCallbackResult =
+  | { status: 'signed_in'; user: User }
+  | { status: 'mfa_required'; challenge: MfaChallenge }
+  | { status: 'error'; code: string; user: User | null }
+  | { status: 'linked'; provider: string; user: User | null }
+  | { status: 'signed_out' };
+
+/** Where `completeOAuthCallback()` reads the callback's parameters and how it removes them; the page's own by default. */
+export interface OAuthCallbackPage {
+  /** The page's address (`location.href`). */
+  url: string;
+  /** Replaces the address bar's URL without a navigation (`history.replaceState`). */
+  replaceUrl(url: string): void;
+}
+
 /** What the client calls to reach the network: the global `fetch` unless told otherwise. */
 export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
 
@@ -100,6 +124,9 @@ const REFRESHABLE_CODES = new Set(['token_expired', 'token_revoked']);
 const MIN_TIMER_MS = 1000;
 /** How long an mfa_token lives when the server does not say (API.md: 5 minutes). */
 const MFA_TOKEN_LIFETIME_MS = 5 * 60_000;
+/** What a `?error=` code and a `?linked=` provider id look like (API.md); anything else on the address is not the server's. */
+const CALLBACK_CODE = /^[a-z][a-z0-9_]{0,63}$/;
+const PROVIDER_ID = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 /** After a timer refresh failed for want of network, try again this much later. */
 const RETRY_TIMER_MS = 5000;
 /** setTimeout's largest delay (about 24.8 days). */
@@ -111,6 +138,27 @@ function isBrowser(): boolean {
 
 function pageOrigin(): string | undefined {
   return (globalThis as { location?: { origin?: string } }).location?.origin;
+}
+
+interface BrowserPage {
+  location?: { href: string; pathname: string; search: string };
+  history?: { state: unknown; replaceState(data: unknown, unused: string, url: string): void };
+}
+
+/** The browser's own address bar, for `completeOAuthCallback()`; undefined outside a browser. */
+function browserPage(): OAuthCallbackPage | undefined {
+  const { location, history } = globalThis as BrowserPage;
+  if (location === undefined || history === undefined) return undefined;
+  return { url: location.href, replaceUrl: (url) => history.replaceState(history.state, '', url) };
+}
+
+/** Where the browser comes back to after a provider: a path of this site, the current page's by default. */
+function redirectPath(redirect: string | undefined): string {
+  const { location } = globalThis as BrowserPage;
+  const path = redirect ?? (location === undefined ? '/' : location.pathname + location.search);
+  if (!path.startsWith('/') || path.startsWith('//') || path.includes('\\'))
+    throw new TypeError(`redirect must be a path on this site (starting with one /), not ${JSON.stringify(path)}`);
+  return path;
 }
 
 /** Node's timers would keep a process alive for a refresh nobody waits for; browsers' timers are numbers. */
@@ -463,6 +511,80 @@ export class GatepassClient {
     await this.request<undefined>('DELETE', `/auth/passkeys/${encodeURIComponent(id)}`);
   }
 
+  // --- external identity providers (OpenID Connect, GitHub) -----------------------------------------
+
+  /** The providers the server offers, for a "Sign in with <name>" button each. */
+  listProviders(): Promise<OAuthProvider[]> {
+    return this.anonymousGet<OAuthProvider[]>('/auth/oauth/providers');
+  }
+
+  /**
+   * The address that starts a sign-in with a provider: navigate the browser there (`location.assign`).
+   * The provider sends it back through the server to `redirect` (a path of this site; the current page
+   * by default), where `completeOAuthCallback()` finishes. Cookie mode only: the session comes back as
+   * the refresh cookie.
+   */
+  oauthStartUrl(providerId: string, options: { redirect?: string } = {}): string {
+    const query = new URLSearchParams({ redirect: redirectPath(options.redirect) });
+    return `${this.baseUrl === '' ? (pageOrigin() ?? '') : this.baseUrl}/auth/oauth/${encodeURIComponent(providerId)}/start?${query.toString()}`;
+  }
+
+  /**
+   * On the page a provider sign-in (or link) came back to: reads what the server put on the address —
+   * `?error=<code>`, `#mfa=<mfa_token>`, `?linked=<provider>` — removes it from the address bar so that a
+   * reload does not act on it again, and restores the session that the callback's refresh cookie holds.
+   * With `mfa_required`, `verifyMfa(code)` completes the sign-in as after `login()`. Call it once at page
+   * load, instead of `restore()`. `page` replaces the browser's location and history (Node, tests).
+   */
+  async completeOAuthCallback(page: OAuthCallbackPage | undefined = browserPage()): Promise<OAuthCallbackResult> {
+    if (page === undefined) throw new TypeError('completeOAuthCallback needs a page: a browser, or { url, replaceUrl }');
+    const url = new URL(page.url);
+    const error = url.searchParams.get('error');
+    const linked = url.searchParams.get('linked');
+    const mfaToken = new URLSearchParams(url.hash.slice(1)).get('mfa');
+    if (error !== null || linked !== null || mfaToken !== null) {
+      url.searchParams.delete('error');
+      url.searchParams.delete('linked');
+      if (mfaToken !== null) url.hash = '';
+      page.replaceUrl(url.pathname + url.search + url.hash);
+    }
+    if (mfaToken !== null && mfaToken !== '') {
+      const challenge: MfaChallenge = {
+        mfaRequired: true,
+        methods: ['totp', 'recovery_code'],
+        expiresAt: this.now() + MFA_TOKEN_LIFETIME_MS,
+      };
+      this.pending = { mfaToken, challenge };
+      return { status: 'mfa_required', challenge };
+    }
+    const user = await this.restore();
+    if (error !== null) return { status: 'error', code: CALLBACK_CODE.test(error) ? error : 'unknown_error', user };
+    if (linked !== null && PROVIDER_ID.test(linked)) return { status: 'linked', provider: linked, user };
+    return user === null ? { status: 'signed_out' } : { status: 'signed_in', user };
+  }
+
+  /**
+   * Starts linking a provider's account to the signed-in one: resolves to the provider's authorization
+   * URL, to navigate the browser to. It comes back to `redirect` (the current page by default) with
+   * `?linked=<provider>`, or `?error=<code>` (`identity_in_use` when that account is linked to someone else).
+   */
+  async linkIdentity(providerId: string, options: { redirect?: string } = {}): Promise<string> {
+    const body = await this.request<{ authorization_url: string }>('POST', `/auth/identities/link/${encodeURIComponent(providerId)}`, {
+      redirect: redirectPath(options.redirect),
+    });
+    return body.authorization_url;
+  }
+
+  /** The external identities linked to the signed-in account. */
+  listIdentities(): Promise<LinkedIdentity[]> {
+    return this.request<LinkedIdentity[]>('GET', '/auth/identities');
+  }
+
+  /** Unlinks one; 409 `last_sign_in_method` when it is the account's last way to sign in (no password, passkey or other identity). */
+  async unlinkIdentity(id: number): Promise<void> {
+    await this.request<undefined>('DELETE', `/auth/identities/${encodeURIComponent(String(id))}`);
+  }
+
   sessions(): Promise<Session[]> {
     return this.request<Session[]>('GET', '/auth/sessions');
   }
@@ -672,6 +794,10 @@ export class GatepassClient {
       body: JSON.stringify(body),
     });
     return this.parse<T>(response);
+  }
+
+  private async anonymousGet<T>(path: string): Promise<T> {
+    return this.parse<T>(await this.send(this.url(path), { method: 'GET' }));
   }
 
   private async parse<T>(response: Response): Promise<T> {

@@ -14,6 +14,8 @@ export {
   type GatepassClientOptions,
   type LoginResult,
   type MfaChallenge,
+  type OAuthCallbackPage,
+  type OAuthCallbackResult,
   type SignedOutReason,
 } from './client.js';
 export { GatepassApiError, GatepassNetworkError, describeDetail } from './errors.js';
@@ -23,6 +25,7 @@ export type {
   AuditPage,
   Credentials,
   DisableTotpInput,
+  LinkedIdentity,
   MfaMethod,
   MfaRequiredResponse,
   RecoveryCodes,
@@ -31,6 +34,7 @@ export type {
   Task,
   TokenResponse,
   MfaStatus,
+  OAuthProvider,
   Passkey,
   PasskeyCredentialJSON,
   PasskeyOptionsJSON,

@@ -155,3 +155,24 @@ export interface WebAuthnFunctions {
   startRegistration(options: { optionsJSON: PasskeyOptionsJSON }): Promise<PasskeyCredentialJSON>;
   startAuthentication(options: { optionsJSON: PasskeyOptionsJSON }): Promise<PasskeyCredentialJSON>;
 }
+
+/** An external identity provider the server offers (`GET /auth/oauth/providers`): one "Sign in with <name>" button each. */
+export interface OAuthProvider {
+  /** The id in the routes (`/auth/oauth/{id}/start`). */
+  id: string;
+  name: string;
+}
+
+/** An external identity linked to the signed-in account (`GET /auth/identities`). */
+export interface LinkedIdentity {
+  id: number;
+  /** The provider's id, as in `OAuthProvider.id`. */
+  provider: string;
+  /** The address the provider gave at the last sign-in, if any. */
+  email: string | null;
+  /** Whether the provider asserted it verified `email`. */
+  email_verified: boolean;
+  created_at: string;
+  /** The last sign-in with it, or null when it has not signed in yet (linked explicitly). */
+  last_used_at: string | null;
+}

@@ -7,6 +7,7 @@ import { parse as parseDotenv } from 'dotenv';
 import { ALGORITHMS, isAlgorithm, isHmacAlgorithm, type Algorithm } from '../tokens/algorithms.js';
 import type { LockoutPolicy } from '../limits/lockout.js';
 import type { JwtSettings } from '../tokens/jwt-settings.js';
+import { readOAuthProviders, type OAuthProviderSettings } from './oauth-providers.js';
 import { readWebAuthnSettings, type WebAuthnSettings } from './webauthn.js';
 import {
   DEFAULT_ROLE_PERMISSIONS,
@@ -22,6 +23,7 @@ import {
 export type Environment = 'development' | 'production' | 'test';
 
 export type { JwtSettings };
+export type { GithubProviderSettings, OAuthProviderSettings, OidcProviderSettings } from './oauth-providers.js';
 
 export interface Settings {
   env: Environment;
@@ -69,6 +71,8 @@ export interface Settings {
   mfaEncryptionKey: string;
   /** WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME, WEBAUTHN_ORIGINS (config/webauthn.ts); undefined: passkeys are off (production, unset). */
   webauthn: WebAuthnSettings | undefined;
+  /** OAUTH_PROVIDERS and their OAUTH_<ID>_* variables (config/oauth-providers.ts): external sign-in, in the listed order. */
+  oauthProviders: OAuthProviderSettings[];
   /** Who may read /metrics: nobody (off), anyone (public), or holders of METRICS_TOKEN / the audit:read permission. */
   metrics: { mode: 'off' | 'public' | 'protected'; token: string | undefined };
   /** What each role may do (ROLE_PERMISSIONS over the defaults). */
@@ -174,6 +178,12 @@ export function loadSettings(env: Source = process.env, options: LoadSettingsOpt
   if (settings.publicUrl === '') settings.publicUrl = defaultPublicUrl(settings.host, settings.port);
   // The relying party defaults to PUBLIC_URL outside production, so it is read once that is known.
   settings.webauthn = readWebAuthnSettings({ ...reader, warnings, environment, publicUrl: settings.publicUrl });
+  settings.oauthProviders = readOAuthProviders({
+    ...reader,
+    environment,
+    publicUrl: settings.publicUrl,
+    publicUrlSet: reader.read('PUBLIC_URL') !== undefined,
+  });
   checkCrossSettings(settings, reader.problems);
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);
   return settings;
@@ -311,6 +321,7 @@ function assembleSettings(reader: SettingsReader, { cwd, environment, dataDir, s
     publicUrl: (read('PUBLIC_URL') ?? '').replace(/\/+$/, ''),
     mfaEncryptionKey: readMfaEncryptionKey(reader, signing),
     webauthn: undefined, // read by loadSettings once PUBLIC_URL is known
+    oauthProviders: [], // likewise: their callbacks are built on PUBLIC_URL
     metrics: { mode: access.metricsMode as 'off' | 'public' | 'protected', token: read('METRICS_TOKEN') },
     rolePermissions: access.rolePermissions,
     bootstrapAdmin:

@@ -119,6 +119,16 @@ export function assertCookieRequestAllowed(request: FastifyRequest, settings: Co
 }
 
 /**
+ * The external sign-in callback (routes/external-sign-in.ts) answers a top-level redirect from the
+ * provider, which can carry no header of ours: what stands in for the custom header there is the
+ * flow it completed — a `state` spent once, bound to this browser by its own HttpOnly flow cookie —
+ * so that a forged callback cannot plant a session. Only that route calls this, after the flow checked out.
+ */
+export function allowCookieAfterExternalSignIn(request: FastifyRequest): void {
+  checkedRequests.add(request);
+}
+
+/**
  * The checks of a route that may answer in cookie mode (login, refresh), before any work: `?cookie=`
  * is refused, and a request asking for cookie mode must pass assertCookieRequestAllowed.
  */

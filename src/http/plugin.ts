@@ -11,6 +11,7 @@ import { installErrorHandling } from './errors.js';
 import { adminRoutes } from './routes/admin.js';
 import { authRoutes } from './routes/auth.js';
 import { emailVerificationRoutes } from './routes/email-verification.js';
+import { externalSignInRoutes } from './routes/external-sign-in.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { mfaRoutes } from './routes/mfa.js';
@@ -90,6 +91,12 @@ async function registerRoutes(api: GatepassApp, services: AppServices): Promise<
     rateLimiter,
     settings: { authBodyLimitBytes, corsOrigins: settings.corsOrigins },
   });
+  await api.register(externalSignInRoutes, {
+    externalSignIn: services.externalSignIn,
+    guards,
+    rateLimiter,
+    settings: { authBodyLimitBytes, publicUrl: settings.publicUrl },
+  });
   await api.register(healthRoutes, {
     database: services.database,
     revocations: services.revocations,
@@ -102,6 +109,7 @@ async function registerRoutes(api: GatepassApp, services: AppServices): Promise<
     mfa,
     emailVerification: services.emailVerification,
     passkeys: services.passkeys,
+    externalSignIn: services.externalSignIn,
     sessions,
     tasks,
     audit,

@@ -50,12 +50,15 @@ export type AuthServices = Pick<
 export type SessionServices = Pick<AppServices, 'sessions' | 'accounts' | 'mfa' | 'guards'> & { authBodyLimitBytes: number };
 export type UserServices = Pick<
   AppServices,
-  'accounts' | 'emailVerification' | 'mfa' | 'passkeys' | 'sessions' | 'tasks' | 'audit' | 'guards' | 'now'
+  'accounts' | 'emailVerification' | 'mfa' | 'passkeys' | 'externalSignIn' | 'sessions' | 'tasks' | 'audit' | 'guards' | 'now'
 > & {
   authBodyLimitBytes: number;
 };
 export type EmailVerificationServices = Pick<AppServices, 'emailVerification' | 'guards' | 'rateLimiter'> & { authBodyLimitBytes: number };
 export type MfaServices = Pick<AppServices, 'mfa' | 'guards' | 'rateLimiter'> & { settings: AuthRouteSettings };
+export type ExternalSignInServices = Pick<AppServices, 'externalSignIn' | 'guards' | 'rateLimiter'> & {
+  settings: Pick<Settings, 'authBodyLimitBytes' | 'publicUrl'>;
+};
 export type PasskeyServices = Pick<AppServices, 'passkeys' | 'guards' | 'rateLimiter'> & { settings: AuthRouteSettings };
 export type TaskServices = Pick<AppServices, 'tasks' | 'guards' | 'now'>;
 export type AdminServices = Pick<AppServices, 'admin' | 'mfa' | 'audit' | 'guards'>;

@@ -327,6 +327,48 @@ const mfaFirstFactor: Migration = {
 };
 
 /**
+ * 0011: external identities (issue 17). An identity is a provider's subject linked to an account,
+ * unique per provider; an OAuth flow is the state of one authorization request, keyed by the SHA-256
+ * of its `state` and bound to the browser by the SHA-256 of its flow cookie, spent once within 10
+ * minutes.
+ */
+function externalIdentityTables(dialect: Dialect): Migration {
+  const serialId = serialIdType(dialect);
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('external_identities')
+        .addColumn('id', serialId, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('provider', 'varchar(32)', (c) => c.notNull())
+        .addColumn('subject', 'varchar(255)', (c) => c.notNull())
+        .addColumn('email', 'varchar(320)')
+        .addColumn('email_verified', 'boolean', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .addUniqueConstraint('external_identities_provider_subject', ['provider', 'subject'])
+        .execute();
+      await db.schema.createIndex('external_identities_user_id').on('external_identities').column('user_id').execute();
+
+      await db.schema
+        .createTable('oauth_flows')
+        .addColumn('state_hash', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('browser_binding_hash', 'varchar(64)', (c) => c.notNull())
+        .addColumn('provider', 'varchar(32)', (c) => c.notNull())
+        .addColumn('code_verifier', 'varchar(128)', (c) => c.notNull())
+        .addColumn('nonce', 'varchar(128)')
+        .addColumn('redirect_path', 'varchar(512)', (c) => c.notNull())
+        .addColumn('link_user_id', 'integer', (c) => c.references('users.id').onDelete('cascade'))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('oauth_flows_expires_at').on('oauth_flows').column('expires_at').execute();
+    },
+  };
+}
+
+/**
  * Migrations live in code, in order, and are never edited once released: a change is a new entry.
  * Kysely records applied names in `kysely_migration` and takes a lock, so concurrent starts are safe.
  * Each entry is built by its own function above, given only what it depends on (the dialect, the log).
@@ -343,6 +385,7 @@ function migrations(dialect: Dialect, log: MigrationLog): Record<string, Migrati
     '0008_email_verification_and_mfa': emailVerificationAndMfaTables(dialect),
     '0009_passkeys': passkeyTables(),
     '0010_mfa_first_factor': mfaFirstFactor,
+    '0011_external_identities': externalIdentityTables(dialect),
   };
 }
 

@@ -18,13 +18,14 @@ export interface SweepResult {
   passwordResetTokens: number;
   emailVerificationTokens: number;
   mfaChallenges: number;
+  oauthFlows: number;
 }
 
 /**
  * Deletes the rows no answer can depend on any more, which would otherwise pile up for as long as
  * a server runs: revocations past the lifetime of the access tokens they name, refresh-token records
  * past their token's expiry (an expired refresh token is refused before its record is read), and
- * expired password-reset tokens and MFA challenges (an unknown token gets the same answer as an
+ * expired password-reset tokens, MFA challenges and external sign-in flows (an unknown token gets the same answer as an
  * expired one). Sessions and the audit trail stay: users see their session history in their data
  * export.
  */
@@ -47,12 +48,15 @@ export class RetentionSweeper {
     // An expired verification token is refused like an unknown one, and a pending email change ends with it.
     const verificationTokens = await this.db.deleteFrom('email_verification_tokens').where('expires_at', '<', before).executeTakeFirst();
     const mfaChallenges = await this.db.deleteFrom('mfa_challenges').where('expires_at', '<', before).executeTakeFirst();
+    // An expired external sign-in flow is refused like an unknown state.
+    const oauthFlows = await this.db.deleteFrom('oauth_flows').where('expires_at', '<', before).executeTakeFirst();
     return {
       revocations: Number(revocations.numDeletedRows),
       refreshTokens: Number(refreshTokens.numDeletedRows),
       passwordResetTokens: Number(resetTokens.numDeletedRows),
       emailVerificationTokens: Number(verificationTokens.numDeletedRows),
       mfaChallenges: Number(mfaChallenges.numDeletedRows),
+      oauthFlows: Number(oauthFlows.numDeletedRows),
     };
   }
 

@@ -202,6 +202,42 @@ export interface WebauthnChallengesTable {
   used_at: number | null;
 }
 
+/** An external provider's account (`provider`, `subject`) linked to a gatepass account. */
+export interface ExternalIdentitiesTable {
+  id: Generated<number>;
+  user_id: number;
+  /** The provider's id in OAUTH_PROVIDERS. */
+  provider: string;
+  /** The provider's stable id for the person (OIDC `sub`, GitHub's numeric id), never the email. */
+  subject: string;
+  /** The address the provider gave at the last sign-in, if any. */
+  email: string | null;
+  /** Whether the provider asserted it verified `email`. */
+  email_verified: Flag;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+/**
+ * One authorization request in flight: found by the SHA-256 of its `state`, bound to the browser that
+ * started it by the SHA-256 of its flow cookie, spent once (`used_at`) before its code is exchanged.
+ */
+export interface OauthFlowsTable {
+  state_hash: string;
+  browser_binding_hash: string;
+  provider: string;
+  /** The PKCE verifier: needed server-side for the exchange, so it is kept as is, for 10 minutes at most. */
+  code_verifier: string;
+  nonce: string | null;
+  /** Where the page goes afterwards: a same-origin path. */
+  redirect_path: string;
+  /** Set for a link flow: the signed-in user the identity is linked to. */
+  link_user_id: number | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -218,6 +254,8 @@ export interface Database {
   passkeys: PasskeysTable;
   passkey_user_handles: PasskeyUserHandlesTable;
   webauthn_challenges: WebauthnChallengesTable;
+  external_identities: ExternalIdentitiesTable;
+  oauth_flows: OauthFlowsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -228,3 +266,5 @@ export type AuditEventRow = Selectable<AuditEventsTable>;
 export type PasswordResetTokenRow = Selectable<PasswordResetTokensTable>;
 export type ServiceCredentialRow = Selectable<ServiceCredentialsTable>;
 export type PasskeyRow = Selectable<PasskeysTable>;
+export type ExternalIdentityRow = Selectable<ExternalIdentitiesTable>;
+export type OauthFlowRow = Selectable<OauthFlowsTable>;

@@ -97,8 +97,12 @@ export interface BrowserFixture {
 }
 
 export interface InstanceOptions {
-  /** More settings for the instance, given the port it will listen on (e.g. a PUBLIC_URL of `http://localhost:PORT`). */
-  env?: (port: number) => Record<string, string>;
+  /**
+   * More settings for the instance, given the port it will listen on (e.g. a PUBLIC_URL of
+   * `http://localhost:PORT`); asynchronous when something must be started for them first (an OpenID
+   * provider that registers the callback URL on that port).
+   */
+  env?: (port: number) => Record<string, string> | Promise<Record<string, string>>;
 }
 
 /**
@@ -126,7 +130,7 @@ export function useInstanceAndBrowser(options: InstanceOptions = {}): BrowserFix
         ADMIN_PASSWORD: ADMIN.password,
         LOGIN_RATE_LIMIT_PER_MINUTE: '0',
         ACCOUNT_LOCKOUT_THRESHOLD: '0',
-        ...options.env?.(port),
+        ...(await options.env?.(port)),
       },
       undefined,
       undefined,

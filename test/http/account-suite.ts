@@ -26,7 +26,7 @@ import { idsOf, listSessions, sidOf } from '../helpers/sessions.js';
  * change, data export and account deletion. Real HTTP handling over `app.inject`, a real database.
  */
 
-const EXPORT_KEYS = ['audit_events', 'exported_at', 'passkeys', 'sessions', 'tasks', 'two_factor', 'user'];
+const EXPORT_KEYS = ['audit_events', 'exported_at', 'external_identities', 'passkeys', 'sessions', 'tasks', 'two_factor', 'user'];
 const EXPORTED_SESSION_KEYS = ['created_at', 'id', 'ip', 'last_used_at', 'revoked_at', 'revoked_reason', 'user_agent'];
 
 const INVALID_REFRESH = 'Invalid refresh token';

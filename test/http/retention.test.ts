@@ -44,7 +44,7 @@ function defineRetentionSuite(backend: Backend): void {
 
     assert.deepEqual(
       await t.app.gatepass.retention.sweep(),
-      { revocations: 0, refreshTokens: 0, passwordResetTokens: 0, emailVerificationTokens: 0, mfaChallenges: 0 },
+      { revocations: 0, refreshTokens: 0, passwordResetTokens: 0, emailVerificationTokens: 0, mfaChallenges: 0, oauthFlows: 0 },
       'nothing has expired yet',
     );
 
@@ -57,6 +57,7 @@ function defineRetentionSuite(backend: Backend): void {
       passwordResetTokens: 1,
       emailVerificationTokens: 1,
       mfaChallenges: 0,
+      oauthFlows: 0,
     });
     assert.equal(await rows('revocations'), 0);
     assert.equal(await rows('refresh_tokens'), 1, 'the record of the login after the jump is kept');

@@ -22,6 +22,7 @@ import {
 } from '../schemas.js';
 import type { RoutePlugin, UserServices } from '../types.js';
 import { MfaCode } from './mfa.js';
+import { IdentityOut, identityOut } from './external-sign-in.js';
 import { PasskeyOut, passkeyOut } from './passkeys.js';
 
 const schemaBase = { tags: ['users'], security: BEARER_SECURITY };
@@ -77,6 +78,7 @@ const exportSchema = {
       audit_events: Type.Array(refTo(AuditEventOut)),
       two_factor: Type.Object({ totp_enabled: Type.Boolean(), recovery_codes_left: Type.Integer() }),
       passkeys: Type.Array(PasskeyOut),
+      external_identities: Type.Array(IdentityOut, { description: 'linked external sign-in identities; never a provider token' }),
     }),
     ...errorResponses(401),
   },
@@ -101,7 +103,7 @@ function exportedSession(session: SessionRow): Static<typeof ExportedSession> {
 /** The signed-in user's own account: read, change, export, deactivate, delete. */
 export const userRoutes: RoutePlugin<UserServices> = async (
   app,
-  { accounts, emailVerification, mfa, passkeys, sessions, tasks, audit, guards, now, authBodyLimitBytes },
+  { accounts, emailVerification, mfa, passkeys, externalSignIn, sessions, tasks, audit, guards, now, authBodyLimitBytes },
 ) => {
   const onRequest = guards.requireUser;
 
@@ -140,12 +142,13 @@ export const userRoutes: RoutePlugin<UserServices> = async (
 
   app.get('/users/me/export', { onRequest, schema: exportSchema }, async (request, reply) => {
     const { userId } = authOf(request);
-    const [userSessions, userTasks, events, twoFactor, userPasskeys] = await Promise.all([
+    const [userSessions, userTasks, events, twoFactor, userPasskeys, identities] = await Promise.all([
       sessions.allSessions(userId),
       tasks.all(userId),
       audit.forUser(userId),
       mfa.status(userId),
       passkeys.list(userId),
+      externalSignIn.identities(userId),
     ]);
     reply.header('Cache-Control', 'no-store');
     return {
@@ -157,6 +160,7 @@ export const userRoutes: RoutePlugin<UserServices> = async (
       // Whether a second factor is on, never its secret or codes.
       two_factor: { totp_enabled: twoFactor.totpEnabled, recovery_codes_left: twoFactor.recoveryCodesLeft },
       passkeys: userPasskeys.map(passkeyOut),
+      external_identities: identities.map(identityOut),
     };
   });
 

@@ -1,0 +1,3 @@
+import { defineExternalSignInSuite } from './external-sign-in-suite.js';
+
+defineExternalSignInSuite('sqlite');
