@@ -2,12 +2,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { type Backend, createTestApp, type TestApp } from '../helpers/app.js';
 import { claimsOf, get, post, send, signUp, type Tokens, type UserBody } from '../helpers/client.js';
 import { enrol, nextCode, testClock, type TestClock } from '../helpers/mfa.js';
 import { startOidcProvider, type TestOidcProvider } from '../helpers/oidc-provider.js';
+import { nextVerificationToken } from '../helpers/outbox.js';
 
 /**
  * External sign-in with OpenID Connect over HTTP (API.md "External identity providers"), against two
@@ -25,6 +27,7 @@ const BETA = { clientId: 'gatepass-beta', clientSecret: `beta-${randomBytes(16).
 const IDENTITY_KEYS = ['created_at', 'email', 'email_verified', 'id', 'last_used_at', 'provider'];
 
 let accountCounter = 0;
+const seenVerificationTokens = new Set<string>();
 /** A provider account id and an address nobody has used in this run. */
 /** A loopback port nothing listens on now (a provider that will come up later). */
 async function unusedPort(): Promise<number> {
@@ -197,6 +200,13 @@ export function defineExternalSignInSuite(backend: Backend): void {
       return response.json<UserBody & { email_verified: boolean }>();
     }
 
+    /** Follows the verification mail registration sent to `email`: the account's address is proven. */
+    async function verifyAddress(email: string): Promise<void> {
+      const token = await nextVerificationToken(path.join(t.cwd, 'data', 'outbox'), email, seenVerificationTokens);
+      const response = await post(t.app, '/auth/email/verify', { token });
+      assert.equal(response.statusCode, 204, response.body);
+    }
+
     async function identities(accessToken: string): Promise<IdentityBody[]> {
       const response = await get(t.app, '/auth/identities', accessToken);
       assert.equal(response.statusCode, 200, response.body);
@@ -313,6 +323,7 @@ export function defineExternalSignInSuite(backend: Backend): void {
 
     it('a verified address of an existing password account links to it automatically (audited identity_linked, verified_email)', async () => {
       const user = await signUp(t.app);
+      await verifyAddress(user.email);
       const accountId = `existing-${user.id}`;
       alpha.setAccount(accountId, { email: user.email, email_verified: true });
       const tokens = await assertSignedIn(await signInWith(alpha, 'alpha', accountId));
@@ -329,6 +340,19 @@ export function defineExternalSignInSuite(backend: Backend): void {
         .where('user_id', '=', user.id)
         .executeTakeFirstOrThrow();
       assert.equal((JSON.parse(linkedEvent.details) as { reason?: string }).reason, 'verified_email');
+    });
+
+    it('an existing account that never proved its address is not linked even to a verified one (pre-account takeover)', async () => {
+      // Someone registered the address first, with a password of theirs, and never verified it.
+      const squatter = await signUp(t.app);
+      const accountId = `owner-of-${squatter.id}`;
+      alpha.setAccount(accountId, { email: squatter.email, email_verified: true });
+      await assertRefused(await signInWith(alpha, 'alpha', accountId), 'link_required', await sessionCount());
+      assert.deepEqual(await identities(squatter.tokens.access_token), [], 'the real owner is not joined to the squatter');
+      // Once the address is proven at gatepass (the verification link, or a password reset), the link happens.
+      await verifyAddress(squatter.email);
+      const tokens = await assertSignedIn(await signInWith(alpha, 'alpha', accountId));
+      assert.equal(claimsOf(tokens.access_token).sub, String(squatter.id));
     });
 
     it('an unverified address of an existing account is refused with link_required, and links nothing', async () => {
@@ -402,6 +426,7 @@ export function defineExternalSignInSuite(backend: Backend): void {
 
       // An account with a password too may unlink it.
       const user = await signUp(t.app);
+      await verifyAddress(user.email);
       alpha.setAccount(`unlink-${user.id}`, { email: user.email, email_verified: true });
       await assertSignedIn(await signInWith(alpha, 'alpha', `unlink-${user.id}`));
       const [own] = await identities(user.tokens.access_token);
@@ -608,6 +633,7 @@ export function defineExternalSignInSuite(backend: Backend): void {
 
     it('deleting the account deletes its identities: the provider account then makes a new one', async () => {
       const user = await signUp(t.app);
+      await verifyAddress(user.email);
       const accountId = `deleted-${user.id}`;
       alpha.setAccount(accountId, { email: user.email, email_verified: true });
       await assertSignedIn(await signInWith(alpha, 'alpha', accountId));

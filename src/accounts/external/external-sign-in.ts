@@ -247,7 +247,8 @@ export class ExternalSignInService {
 
   /**
    * The account a sign-in flow's identity names: its own when known; else the account holding the
-   * same address when the provider asserts it verified (linked now); else a new account. `onUser`
+   * same address when the provider asserts it verified and the account proved it too (linked now);
+   * else a new account. `onUser`
    * learns the account as soon as it is known, for the audit of a refusal after that.
    */
   private async accountFor(providerId: string, profile: ExternalProfile, client: ClientInfo, onUser: (id: number) => void): Promise<User> {
@@ -267,6 +268,10 @@ export class ExternalSignInService {
       onUser(existing.id);
       if (!profile.emailVerified)
         throw refused('link_required', 'an account has this address, which the provider does not assert verified');
+      // Pre-account takeover: whoever registered this address here never proved it, and would keep
+      // their password on the account the provider's user is about to own. Only a proven address links.
+      if (!existing.emailVerified)
+        throw refused('link_required', 'an account has this address, but its own address was never verified here');
       if (!existing.isActive) throw refused('account_disabled', 'the account with this address is deactivated');
       await this.insertIdentity(existing.id, providerId, profile, email, client, 'verified_email');
       return existing;
