@@ -37,6 +37,7 @@ export type ErrorCode =
   | 'passkeys_disabled'
   | 'password_not_set'
   | 'last_sign_in_method'
+  | 'reauthentication_required'
   | 'unknown_provider'
   | 'provider_unavailable';
 

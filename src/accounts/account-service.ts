@@ -15,8 +15,27 @@ import { normalizeEmail } from './email.js';
 import { removeSignInMethod } from './sign-in-methods.js';
 import type { Role } from '../tokens/roles.js';
 
-/** What a change that needs the current password answers for an account that has none. */
+/** What a change of the password itself answers for an account that has none. */
 const PASSWORD_NOT_SET = 'This account has no password; set one with password reset (POST /auth/password/forgot) first';
+
+/**
+ * How recent a sign-in must be to stand in for the password of an account that has none (passkeys or
+ * an external provider only): long enough to sign in again and confirm, short enough that a session
+ * left open is no key to the account's sensitive changes.
+ */
+export const RECENT_SIGN_IN_MS = 5 * 60_000;
+const SIGN_IN_AGAIN = 'This account has no password: sign in again (with a passkey or a linked account) and retry within 5 minutes';
+
+/**
+ * What a signed-in user offers before a sensitive change (deletion, an email change, turning TOTP
+ * off): the password as typed, when there was a field for it, and the session making the request.
+ */
+export interface Reauthentication {
+  password: string | undefined;
+  /** The body field the password comes in, for a 422 when an account that has one left it out. */
+  passwordField: string;
+  sessionId: string;
+}
 
 /** A deleted user's last event keeps no trace of where it came from. */
 const NO_CLIENT: ClientInfo = { ip: null, userAgent: null };
@@ -150,7 +169,7 @@ export class AccountService {
     client: ClientInfo,
   ): Promise<void> {
     const user = await this.currentUser(userId);
-    await this.reauthenticate(user, currentPassword, 'Current password is incorrect');
+    await this.checkCurrentPassword(user, currentPassword, 'Current password is incorrect');
     const passwordHash = await this.hashNewPassword(newPassword, ['body', 'new_password']);
     await this.sessions.endOtherSessions(userId, keepSessionId, { event: 'password_changed', userId, client }, async (trx, current) => {
       assertPasswordUnchanged(current, user, 'Current password is incorrect');
@@ -165,7 +184,7 @@ export class AccountService {
    */
   async removePassword(userId: number, keepSessionId: string, currentPassword: string, client: ClientInfo): Promise<void> {
     const user = await this.currentUser(userId);
-    await this.reauthenticate(user, currentPassword, 'Current password is incorrect');
+    await this.checkCurrentPassword(user, currentPassword, 'Current password is incorrect');
     await this.sessions.endOtherSessions(userId, keepSessionId, { event: 'password_removed', userId, client }, async (trx, current) => {
       assertPasswordUnchanged(current, user, 'Current password is incorrect');
       await removeSignInMethod(trx, userId, () => new UserRepository(trx).update(userId, { passwordHash: null }, this.now()));
@@ -191,14 +210,15 @@ export class AccountService {
   }
 
   /**
-   * Erases the account after checking its password: the user row, and with it (by cascade) their
+   * Erases the account after re-authentication (its password, or for an account without one a recent
+   * sign-in): the user row, and with it (by cascade) their
    * sessions, refresh-token records and tasks; their audit events lose ip, user agent and details.
    * Their access tokens are revoked; that record holds no personal data and outlives the row until
    * the tokens expire.
    */
-  async deleteAccount(userId: number, password: string): Promise<void> {
+  async deleteAccount(userId: number, proof: Reauthentication): Promise<void> {
     const user = await this.currentUser(userId);
-    await this.reauthenticate(user, password, 'Password is incorrect');
+    await this.reauthenticate(user, proof, 'Password is incorrect');
     await this.sessions.endAllSessions(userId, { event: 'user_deleted', userId, client: NO_CLIENT }, async (trx, current) => {
       assertPasswordUnchanged(current, user, 'Password is incorrect');
       await keepAnActiveAdmin(trx, userId);
@@ -244,21 +264,37 @@ export class AccountService {
   }
 
   /**
-   * Checks a signed-in user's password for a sensitive change made by another service (an email
-   * change, turning TOTP off), with reauthenticate's limits; returns the account as checked.
+   * Re-authenticates a signed-in user for a sensitive change made by another service (an email
+   * change, turning TOTP off), with reauthenticate's rules; returns the account as checked.
    */
-  async confirmPassword(userId: number, password: string, wrongPasswordDetail = 'Password is incorrect'): Promise<User> {
+  async confirmIdentity(userId: number, proof: Reauthentication, wrongPasswordDetail = 'Password is incorrect'): Promise<User> {
     const user = await this.currentUser(userId);
-    await this.reauthenticate(user, password, wrongPasswordDetail);
+    await this.reauthenticate(user, proof, wrongPasswordDetail);
     return user;
   }
 
   /**
-   * Checks the password of a signed-in user before a sensitive change. Counted by the login lockout
-   * of the account and limited per account, so a stolen access token cannot be turned into a brute
-   * force of the password.
+   * Checks that a signed-in user is still who signed in, before a sensitive change: the password of an
+   * account that has one (422 when left out), else a sign-in of this very session less than
+   * RECENT_SIGN_IN_MS ago (403 reauthentication_required: sign in again with a passkey or provider).
    */
-  private async reauthenticate(user: User, password: string, wrongPasswordDetail: string): Promise<void> {
+  private async reauthenticate(user: User, proof: Reauthentication, wrongPasswordDetail: string): Promise<void> {
+    if (user.passwordHash === null) {
+      const signedInAt = await this.sessions.signedInAt(proof.sessionId, user.id);
+      if (signedInAt === undefined || this.now() - signedInAt > RECENT_SIGN_IN_MS)
+        throw new GatepassError('reauthentication_required', SIGN_IN_AGAIN);
+      return;
+    }
+    if (proof.password === undefined) throw new FieldError(['body', proof.passwordField], 'Field required', 'missing');
+    await this.checkCurrentPassword(user, proof.password, wrongPasswordDetail);
+  }
+
+  /**
+   * Checks the password of a signed-in user. Counted by the login lockout of the account and limited
+   * per account, so a stolen access token cannot be turned into a brute force of the password. An
+   * account without a password answers 409 password_not_set (changing or removing it needs one).
+   */
+  private async checkCurrentPassword(user: User, password: string, wrongPasswordDetail: string): Promise<void> {
     if (user.passwordHash === null) throw new GatepassError('password_not_set', PASSWORD_NOT_SET);
     await this.reauthentications.consume('reauthenticate', String(user.id));
     await this.lockout.beginAttempt(user.email);

@@ -9,7 +9,7 @@ import { EmailVerificationTokenRepository } from '../store/email-verification-to
 import type { Database } from '../store/schema.js';
 import { DuplicateEmailError, UserRepository, type User } from '../store/users.js';
 import type { Clock } from '../tokens/token-service.js';
-import type { AccountService } from './account-service.js';
+import type { AccountService, Reauthentication } from './account-service.js';
 import { normalizeEmail } from './email.js';
 
 export const VERIFICATION_TOKEN_TTL_MS = 24 * 3600 * 1000;
@@ -76,12 +76,12 @@ export class EmailVerificationService {
   }
 
   /**
-   * Starts an email change after checking the password (counted like every re-authentication): the
+   * Starts an email change after a re-authentication (the password, counted like every one): the
    * new address gets a token, and the account keeps its current address until that token is used.
    * Returns the account as it stands, unchanged.
    */
-  async requestEmailChange(userId: number, newEmail: string, password: string, client: ClientInfo): Promise<User> {
-    const user = await this.accounts.confirmPassword(userId, password, 'Current password is incorrect');
+  async requestEmailChange(userId: number, newEmail: string, proof: Reauthentication, client: ClientInfo): Promise<User> {
+    const user = await this.accounts.confirmIdentity(userId, proof, 'Current password is incorrect');
     const email = normalizeEmail(newEmail);
     if (email === user.email) return user;
     // Checked after the password, so that the answer tells a stranger nothing about who is registered.

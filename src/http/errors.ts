@@ -36,6 +36,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   passkeys_disabled: 404,
   password_not_set: 409,
   last_sign_in_method: 409,
+  reauthentication_required: 403,
   unknown_provider: 404,
   provider_unavailable: 503,
 };

@@ -155,6 +155,13 @@ export class SessionService {
     return this.sessions.countLive(this.now() - this.tokens.refreshTtlSeconds * 1000);
   }
 
+  /** When the user signed in to a session of theirs that is still live (epoch ms); undefined for any other. */
+  async signedInAt(sessionId: string, userId: number): Promise<number | undefined> {
+    const session = await this.sessions.findSession(sessionId);
+    if (session === undefined || session.user_id !== userId || session.revoked_at !== null) return undefined;
+    return session.created_at;
+  }
+
   /** The user's sessions that can still be refreshed, most recently used first. */
   async listSessions(userId: number): Promise<SessionRow[]> {
     return this.sessions.liveSessions(userId, this.now() - this.tokens.refreshTtlSeconds * 1000);

@@ -20,6 +20,7 @@ import { FLAG_UP, SoftAuthenticator, type RequestOptionsJson } from '../helpers/
 
 const LAST_WAY = 'This is the last way to sign in to this account: add another (a password, a passkey or a linked account) first';
 const NO_PASSWORD = 'This account has no password; set one with password reset (POST /auth/password/forgot) first';
+const SIGN_IN_AGAIN = 'This account has no password: sign in again (with a passkey or a linked account) and retry within 5 minutes';
 const INVALID_CODE = 'Invalid two-factor code';
 const INVALID_MFA_TOKEN = 'Invalid or expired MFA token';
 
@@ -39,9 +40,10 @@ export function definePasswordlessSuite(backend: Backend): void {
   describe(`accounts without a password (${backend})`, () => {
     let t: TestApp;
     let adminToken: string;
+    const clock = testClock();
     const seenResetTokens = new Set<string>();
     before(async () => {
-      t = await createTestApp(backend, { ...ADMIN_ENV, ...WEBAUTHN_ENV });
+      t = await createTestApp(backend, { ...ADMIN_ENV, ...WEBAUTHN_ENV }, { now: clock.now });
       adminToken = (await loginAdmin(t.app)).tokens.access_token;
     });
     after(() => t.close());
@@ -67,7 +69,7 @@ export function definePasswordlessSuite(backend: Backend): void {
       const tokens = assertTokenResponse(await verifyLogin(t.app, authenticator.get(await loginOptions(t.app))));
       assert.deepEqual(claimsOf(tokens.access_token).amr, ['hwk']);
 
-      // What needs the password now says how to get one; nothing is changed.
+      // Changing the password says how to get one; nothing is changed.
       const change = await post(
         t.app,
         '/auth/password/change',
@@ -75,13 +77,17 @@ export function definePasswordlessSuite(backend: Backend): void {
         tokens.access_token,
       );
       assertError(change, 409, NO_PASSWORD, 'password_not_set');
-      assertError(
-        await send(t.app, 'DELETE', '/users/me', { password: user.password }, tokens.access_token),
-        409,
-        NO_PASSWORD,
-        'password_not_set',
-      );
       assertError(await removePassword(t, { ...user, tokens }), 409, NO_PASSWORD, 'password_not_set');
+
+      // Sensitive changes take a recent sign-in in place of the password: past 5 minutes, sign in again.
+      clock.advance(6 * 60_000);
+      assertError(await send(t.app, 'DELETE', '/users/me', {}, tokens.access_token), 403, SIGN_IN_AGAIN, 'reauthentication_required');
+      const emailChange = await send(t.app, 'PATCH', '/users/me', { email: `moved-${user.email}` }, tokens.access_token);
+      assertError(emailChange, 403, SIGN_IN_AGAIN, 'reauthentication_required');
+      const fresh = assertTokenResponse(await verifyLogin(t.app, authenticator.get(await loginOptions(t.app))));
+      // A passkey sign-in just now is the proof: the account goes, and its passkey signs nobody in.
+      assert.equal((await send(t.app, 'DELETE', '/users/me', {}, fresh.access_token)).statusCode, 204);
+      assertError(await verifyLogin(t.app, authenticator.get(await loginOptions(t.app))), 401, 'Invalid passkey', 'invalid_credential');
     });
 
     it('the last passkey of an account without a password cannot be deleted; password reset sets a first password, then it can', async () => {

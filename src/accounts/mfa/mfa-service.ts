@@ -11,7 +11,7 @@ import { MfaRepository, type MfaChallengeRow } from '../../store/mfa.js';
 import type { Database } from '../../store/schema.js';
 import { UserRepository, type User } from '../../store/users.js';
 import type { Clock } from '../../tokens/token-service.js';
-import type { AccountService } from '../account-service.js';
+import type { AccountService, Reauthentication } from '../account-service.js';
 import type { PasskeyService } from '../passkeys.js';
 import { newRecoveryCodes, normalizeRecoveryCode, recoveryCodeHash } from './recovery-codes.js';
 import { SecretBox } from './secret-box.js';
@@ -133,10 +133,10 @@ export class MfaService {
     return codes;
   }
 
-  /** Turns TOTP off and voids the recovery codes; needs the password and a current code. */
-  async disableTotp(userId: number, password: string, code: string, client: ClientInfo): Promise<void> {
+  /** Turns TOTP off and voids the recovery codes; needs a re-authentication (the password) and a current code. */
+  async disableTotp(userId: number, proof: Reauthentication, code: string, client: ClientInfo): Promise<void> {
     await this.assertEnabled(userId);
-    const user = await this.accounts.confirmPassword(userId, password);
+    const user = await this.accounts.confirmIdentity(userId, proof);
     await this.checkCode(user, code, client, 'disable');
     await this.db.transaction().execute(async (trx) => {
       await new MfaRepository(trx).removeAll(userId);

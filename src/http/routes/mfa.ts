@@ -51,9 +51,11 @@ const confirmSchema = {
 const disableSchema = {
   ...schemaBase,
   summary: 'Turn TOTP off',
-  description: 'Needs the password and a current code (or a recovery code); the recovery codes are void. 409 when TOTP is off.',
-  body: Type.Object({ password: LoginPassword, code: MfaCode }),
-  response: { 204: Type.Null(), ...errorResponses(400, 401, 409, 413, 415, 422, 429) },
+  description:
+    'Needs the password (an account without one: a sign-in of this session less than 5 minutes ago) and a current code (or a ' +
+    'recovery code); the recovery codes are void. 409 when TOTP is off.',
+  body: Type.Object({ password: Type.Optional(LoginPassword), code: MfaCode }),
+  response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429) },
 };
 
 const regenerateSchema = {
@@ -121,7 +123,13 @@ export const mfaRoutes: RoutePlugin<MfaServices> = async (app, { mfa, guards, ra
   });
 
   app.post('/auth/mfa/totp/disable', { onRequest, bodyLimit, schema: disableSchema }, async (request, reply) => {
-    await mfa.disableTotp(authOf(request).userId, request.body.password, request.body.code, clientInfo(request));
+    const { userId, sessionId } = authOf(request);
+    await mfa.disableTotp(
+      userId,
+      { password: request.body.password, passwordField: 'password', sessionId },
+      request.body.code,
+      clientInfo(request),
+    );
     return reply.code(204).send(null);
   });
 

@@ -37,7 +37,8 @@ const updateSchema = {
   ...schemaBase,
   summary: 'Update your profile',
   description:
-    '`full_name` changes at once. `email` needs `current_password` beside it (401 when wrong; counts toward the lockout) and ' +
+    '`full_name` changes at once. `email` needs `current_password` beside it (401 when wrong; counts toward the lockout; an ' +
+    'account without a password: a sign-in of this session less than 5 minutes ago, else 403 `reauthentication_required`) and ' +
     'does not change at once: a verification email goes to the new address, and the account switches to it when that token is ' +
     'used (POST /auth/email/verify); until then the answer, and the account, keep the current email. 409 `email_taken` when ' +
     'the new address has an account; 429 past 3 verification emails per account and hour. With two-factor sign-in on, an email ' +
@@ -88,9 +89,10 @@ const deleteSchema = {
   ...schemaBase,
   summary: 'Delete your account',
   description:
-    'Needs your password, and a current two-factor `code` when TOTP is on (403 `mfa_required` without one, 400 `invalid_code`). ' +
-    'Erases the user, their sessions and tasks; every token stops working. 409 `last_admin` for the last active admin.',
-  body: Type.Object({ password: LoginPassword, code: Type.Optional(MfaCode) }),
+    'Needs your password (an account without one: a sign-in of this session less than 5 minutes ago, else 403 ' +
+    '`reauthentication_required`), and a current two-factor `code` when TOTP is on (403 `mfa_required` without one, 400 ' +
+    '`invalid_code`). Erases the user, their sessions and tasks; every token stops working. 409 `last_admin` for the last active admin.',
+  body: Type.Object({ password: Type.Optional(LoginPassword), code: Type.Optional(MfaCode) }),
   response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429) },
 };
 
@@ -112,15 +114,15 @@ export const userRoutes: RoutePlugin<UserServices> = async (
   app.patch('/users/me', { onRequest, bodyLimit: authBodyLimitBytes, schema: updateSchema }, async (request) => {
     const { userId } = authOf(request);
     const { full_name: fullName, email, current_password: currentPassword } = request.body;
-    // An email change needs both fields; without one, the body must at least change the name.
-    if (email !== undefined && currentPassword === undefined)
-      throw new FieldError(['body', 'current_password'], 'Field required', 'missing');
+    // An email change needs the current password beside it (re-authentication: an account without
+    // one, a recent sign-in); without an email, the body must at least change the name.
     if (email === undefined && currentPassword !== undefined) throw new FieldError(['body', 'email'], 'Field required', 'missing');
     if (email === undefined && fullName === undefined) throw new FieldError(['body', 'full_name'], 'Field required', 'missing');
     let user = accountOf(request);
-    if (email !== undefined && currentPassword !== undefined) {
+    if (email !== undefined) {
       await mfa.requireFreshCode(user, request.body.code, clientInfo(request), 'email_change');
-      user = await emailVerification.requestEmailChange(userId, email, currentPassword, clientInfo(request));
+      const proof = { password: currentPassword, passwordField: 'current_password', sessionId: authOf(request).sessionId };
+      user = await emailVerification.requestEmailChange(userId, email, proof, clientInfo(request));
     }
     if (fullName !== undefined) user = await accounts.updateProfile(userId, { fullName });
     return userOut(user);
@@ -166,7 +168,8 @@ export const userRoutes: RoutePlugin<UserServices> = async (
 
   app.delete('/users/me', { onRequest, bodyLimit: authBodyLimitBytes, schema: deleteSchema }, async (request, reply) => {
     await mfa.requireFreshCode(accountOf(request), request.body.code, clientInfo(request), 'account_deletion');
-    await accounts.deleteAccount(authOf(request).userId, request.body.password);
+    const { userId, sessionId } = authOf(request);
+    await accounts.deleteAccount(userId, { password: request.body.password, passwordField: 'password', sessionId });
     return reply.code(204).send(null);
   });
 };
