@@ -450,7 +450,10 @@ export class GatepassClient {
 
   /** Turns TOTP off: the password and a current code (TOTP or recovery code). */
   async disableTotp(input: DisableTotpInput): Promise<void> {
-    await this.request<undefined>('POST', '/auth/mfa/totp/disable', { password: input.password, code: input.code.trim() });
+    await this.request<undefined>('POST', '/auth/mfa/totp/disable', {
+      ...(input.password !== undefined && { password: input.password }),
+      code: input.code.trim(),
+    });
   }
 
   /** A new set of recovery codes for a current code; the old set stops working. */

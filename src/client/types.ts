@@ -55,7 +55,8 @@ export interface RecoveryCodes {
 
 /** `POST /auth/mfa/totp/disable`: the password and a current code (TOTP or recovery code). */
 export interface DisableTotpInput {
-  password: string;
+  /** Left out by an account without a password, which instead must have signed in less than 5 minutes ago. */
+  password?: string;
   code: string;
 }
 
