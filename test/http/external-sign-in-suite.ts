@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
+import type { LinkedIdentity } from '../../src/client/index.js';
 import { type Backend, createTestApp, type TestApp } from '../helpers/app.js';
 import { claimsOf, get, post, send, signUp, type Tokens, type UserBody } from '../helpers/client.js';
 import { enrol, nextCode, testClock, type TestClock } from '../helpers/mfa.js';
@@ -50,14 +51,8 @@ interface StartedFlow {
   cookie: string;
 }
 
-interface IdentityBody {
-  id: number;
-  provider: string;
-  email: string | null;
-  email_verified: boolean;
-  created_at: string;
-  last_used_at: string | null;
-}
+/** GET /auth/identities's items, as gatepass/client types them. */
+type IdentityBody = LinkedIdentity;
 
 /** The `name=value` of a Set-Cookie header of the answer whose name is `name`, if any. */
 function setCookie(response: LightMyRequestResponse, name: string): string | undefined {

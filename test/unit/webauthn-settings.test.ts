@@ -1,29 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadSettings } from '../../src/config/settings.js';
+import { settingsLoader } from '../helpers/settings.js';
 
 /** WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME and WEBAUTHN_ORIGINS (src/config/webauthn.ts). */
 
-const SECRETS = {
-  JWT_SECRET: 'a'.repeat(16) + '0123456789abcdef0123456789',
-  JWT_REFRESH_SECRET: 'b'.repeat(16) + '0123456789abcdef0123456789',
-};
-const cwd = mkdtempSync(path.join(tmpdir(), 'gatepass-webauthn-settings-'));
-
-const load = (env: Record<string, string>) => loadSettings({ ...SECRETS, ...env }, { cwd });
-
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    load(env);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, String(error));
-    return error.problems;
-  }
-  assert.fail('expected a ConfigError');
-}
+const { load, problemsOf } = settingsLoader();
 
 describe('WebAuthn settings', () => {
   it('development: derived from PUBLIC_URL (HOST:PORT by default); an IP address host becomes localhost; no warning', () => {
