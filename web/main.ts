@@ -261,8 +261,12 @@ async function completeSignIn(): Promise<void> {
     case 'mfa_required':
       // Not leave(): it cancels the pending challenge that the prompt is for.
       setState('signed-out');
-      showCodePrompt(true);
-      showStatus('Signed in at the provider: now a code from your authenticator app, or a recovery code.');
+      showCodePrompt(true, result.challenge.methods);
+      showStatus(
+        result.challenge.methods.includes('passkey')
+          ? 'Signed in at the provider: now a code from your authenticator app, a recovery code, or one of your passkeys.'
+          : 'Signed in at the provider: now a code from your authenticator app, or a recovery code.',
+      );
       return;
     case 'error':
       if (result.user === null) leave();

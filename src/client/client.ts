@@ -136,6 +136,14 @@ function isBrowser(): boolean {
   return typeof (globalThis as { document?: unknown }).document !== 'undefined';
 }
 
+const SECOND_STEP_METHODS: readonly MfaMethod[] = ['totp', 'recovery_code', 'passkey'];
+
+/** The methods a provider sign-in's `#mfa=…&methods=` offers (codes only when absent); unknown names are dropped. */
+function secondStepMethods(listed: string | null): MfaMethod[] {
+  const named = (listed ?? 'totp,recovery_code').split(',');
+  return SECOND_STEP_METHODS.filter((method) => named.includes(method));
+}
+
 function pageOrigin(): string | undefined {
   return (globalThis as { location?: { origin?: string } }).location?.origin;
 }
@@ -534,9 +542,10 @@ export class GatepassClient {
 
   /**
    * On the page a provider sign-in (or link) came back to: reads what the server put on the address —
-   * `?error=<code>`, `#mfa=<mfa_token>`, `?linked=<provider>` — removes it from the address bar so that a
+   * `?error=<code>`, `#mfa=<mfa_token>&methods=…`, `?linked=<provider>` — removes it from the address bar so that a
    * reload does not act on it again, and restores the session that the callback's refresh cookie holds.
-   * With `mfa_required`, `verifyMfa(code)` completes the sign-in as after `login()`. Call it once at page
+   * With `mfa_required`, `verifyMfa(code)` (or `verifyMfaWithPasskey()` when the challenge's methods
+   * include `passkey`) completes the sign-in as after `login()`. Call it once at page
    * load, instead of `restore()`. `page` replaces the browser's location and history (Node, tests).
    */
   async completeOAuthCallback(page: OAuthCallbackPage | undefined = browserPage()): Promise<OAuthCallbackResult> {
@@ -544,7 +553,8 @@ export class GatepassClient {
     const url = new URL(page.url);
     const error = url.searchParams.get('error');
     const linked = url.searchParams.get('linked');
-    const mfaToken = new URLSearchParams(url.hash.slice(1)).get('mfa');
+    const fragment = new URLSearchParams(url.hash.slice(1));
+    const mfaToken = fragment.get('mfa');
     if (error !== null || linked !== null || mfaToken !== null) {
       url.searchParams.delete('error');
       url.searchParams.delete('linked');
@@ -554,7 +564,7 @@ export class GatepassClient {
     if (mfaToken !== null && mfaToken !== '') {
       const challenge: MfaChallenge = {
         mfaRequired: true,
-        methods: ['totp', 'recovery_code'],
+        methods: secondStepMethods(fragment.get('methods')),
         expiresAt: this.now() + MFA_TOKEN_LIFETIME_MS,
       };
       this.pending = { mfaToken, challenge };

@@ -155,10 +155,11 @@ describe('gatepass/client sign-in with an external provider against a real serve
     await client.logout();
 
     const landed = await signInThroughGitHub(client, jar, account, '/after?x=1');
-    assert.match(landed, /\/after\?x=1#mfa=[^&]+$/);
+    assert.match(landed, /\/after\?x=1#mfa=[^&]+&methods=totp,recovery_code$/);
     const page = pageAt(landed);
     const result = await client.completeOAuthCallback(page);
     assert.equal(result.status, 'mfa_required');
+    assert.deepEqual(result.challenge.methods, ['totp', 'recovery_code']);
     assert.deepEqual(page.replaced, ['/after?x=1'], 'the mfa_token leaves the address bar');
     assert.equal(client.isSignedIn, false);
     assert.doesNotMatch(JSON.stringify(result), /mfa=|mfa_token/, 'the token stays inside the client');

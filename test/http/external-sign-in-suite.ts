@@ -11,6 +11,8 @@ import { claimsOf, get, post, send, signUp, type Tokens, type UserBody } from '.
 import { enrol, nextCode, testClock, type TestClock } from '../helpers/mfa.js';
 import { startOidcProvider, type TestOidcProvider } from '../helpers/oidc-provider.js';
 import { nextVerificationToken } from '../helpers/outbox.js';
+import { registerPasskey } from '../helpers/passkeys.js';
+import { SoftAuthenticator, type RequestOptionsJson } from '../helpers/webauthn.js';
 
 /**
  * External sign-in with OpenID Connect over HTTP (API.md "External identity providers"), against two
@@ -461,13 +463,30 @@ export function defineExternalSignInSuite(backend: Backend): void {
       assert.equal(await sessionCount(), sessionsBefore);
       const location = new URL(String(answer.headers.location));
       assert.equal(`${location.origin}${location.pathname}${location.search}`, `${PUBLIC_URL}/home`);
-      const mfaToken = /^#mfa=([A-Za-z0-9_-]{43})$/.exec(location.hash)?.[1];
-      assert.ok(mfaToken !== undefined, `a fragment #mfa=<token>: ${location.hash}`);
+      const mfaToken = /^#mfa=([A-Za-z0-9_-]{43})&methods=totp,recovery_code$/.exec(location.hash)?.[1];
+      assert.ok(mfaToken !== undefined, `a fragment #mfa=<token>&methods=…: ${location.hash}`);
       const verified = await post(t.app, '/auth/mfa/verify', { mfa_token: mfaToken, code: nextCode(clock, secret) });
       assert.equal(verified.statusCode, 200, verified.body);
       const tokens = verified.json<Tokens>();
       assert.deepEqual(claimsOf(tokens.access_token).amr, ['fed', 'otp']);
       assert.equal(claimsOf(tokens.access_token).sub, String(federated.userId));
+    });
+
+    it('TOTP on and a passkey: the fragment lists passkey, and a passkey completes it with amr ["fed","hwk"]', async () => {
+      const federated = await federatedUser();
+      const authenticator = new SoftAuthenticator(PUBLIC_URL);
+      await registerPasskey(t.app, { ...federated, id: federated.userId, password: '' }, authenticator);
+      await enrol(t.app, clock, federated.tokens.access_token);
+      const answer = await signInWith(alpha, 'alpha', federated.accountId);
+      const fragment = new URLSearchParams(new URL(String(answer.headers.location)).hash.slice(1));
+      assert.equal(fragment.get('methods'), 'totp,recovery_code,passkey');
+      const mfaToken = fragment.get('mfa') ?? '';
+      const options = await post(t.app, '/auth/mfa/passkey/options', { mfa_token: mfaToken });
+      assert.equal(options.statusCode, 200, options.body);
+      const credential = authenticator.get(options.json<RequestOptionsJson>());
+      const verified = await post(t.app, '/auth/mfa/passkey/verify', { mfa_token: mfaToken, credential });
+      assert.equal(verified.statusCode, 200, verified.body);
+      assert.deepEqual(claimsOf(verified.json<Tokens>().access_token).amr, ['fed', 'hwk']);
     });
 
     it('refuses a wrong state, a missing flow cookie and another browser’s flow cookie', async () => {

@@ -9,7 +9,7 @@ import type { Database, ExternalIdentityRow, OauthFlowRow } from '../../store/sc
 import { DuplicateEmailError, UserRepository, type User } from '../../store/users.js';
 import type { Clock } from '../../tokens/token-service.js';
 import { isValidEmail, normalizeEmail } from '../email.js';
-import type { MfaService } from '../mfa/mfa-service.js';
+import type { MfaService, SecondStepMethod } from '../mfa/mfa-service.js';
 import { digestOf, newSecretToken } from '../secret-tokens.js';
 import { removeSignInMethod } from '../sign-in-methods.js';
 import { ExternalSignInError, type ExternalProfile, type ExternalProvider } from './provider.js';
@@ -47,7 +47,7 @@ export interface StartedFlow {
 /** How a callback ended well: signed in, a second factor to complete, or an identity linked to the signed-in account. */
 export type CallbackOutcome =
   | { kind: 'signed_in'; pair: TokenPair; redirectPath: string }
-  | { kind: 'mfa_required'; mfaToken: string; redirectPath: string }
+  | { kind: 'mfa_required'; mfaToken: string; methods: SecondStepMethod[]; redirectPath: string }
   | { kind: 'linked'; redirectPath: string };
 
 function toIdentity(row: ExternalIdentityRow): ExternalIdentity {
@@ -365,12 +365,12 @@ export class ExternalSignInService {
   private async signIn(
     user: User,
     client: ClientInfo,
-  ): Promise<{ kind: 'signed_in'; pair: TokenPair } | { kind: 'mfa_required'; mfaToken: string }> {
+  ): Promise<{ kind: 'signed_in'; pair: TokenPair } | { kind: 'mfa_required'; mfaToken: string; methods: SecondStepMethod[] }> {
     if (!user.isActive) throw refused('account_disabled', 'the account is deactivated');
     if (this.options.requireEmailVerification && !user.emailVerified)
       throw refused('email_not_verified', 'the account address is not verified');
     const mfaToken = await this.mfa.beginSignIn(user, client, { firstFactor: 'fed' });
-    if (mfaToken !== undefined) return { kind: 'mfa_required', mfaToken };
+    if (mfaToken !== undefined) return { kind: 'mfa_required', mfaToken, methods: await this.mfa.methodsFor(user) };
     try {
       return { kind: 'signed_in', pair: await this.sessions.startSession(user, client, FEDERATED_AMR) };
     } catch (error) {

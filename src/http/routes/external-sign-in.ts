@@ -78,8 +78,8 @@ const callbackSchema = {
   description:
     'Checks the flow (state, flow cookie, provider, single use), then lets the provider check the rest (code exchange with the PKCE ' +
     'verifier, RFC 9207 iss, ID token). Success: the refresh cookie of cookie mode and 302 to `PUBLIC_URL + redirect` (the page then ' +
-    'refreshes in cookie mode; access tokens carry `amr` ["fed"]). An account with TOTP on: 302 to `PUBLIC_URL + redirect#mfa=<mfa_token>` ' +
-    '(complete with POST /auth/mfa/verify: amr ["fed","otp"]). A link flow: 302 to `PUBLIC_URL + redirect?linked=<provider>`. ' +
+    'refreshes in cookie mode; access tokens carry `amr` ["fed"]). An account with TOTP on: 302 to `PUBLIC_URL + redirect#mfa=<mfa_token>&methods=<comma-separated>` ' +
+    '(the login answer\'s methods; complete with POST /auth/mfa/verify: amr ["fed","otp"], or the passkey routes). A link flow: 302 to `PUBLIC_URL + redirect?linked=<provider>`. ' +
     `Refusals: 302 to \`PUBLIC_URL/?error=<code>\`, audited as external_sign_in_failed; codes: ${REFUSAL_CODES}.`,
   params: ProviderParams,
   querystring: CallbackQuery,
@@ -213,7 +213,10 @@ export const externalSignInRoutes: RoutePlugin<ExternalSignInServices> = async (
           return await reply.redirect(pageUrl(outcome.redirectPath, { query: { linked: request.params.provider } }), 302);
         case 'mfa_required':
           // A fragment: the browser never sends it to a server, nor in a Referer.
-          return await reply.redirect(pageUrl(outcome.redirectPath, { fragment: `mfa=${outcome.mfaToken}` }), 302);
+          return await reply.redirect(
+            pageUrl(outcome.redirectPath, { fragment: `mfa=${outcome.mfaToken}&methods=${outcome.methods.join(',')}` }),
+            302,
+          );
         case 'signed_in':
           allowCookieAfterExternalSignIn(request);
           setRefreshCookie(request, reply, outcome.pair.refreshToken, outcome.pair.refreshExpiresIn, refreshCookiePath);
