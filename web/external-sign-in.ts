@@ -118,8 +118,9 @@ export class ExternalSignInView {
             // 409 when it is the last way to sign in: the server's detail says so.
             void attempt(async () => {
               await this.client.unlinkIdentity(identity.id);
-              showStatus(`${name} unlinked: it no longer signs you in here.`);
+              // The list first, so that the message describes what the page shows.
               await this.load();
+              showStatus(`${name} unlinked: it no longer signs you in here.`);
             }, `Could not unlink ${name}`);
           },
         },

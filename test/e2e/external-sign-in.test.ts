@@ -179,6 +179,7 @@ describeNeeding('external sign-in on the web page in Chromium', { chrome: true }
         // The password remains: unlinking is allowed.
         await page.getByRole('button', { name: 'Unlink GitHub' }).click();
         await page.getByRole('status').filter({ hasText: 'GitHub unlinked' }).waitFor();
+        await page.locator('#identities-empty').filter({ hasText: 'No linked accounts yet.' }).waitFor();
         assert.equal(await page.locator('#identity-list li').count(), 0);
         assert.deepEqual(problems, []);
       } finally {
