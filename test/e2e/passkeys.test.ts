@@ -46,17 +46,21 @@ describeNeeding('passkeys on the web page in Chromium', { chrome: true }, () => 
     }),
   });
 
+  /** Opens the page at http://localhost:PORT (the relying party's origin) with a virtual authenticator, signed out. */
+  async function openWithAuthenticator(context: BrowserContext, page: Page): Promise<void> {
+    await addVirtualAuthenticator(context, page);
+    await page.goto(`${e2e.instance.url.replace('127.0.0.1', 'localhost')}/`);
+    await stateOf(page, 'signed-out');
+  }
+
   it(
     'adds a passkey, signs in with it without an email (amr hwk/swk), deletes it, and the next passkey sign-in fails',
     { timeout: TEST_TIMEOUT_MS },
     async () => {
       const { context, page, problems } = await e2e.newPage();
       try {
-        await addVirtualAuthenticator(context, page);
+        await openWithAuthenticator(context, page);
         const credentials = newCredentials();
-        const origin = e2e.instance.url.replace('127.0.0.1', 'localhost');
-        await page.goto(`${origin}/`);
-        await stateOf(page, 'signed-out');
         assert.equal(await page.locator('#passkey-login').isEnabled(), true, 'Chromium supports WebAuthn here');
         await registerAndLogIn(page, credentials);
 
@@ -126,11 +130,8 @@ describeNeeding('passkeys on the web page in Chromium', { chrome: true }, () => 
     async () => {
       const { context, page, problems } = await e2e.newPage();
       try {
-        await addVirtualAuthenticator(context, page);
+        await openWithAuthenticator(context, page);
         const credentials = newCredentials();
-        const origin = e2e.instance.url.replace('127.0.0.1', 'localhost');
-        await page.goto(`${origin}/`);
-        await stateOf(page, 'signed-out');
         await registerAndLogIn(page, credentials);
         await page.getByRole('button', { name: 'Add a passkey' }).click();
         await page.locator('#passkey-list li').first().waitFor();
